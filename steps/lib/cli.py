@@ -1,0 +1,46 @@
+"""How every step's command line behaves: one error line naming the parameter, exit code 2,
+the step's run marked FAILED with the message as a tag."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from steps.lib.errors import InputError
+
+SEED = click.IntRange(min=0, max=2**31 - 1)
+FRACTION = click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True)
+
+
+def main(command: click.Command, step: str) -> None:
+    """Run a step's click command; turn bad input into one clear line instead of a traceback."""
+    try:
+        command.main(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        _fail(step, _click_message(error))
+    except InputError as error:
+        _fail(step, str(error))
+    except Exception as error:
+        from steps.lib.tracking import StepFailed
+
+        if isinstance(error, StepFailed):
+            _fail(step, str(error), exit_code=1)
+        raise
+
+
+def _click_message(error: click.ClickException) -> str:
+    param = getattr(error, "param", None)
+    if param is not None and param.name:
+        return f"{param.name}: {error.message}"
+    return error.format_message()
+
+
+def _fail(step: str, message: str, exit_code: int = 2) -> None:
+    from steps.lib.tracking import tag_failed_run
+
+    print(f"tabtune {step}: error: {message}", file=sys.stderr, flush=True)
+    tag_failed_run(message)
+    sys.exit(exit_code)

@@ -1,0 +1,171 @@
+"""Read a table, split it, describe its columns. Pure except `read_table`, the one reader."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+
+from steps.lib.errors import InputError
+from steps.lib.names import DEFAULT_DATA
+
+MIN_TRAIN_ROWS = 5
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The three splits of one table plus what the models need to know about its columns."""
+
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    target: str
+    numeric: list[str] = field(default_factory=list)
+    categorical: list[str] = field(default_factory=list)
+    seed: int = 0
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    def xy(self, split: str) -> tuple[pd.DataFrame, pd.Series]:
+        """Features and target of one split, features in a stable column order."""
+        frame = getattr(self, split)
+        return frame[self.features], frame[self.target]
+
+    def train_val(self) -> tuple[pd.DataFrame, pd.Series]:
+        """Train and val stacked: the data the final model is refit on."""
+        frame = pd.concat([self.train, self.val], ignore_index=True)
+        return frame[self.features], frame[self.target]
+
+
+def read_table(data: str) -> pd.DataFrame:
+    """Load the user's table: the bundled diabetes set, or a CSV/Parquet path or URI."""
+    if data == DEFAULT_DATA:
+        from sklearn.datasets import load_diabetes
+
+        return load_diabetes(as_frame=True).frame
+    local_path = _localize(data)
+    suffix = os.path.splitext(local_path)[1].lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(local_path)
+        if suffix in (".csv", ".txt", ".gz"):
+            return pd.read_csv(local_path)
+    except Exception as error:  # noqa: BLE001 - any reader failure is the user's file
+        raise InputError("data", f"cannot read {data!r} as a table: {error}") from error
+    raise InputError("data", f"{data!r} is neither 'diabetes' nor a .csv or .parquet file")
+
+
+def _localize(data: str) -> str:
+    """A local path for `data`, downloading it first when it is a URI (runs:/, s3://, …)."""
+    scheme = urlparse(data).scheme
+    if scheme in ("", "file") or len(scheme) == 1:  # a bare path, file://, or a Windows drive
+        path = urlparse(data).path if scheme == "file" else data
+        if not os.path.isfile(path):
+            raise InputError("data", f"no such file: {data!r}")
+        return path
+    from mlflow.artifacts import download_artifacts
+
+    try:
+        return download_artifacts(artifact_uri=data)
+    except Exception as error:  # noqa: BLE001
+        raise InputError("data", f"cannot download {data!r}: {error}") from error
+
+
+def clean_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
+    """Rows with a known numeric target, and how many rows had none (they cannot be scored)."""
+    if frame.empty or len(frame.columns) == 0:
+        raise InputError("data", "the table is empty")
+    if target not in frame.columns:
+        raise InputError("target", f"no column {target!r}; columns are {list(frame.columns)}")
+    if not pd.api.types.is_numeric_dtype(frame[target]) or pd.api.types.is_bool_dtype(frame[target]):
+        raise InputError("target", f"column {target!r} must be numeric, found {frame[target].dtype}")
+    if len(frame.columns) < 2:
+        raise InputError("data", "the table has no feature columns besides the target")
+    known = frame[target].notna() & np.isfinite(frame[target].astype("float64"))
+    return frame.loc[known].reset_index(drop=True), int((~known).sum())
+
+
+def split_sizes(n_rows: int, val_size: float, test_size: float) -> tuple[int, int, int]:
+    """Row counts (train, val, test); refuses sizes that leave a split too small to use."""
+    n_test = int(round(n_rows * test_size))
+    n_val = int(round(n_rows * val_size))
+    n_train = n_rows - n_val - n_test
+    if n_test < 1 or n_val < 1 or n_train < MIN_TRAIN_ROWS:
+        raise InputError(
+            "data",
+            f"{n_rows} rows with a target are too few for val_size={val_size}, "
+            f"test_size={test_size}: need at least 1 val, 1 test and {MIN_TRAIN_ROWS} train rows",
+        )
+    return n_train, n_val, n_test
+
+
+def split_frame(
+    frame: pd.DataFrame, target: str, *, val_size: float, test_size: float, seed: int
+) -> Splits:
+    """Shuffle once with `seed` and cut train/val/test, so a rerun gives the same rows."""
+    n_train, n_val, _ = split_sizes(len(frame), val_size, test_size)
+    order = np.random.default_rng(seed).permutation(len(frame))
+    shuffled = normalize_categoricals(frame.iloc[order].reset_index(drop=True), target)
+    numeric, categorical = describe_columns(shuffled, target)
+    return Splits(
+        train=shuffled.iloc[:n_train].reset_index(drop=True),
+        val=shuffled.iloc[n_train : n_train + n_val].reset_index(drop=True),
+        test=shuffled.iloc[n_train + n_val :].reset_index(drop=True),
+        target=target,
+        numeric=numeric,
+        categorical=categorical,
+        seed=seed,
+    )
+
+
+def describe_columns(frame: pd.DataFrame, target: str) -> tuple[list[str], list[str]]:
+    """Feature columns split into numeric and categorical (everything that is not a number)."""
+    features = [c for c in frame.columns if c != target]
+    numeric = [
+        c
+        for c in features
+        if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+    ]
+    return numeric, [c for c in features if c not in numeric]
+
+
+MISSING_CATEGORY = "__missing__"
+
+
+def normalize_categoricals(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """Non-numeric features as plain strings with an explicit missing level, as CatBoost needs."""
+    _, categorical = describe_columns(frame, target)
+    if not categorical:
+        return frame
+    frame = frame.copy()
+    for column in categorical:
+        frame[column] = frame[column].astype("object").where(frame[column].notna(), MISSING_CATEGORY)
+        frame[column] = frame[column].astype(str).astype(object)
+    return frame
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """A content hash of the table, so a run records exactly which data it saw."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    header = ",".join(f"{c}:{frame[c].dtype}" for c in frame.columns).encode()
+    return hashlib.sha256(header + hashed.tobytes()).hexdigest()[:16]
+
+
+def data_settings_key(data: str, target: str, val_size: float, test_size: float, seed: int) -> str:
+    """A canonical spelling of the prepare settings, to find an earlier run made with them."""
+    return f"data={data}|target={target}|val_size={val_size:g}|test_size={test_size:g}|seed={seed}"
+
+
+def read_splits(splits_dir, schema: dict) -> Splits:
+    """The splits a prepare run logged, typed as its schema says."""
+    from pathlib import Path
+
+    frames = {split: pd.read_parquet(Path(splits_dir) / f"{split}.parquet") for split in ("train", "val", "test")}
+    return Splits(**frames, target=schema["target"], numeric=schema["numeric"],
+                  categorical=schema["categorical"], seed=schema["seed"])

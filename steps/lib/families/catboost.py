@@ -1,0 +1,68 @@
+"""CatBoost: gradient-boosted trees with native categorical handling, tuned by Optuna."""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import version
+from typing import Any
+
+import pandas as pd
+
+from steps.lib.data import Splits
+
+
+class CatBoostFamily:
+    name = "catboost"
+    flavor = "catboost"
+
+    def __init__(self, thread_count: int | None = None):
+        self.thread_count = thread_count or os.cpu_count() or 1
+
+    def space(self, trial) -> dict[str, Any]:
+        return {
+            "depth": trial.suggest_int("depth", 3, 8),
+            "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+            "l2_leaf_reg": trial.suggest_float("l2_leaf_reg", 1.0, 30.0, log=True),
+            "bagging_temperature": trial.suggest_float("bagging_temperature", 0.0, 1.0),
+            "random_strength": trial.suggest_float("random_strength", 1e-3, 10.0, log=True),
+        }
+
+    def fixed_params(self, *, iterations: int) -> dict[str, Any]:
+        # No eval_set while tuning: it turns on use_best_model, which silently shrinks the trees.
+        return {"iterations": iterations, "loss_function": "RMSE", "thread_count": self.thread_count}
+
+    def build(self, params: dict[str, Any], splits: Splits, seed: int):
+        from catboost import CatBoostRegressor
+
+        if "learning_rate" not in params:
+            # CatBoost's default learning rate depends on the tree count; never rely on it.
+            raise ValueError("learning_rate must be explicit")
+        return CatBoostRegressor(
+            **{"loss_function": "RMSE", "thread_count": self.thread_count, **params},
+            cat_features=list(splits.categorical) or None,
+            random_seed=seed,
+            allow_writing_files=False,
+            verbose=False,
+        )
+
+    def refit_params(self, params, splits, seed, *, max_iterations, early_stopping_rounds):
+        """Tree count chosen by early stopping on val; the rest of the tuned parameters unchanged."""
+        probe = self.build({**params, "iterations": max_iterations}, splits, seed)
+        x_train, y_train = splits.xy("train")
+        probe.fit(
+            x_train,
+            y_train,
+            eval_set=splits.xy("val"),
+            early_stopping_rounds=early_stopping_rounds,
+            use_best_model=True,
+        )
+        # get_best_iteration() is 0-based: the best model has one more tree than its index.
+        return {**params, "iterations": int(probe.get_best_iteration()) + 1}
+
+    def explain(self, fitted, splits: Splits) -> pd.Series:
+        return pd.Series(
+            fitted.get_feature_importance(), index=fitted.feature_names_, name="importance"
+        )
+
+    def pip_requirements(self) -> list[str]:
+        return [f"{p}=={version(p)}" for p in ("mlflow", "catboost", "pandas", "numpy")]

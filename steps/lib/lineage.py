@@ -1,0 +1,70 @@
+"""Which earlier runs a step builds on: the run IDs it was given (checked to be of the right
+kind), or else the latest FINISHED run of the step it needs, or else that step run first as
+a child of this one. This is what lets every step also run on its own."""
+
+from __future__ import annotations
+
+from steps.lib import names, tracking
+from steps.lib.data import Splits, data_settings_key, read_splits
+from steps.lib.errors import InputError
+
+DEFAULT_DATA_SETTINGS = data_settings_key(names.DEFAULT_DATA, "target", 0.2, 0.2, 42)
+
+
+def data_run(data_run_id: str) -> str:
+    """The prepare run to read splits from."""
+    if data_run_id:
+        tracking.resolve_run(data_run_id, "data_run_id", (names.PREPARE,))
+        return data_run_id
+    found = tracking.find_latest_run(names.PREPARE, {names.DATA_SETTINGS_TAG: DEFAULT_DATA_SETTINGS})
+    if found:
+        print(f"using the latest prepare run with the default data settings: {found}")
+        return found
+    print("no prepare run with the default data settings yet: running prepare first")
+    return tracking.run_step(names.PREPARE, {})
+
+
+def load_splits(data_run_id: str) -> Splits:
+    """The train/val/test frames a prepare run logged."""
+    schema = tracking.download_json(data_run_id, names.SCHEMA_FILE)
+    return read_splits(tracking.download_dir(data_run_id, names.SPLITS_DIR), schema)
+
+
+def tune_runs(tune_run_ids: str, data_run_id: str) -> tuple[str, list[str]]:
+    """The data run and the tuning runs to choose a family from; all on the same data."""
+    ids = [part.strip() for part in tune_run_ids.split(",") if part.strip()]
+    if not ids:
+        data_run_id = data_run(data_run_id)
+        for step in names.TUNE_STEPS:
+            found = tracking.find_latest_run(step, {names.DATA_RUN_TAG: data_run_id})
+            if not found:
+                print(f"no FINISHED {step} run on data run {data_run_id}: running {step} first")
+                found = tracking.run_step(step, {"data_run_id": data_run_id})
+            ids.append(found)
+        return data_run_id, ids
+    data_runs = set()
+    for run_id in ids:
+        run = tracking.resolve_run(run_id, "tune_run_ids", names.TUNE_STEPS)
+        data_runs.add(run.data.tags.get(names.DATA_RUN_TAG))
+    if data_run_id and data_runs != {data_run_id}:
+        raise InputError(
+            "tune_run_ids", f"these tuning runs used data runs {sorted(data_runs)}, not data_run_id {data_run_id}"
+        )
+    if len(data_runs) != 1:
+        raise InputError("tune_run_ids", f"tuning runs on different data runs: {sorted(data_runs)}")
+    data_run_id = data_runs.pop()
+    tracking.resolve_run(data_run_id, "data_run_id", (names.PREPARE,))
+    return data_run_id, ids
+
+
+def model_run(model_run_id: str) -> str:
+    """The refit run whose model is packaged."""
+    if model_run_id:
+        tracking.resolve_run(model_run_id, "model_run_id", (names.REFIT,))
+        return model_run_id
+    found = tracking.find_latest_run(names.REFIT)
+    if found:
+        print(f"using the latest refit run: {found}")
+        return found
+    print("no FINISHED refit run yet: running refit first")
+    return tracking.run_step(names.REFIT, {})

@@ -1,0 +1,58 @@
+"""Checks that a logged model serves as a user will call it, and the model card text."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+class ServingCheckFailed(Exception):
+    """The model does not load, predict, or enforce its signature as promised."""
+
+
+def check_serves(pyfunc_model) -> None:
+    """The model predicts its input example and rejects a frame with a wrongly typed column."""
+    example = pyfunc_model.input_example
+    if example is None or pyfunc_model.metadata.get_input_schema() is None:
+        raise ServingCheckFailed("the model has no input example or no signature")
+    predictions = pd.Series(pd.DataFrame(pyfunc_model.predict(example)).iloc[:, 0])
+    if len(predictions) != len(example) or predictions.isna().any():
+        raise ServingCheckFailed(f"predicting the input example gave {list(predictions)}")
+    wrong = corrupt_one_column(example)
+    try:
+        pyfunc_model.predict(wrong)
+    except Exception:  # noqa: BLE001 - MLflow's schema enforcement raises MlflowException
+        return
+    raise ServingCheckFailed(f"a frame with column {wrong.attrs['corrupted']!r} of the wrong type was accepted")
+
+
+def corrupt_one_column(example: pd.DataFrame) -> pd.DataFrame:
+    """The example with its first numeric column replaced by text (or a categorical one by
+    nested lists), which a signature must refuse."""
+    wrong = example.copy()
+    numeric = [c for c in wrong.columns if pd.api.types.is_numeric_dtype(wrong[c])]
+    column = numeric[0] if numeric else wrong.columns[0]
+    wrong[column] = ["not a number"] * len(wrong) if numeric else [[1, 2]] * len(wrong)
+    wrong.attrs["corrupted"] = column
+    return wrong
+
+
+def model_card(name: str, version: str, alias: str, family: str, model_uri: str,
+               lineage: dict[str, str], metrics: dict[str, float]) -> str:
+    """A short markdown card: what the model is, where it came from, how good it is."""
+    lines = [
+        f"# {name} v{version} (@{alias})",
+        "",
+        f"- family: **{family}**",
+        f"- model URI: `{model_uri}`",
+        f"- load: `mlflow.pyfunc.load_model('models:/{name}@{alias}')`",
+        "",
+        "## Lineage",
+        *(f"- {key}: `{value}`" for key, value in lineage.items()),
+        "",
+        "## Metrics",
+        "| metric | value |",
+        "| --- | --- |",
+        *(f"| {key} | {value:.6g} |" for key, value in sorted(metrics.items())),
+        "",
+    ]
+    return "\n".join(lines)

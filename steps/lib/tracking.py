@@ -1,0 +1,277 @@
+"""Every MLflow call tabtune makes lives here: step runs, child runs, artifacts, models.
+
+Steps hand each other run IDs; everything a step reads comes from the artifacts of the run it
+was given, so a step works on any machine that shares the tracking server."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from steps.lib import names
+from steps.lib.errors import InputError
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+MAX_PARAM_LENGTH = 6000
+
+
+class StepFailed(Exception):
+    """A step started through `mlflow.run` ended FAILED."""
+
+    def __init__(self, step: str, run_id: str):
+        super().__init__(f"step {step} failed (run {run_id})")
+        self.step = step
+        self.run_id = run_id
+
+
+def _client() -> MlflowClient:
+    return MlflowClient()
+
+
+# ---------------------------------------------------------------------------------------- runs
+@contextlib.contextmanager
+def step_run(step: str, tags: dict[str, str] | None = None) -> Iterator[str]:
+    """The run `mlflow run` made for this step (or a new one), tagged with the step name.
+
+    Any error inside marks it FAILED with the message as a tag, so the UI says why."""
+    with mlflow.start_run(tags={names.STEP_TAG: step, **(tags or {})}) as run:
+        try:
+            yield run.info.run_id
+        except BaseException as error:
+            with contextlib.suppress(Exception):
+                mlflow.set_tag(names.ERROR_TAG, str(error)[:5000])
+            raise
+
+
+def tag_failed_run(message: str) -> None:
+    """Record an error on the run `mlflow run` created, when the step failed before using it."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if run_id:
+        with contextlib.suppress(Exception):
+            _client().set_tag(run_id, names.ERROR_TAG, message[:5000])
+
+
+def run_step(step: str, parameters: dict[str, Any], *, env_manager: str = "local") -> str:
+    """Run another entry point of this project as a child of the active run; its run ID.
+
+    Raises StepFailed naming the step and its run when it does not finish."""
+    from mlflow import projects
+
+    submitted = projects.run(
+        uri=str(PROJECT_DIR),
+        entry_point=step,
+        parameters={k: str(v) for k, v in parameters.items()},
+        env_manager=env_manager,
+        run_name=step,
+        synchronous=False,
+    )
+    if not submitted.wait():
+        raise StepFailed(step, submitted.run_id)
+    return submitted.run_id
+
+
+def resolve_run(run_id: str, param: str, expected_steps: tuple[str, ...]):
+    """The run `run_id`, checked to be FINISHED and made by one of `expected_steps`."""
+    try:
+        run = _client().get_run(run_id)
+    except Exception as error:  # noqa: BLE001 - MLflow raises several kinds for a bad ID
+        raise InputError(param, f"no run {run_id!r} in the tracking store") from error
+    step = run.data.tags.get(names.STEP_TAG)
+    if step not in expected_steps:
+        raise InputError(
+            param,
+            f"run {run_id} is a {step or 'non-tabtune'!r} run; expected a {' or '.join(expected_steps)} run",
+        )
+    if run.info.status != "FINISHED":
+        raise InputError(param, f"run {run_id} ({step}) is {run.info.status}, not FINISHED")
+    return run
+
+
+def find_latest_run(step: str, tags: dict[str, str] | None = None) -> str | None:
+    """The newest FINISHED run of `step` in the active experiment with the given tags, if any."""
+    clauses = [f"tags.`{names.STEP_TAG}` = '{step}'", "attributes.status = 'FINISHED'"]
+    clauses += [f"tags.`{key}` = '{value}'" for key, value in (tags or {}).items()]
+    experiment_id = mlflow.active_run().info.experiment_id
+    runs = _client().search_runs(
+        [experiment_id], " and ".join(clauses), order_by=["attributes.start_time DESC"], max_results=1
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def run_tags(run_id: str) -> dict[str, str]:
+    return _client().get_run(run_id).data.tags
+
+
+def run_metrics(run_id: str) -> dict[str, float]:
+    return _client().get_run(run_id).data.metrics
+
+
+def set_tags(tags: dict[str, str]) -> None:
+    """Tags on the active run, in one call."""
+    log_results(tags=tags)
+
+
+def log_results(
+    params: dict[str, Any] | None = None,
+    metrics: dict[str, float] | None = None,
+    tags: dict[str, str] | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Params, metrics and tags on a run (the active one by default) in one batched call."""
+    run_id = run_id or mlflow.active_run().info.run_id
+    now = int(time.time() * 1000)
+    _client().log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
+        params=[Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in (params or {}).items()],
+        tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
+    )
+
+
+class ChildRunWriter:
+    """Writes one child run per trial under a parent run: three calls each, no fluent state,
+    so it is safe from any thread and costs nothing that grows with the number of runs."""
+
+    def __init__(self, parent_run_id: str, step: str):
+        parent = _client().get_run(parent_run_id)
+        self.parent_run_id = parent_run_id
+        self.experiment_id = parent.info.experiment_id
+        self.step = step
+        self.client = _client()
+
+    def write(self, *, name: str, params: dict, metrics: dict, tags: dict, failed: bool,
+              started_ms: int | None = None, finished_ms: int | None = None) -> str:
+        run = self.client.create_run(
+            self.experiment_id,
+            start_time=started_ms,
+            tags={MLFLOW_PARENT_RUN_ID: self.parent_run_id, MLFLOW_RUN_NAME: name, **tags},
+            run_name=name,
+        )
+        timestamp = finished_ms or int(time.time() * 1000)
+        self.client.log_batch(
+            run.info.run_id,
+            metrics=[Metric(k, float(v), timestamp, 0) for k, v in metrics.items()],
+            params=[Param(k, str(v)) for k, v in params.items()],
+        )
+        status = RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)
+        self.client.set_terminated(run.info.run_id, status, end_time=finished_ms)
+        return run.info.run_id
+
+
+def child_runs(parent_run_id: str) -> list:
+    """Direct children of a run (for checks and summaries, never inside a trial)."""
+    run = _client().get_run(parent_run_id)
+    return _client().search_runs(
+        [run.info.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'",
+        max_results=50000,
+    )
+
+
+# ----------------------------------------------------------------------------------- artifacts
+def log_json(obj: Any, artifact_file: str) -> None:
+    mlflow.log_dict(obj, artifact_file)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    mlflow.log_text(text, artifact_file)
+
+
+def log_table(frame, artifact_file: str) -> None:
+    """A DataFrame as a CSV artifact (readable anywhere, diffable)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(artifact_file).name
+        frame.to_csv(path, index=False)
+        parent = str(Path(artifact_file).parent)
+        mlflow.log_artifact(str(path), None if parent == "." else parent)
+
+
+def log_figure(figure, artifact_file: str) -> None:
+    import matplotlib.pyplot as plt
+
+    mlflow.log_figure(figure, artifact_file)
+    plt.close(figure)
+
+
+def log_files(files: dict[str, Any], artifact_dir: str) -> None:
+    """Write several files with their writers in a temp dir and log them in one upload."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for file_name, writer in files.items():
+            writer(Path(tmp) / file_name)
+        mlflow.log_artifacts(tmp, artifact_dir)
+
+
+def download_json(run_id: str, artifact_file: str) -> Any:
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_file)
+    return json.loads(Path(path).read_text())
+
+
+def download_dir(run_id: str, artifact_dir: str) -> Path:
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_dir))
+
+
+def log_split_inputs(splits, source: str) -> None:
+    """Each split as an MLflow dataset input (train/val/test context), so lineage shows the data."""
+    from mlflow.data.pandas_dataset import from_pandas
+
+    for split in names.SPLITS:
+        frame = getattr(splits, split)
+        dataset = from_pandas(frame, source=source, targets=splits.target, name=split)
+        mlflow.log_input(dataset, context=split)
+
+
+# -------------------------------------------------------------------------------------- models
+def log_model(family, model, x_example, predictions) -> str:
+    """Log the model through its family's flavor with signature and input example; its URI.
+
+    Explicit pip requirements spare MLflow the (slow) inference of them."""
+    from mlflow.models import infer_signature
+
+    options: dict[str, Any] = {}
+    if family.flavor == "sklearn":
+        import skops.io
+
+        # Our own pipeline: trust exactly the types it is made of, nothing else.
+        options["skops_trusted_types"] = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    flavor = getattr(mlflow, family.flavor)
+    info = flavor.log_model(
+        model,
+        name=names.MODEL_NAME,
+        signature=infer_signature(x_example, predictions),
+        input_example=x_example.head(5),
+        pip_requirements=family.pip_requirements(),
+        **options,
+    )
+    return info.model_uri
+
+
+def load_pyfunc(model_uri: str):
+    return mlflow.pyfunc.load_model(model_uri)
+
+
+def register_model(model_uri: str, name: str, alias: str, tags: dict[str, str]):
+    """A new registered version of `model_uri` with tags and alias; removed again if either fails,
+    so nothing is left half-registered."""
+    client = _client()
+    version = mlflow.register_model(model_uri, name, tags=tags)
+    try:
+        client.set_registered_model_alias(name, alias, version.version)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.delete_model_version(name, version.version)
+        raise
+    return version
+
+
+def run_params(run_id: str) -> dict[str, str]:
+    return _client().get_run(run_id).data.params

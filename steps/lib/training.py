@@ -1,0 +1,48 @@
+"""Fit, score and refit one family's models; pure, so tests need no tracking store."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from steps.lib.data import Splits
+from steps.lib.metrics import score
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted model with the scores that justify it."""
+
+    model: Any
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    fit_s: float
+
+
+def fit_and_score(family, params: dict[str, Any], splits: Splits, seed: int) -> Fitted:
+    """Fit on train and score on val: one tuning evaluation."""
+    model = family.build(params, splits, seed)
+    x_train, y_train = splits.xy("train")
+    started = time.perf_counter()
+    model.fit(x_train, y_train)
+    fit_s = time.perf_counter() - started
+    x_val, y_val = splits.xy("val")
+    return Fitted(model, params, score(y_val, model.predict(x_val), "val"), fit_s)
+
+
+def refit_and_test(
+    family, params: dict[str, Any], splits: Splits, seed: int, *, max_iterations: int,
+    early_stopping_rounds: int,
+) -> Fitted:
+    """The final model: family-specific refit parameters, fit on train+val, scored on test."""
+    final_params = family.refit_params(
+        params, splits, seed, max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds
+    )
+    model = family.build(final_params, splits, seed)
+    x_train_val, y_train_val = splits.train_val()
+    started = time.perf_counter()
+    model.fit(x_train_val, y_train_val)
+    fit_s = time.perf_counter() - started
+    x_test, y_test = splits.xy("test")
+    return Fitted(model, final_params, score(y_test, model.predict(x_test), "test"), fit_s)

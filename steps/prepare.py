@@ -1,0 +1,69 @@
+"""prepare: read a table, drop rows without a target, split train/val/test.
+
+Reads: `data` (diabetes, or a CSV/Parquet path or URI).
+Writes: this step's run with artifacts `splits/{train,val,test}.parquet` and `schema.json`
+(target, numeric and categorical columns, row counts, data digest), one dataset input per
+split, metrics `rows_*`, and the tag `tabtune.data_settings` by which other steps find it."""
+
+from __future__ import annotations
+
+import click
+
+from steps.lib import cli, names, tracking
+from steps.lib.data import clean_target, data_settings_key, frame_digest, read_table, split_frame
+from steps.lib.errors import InputError
+
+
+def run(*, data: str, target: str, val_size: float, test_size: float, seed: int) -> str:
+    """Split `data` and log the splits; returns this step's run ID."""
+    if val_size + test_size >= 1:
+        raise InputError("val_size", f"val_size + test_size must be < 1, got {val_size} + {test_size}")
+    target = target or ("target" if data == names.DEFAULT_DATA else "")
+    if not target:
+        raise InputError("target", "required unless data=diabetes: name the column to predict")
+    settings = data_settings_key(data, target, val_size, test_size, seed)
+    with tracking.step_run(names.PREPARE, {names.DATA_SETTINGS_TAG: settings}) as run_id:
+        frame = read_table(data)
+        rows, dropped = clean_target(frame, target)
+        splits = split_frame(rows, target, val_size=val_size, test_size=test_size, seed=seed)
+        counts = {split: len(getattr(splits, split)) for split in names.SPLITS}
+        schema = {
+            "target": target,
+            "numeric": splits.numeric,
+            "categorical": splits.categorical,
+            "rows": counts,
+            "rows_read": len(frame),
+            "rows_dropped_missing_target": dropped,
+            "digest": frame_digest(frame),
+            "source": data,
+            "seed": seed,
+        }
+        tracking.log_files(
+            {f"{split}.parquet": getattr(splits, split).to_parquet for split in names.SPLITS},
+            names.SPLITS_DIR,
+        )
+        tracking.log_json(schema, names.SCHEMA_FILE)
+        tracking.log_split_inputs(splits, source=data)
+        tracking.log_results(
+            metrics={
+                **{f"rows_{split}": n for split, n in counts.items()},
+                "rows_dropped_missing_target": dropped,
+            },
+            tags={"tabtune.data_digest": schema["digest"]},
+        )
+        print(f"prepare: {counts} rows ({dropped} dropped for a missing target); run {run_id}")
+        return run_id
+
+
+@click.command()
+@click.option("--data", default=names.DEFAULT_DATA, show_default=True)
+@click.option("--target", default="")
+@click.option("--val-size", type=cli.FRACTION, default=0.2, show_default=True)
+@click.option("--test-size", type=cli.FRACTION, default=0.2, show_default=True)
+@click.option("--seed", type=cli.SEED, default=42, show_default=True)
+def command(**options) -> None:
+    run(**options)
+
+
+if __name__ == "__main__":
+    cli.main(command, names.PREPARE)

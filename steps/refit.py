@@ -1,0 +1,100 @@
+"""refit: choose the family with the best val RMSE, refit it on train+val, score it on test.
+
+Reads: the tuning runs `tune_run_ids` (their `best.json`) and their prepare run's splits.
+Writes: this step's run, tagged best_model=true, with the model (its MLflow flavor, signature
+on raw features, input example; URI in tag tabtune.model_uri), metrics test_rmse/test_mae/
+test_r2 and val_rmse, `leaderboard.csv` (every family refit the same way), the fitted
+preprocessor (`preprocessor/preprocessor.skops` + `scaler.json`: no pickle), and plots."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import pandas as pd
+
+from steps.lib import cli, lineage, names, tracking
+from steps.lib.families import get_family
+from steps.lib.training import refit_and_test
+
+
+def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopping_rounds: int) -> str:
+    """Refit every tuned family, keep the best on val; returns this step's run ID."""
+    with tracking.step_run(names.REFIT) as run_id:
+        data_run_id, tune_ids = lineage.tune_runs(tune_run_ids, data_run_id)
+        splits = lineage.load_splits(data_run_id)
+        seed = splits.seed  # one seed for the whole pipeline: the one the data was split with
+        candidates = sorted(
+            ({**tracking.download_json(tune_id, names.BEST_FILE), "tune_run_id": tune_id} for tune_id in tune_ids),
+            key=lambda best: best["val_rmse"],
+        )
+        rows, finals = [], {}
+        for rank, best in enumerate(candidates):
+            family = get_family(best["family"])
+            fitted = refit_and_test(
+                family, best["params"], splits, seed,
+                max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds,
+            )
+            finals[best["tune_run_id"]] = (family, fitted)
+            rows.append({"family": family.name, "tune_run_id": best["tune_run_id"], "chosen": rank == 0,
+                         "val_rmse": best["val_rmse"], **fitted.metrics,
+                         "final_params": json.dumps(fitted.params, sort_keys=True)})
+            print(f"refit: {family.name} val_rmse={best['val_rmse']:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}")
+        winner = candidates[0]
+        family, fitted = finals[winner["tune_run_id"]]
+        x_test, y_test = splits.xy("test")
+        predictions = fitted.model.predict(x_test)
+        model_uri = tracking.log_model(family, fitted.model, x_test, predictions)
+        tracking.log_results(
+            params={"family": family.name, **{f"final_{k}": v for k, v in fitted.params.items()}},
+            metrics={**fitted.metrics, "val_rmse": winner["val_rmse"], "fit_s": fitted.fit_s},
+            tags={names.BEST_MODEL_TAG: "true", names.FAMILY_TAG: family.name,
+                  names.MODEL_URI_TAG: model_uri, names.DATA_RUN_TAG: data_run_id,
+                  names.TUNE_RUNS_TAG: ",".join(tune_ids)},
+        )
+        tracking.log_table(pd.DataFrame(rows), names.LEADERBOARD_FILE)
+        _log_preprocessor(splits)
+        _log_plots(family, fitted.model, splits, y_test, predictions)
+        print(f"refit: chose {family.name}, test_rmse={fitted.metrics['test_rmse']:.4f}; run {run_id}")
+        return run_id
+
+
+def _log_preprocessor(splits) -> None:
+    """The scaler/encoder fitted on train+val, in formats that load without running code."""
+    import skops.io
+
+    from steps.lib.features import build_preprocessor, scaler_statistics
+
+    x_train_val, _ = splits.train_val()
+    preprocessor = build_preprocessor(splits.numeric, splits.categorical).fit(x_train_val)
+    tracking.log_files(
+        {
+            "preprocessor.skops": lambda path: skops.io.dump(preprocessor, path),
+            "scaler.json": lambda path: path.write_text(json.dumps(scaler_statistics(preprocessor), indent=2)),
+        },
+        names.PREPROCESSOR_DIR,
+    )
+
+
+def _log_plots(family, model, splits, y_test, predictions) -> None:
+    from steps.lib import plots
+
+    title = f"{family.name} on test"
+    tracking.log_figure(plots.predicted_vs_actual(y_test, predictions, title), f"{names.PLOTS_DIR}/predicted_vs_actual.png")
+    tracking.log_figure(plots.residuals(y_test, predictions, title), f"{names.PLOTS_DIR}/residuals.png")
+    explained = family.explain(model, splits)
+    tracking.log_figure(plots.feature_bars(explained, f"{family.name}: {explained.name}"),
+                        f"{names.PLOTS_DIR}/feature_{explained.name}.png")
+
+
+@click.command()
+@click.option("--data-run-id", default="")
+@click.option("--tune-run-ids", default="", help="Comma list of tune_lasso / tune_catboost run IDs.")
+@click.option("--max-iterations", type=click.IntRange(min=1), default=5000, show_default=True)
+@click.option("--early-stopping-rounds", type=click.IntRange(min=1), default=100, show_default=True)
+def command(**options) -> None:
+    run(**options)
+
+
+if __name__ == "__main__":
+    cli.main(command, names.REFIT)
