@@ -43,7 +43,7 @@ def run(*, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s:
             )
             best = min((r.value for r in results), default=float("inf"))
             print(
-                f"tune_catboost: trial {result.number + 1}/{trials} {result.state}"
+                f"tune_catboost: trial #{result.number} ({len(results)}/{trials}) {result.state}"
                 f" val_rmse={result.value:.4f} best={best:.4f} fit={result.fit_s:.2f}s"
                 f" elapsed={time.perf_counter() - started:.0f}s",
                 flush=True,
@@ -73,7 +73,7 @@ def run(*, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s:
 
         for file_name, figure in plots.optuna_figures(study).items():
             tracking.log_figure(figure, f"{names.PLOTS_DIR}/{file_name}")
-        print(f"tune_catboost: best trial {best.number} val_rmse={best.value:.4f}; run {run_id}")
+        print(f"tune_catboost: best trial #{best.number} val_rmse={best.value:.4f}; run {run_id}")
         return run_id
 
 

@@ -3,6 +3,7 @@ the step's run marked FAILED with the message as a tag."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -15,6 +16,8 @@ FRACTION = click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True)
 
 def main(command: click.Command, step: str) -> None:
     """Run a step's click command; turn bad input into one clear line instead of a traceback."""
+    # Steps run unattended: no download progress bars in the logs.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         command.main(standalone_mode=False)
     except click.exceptions.Exit as done:

@@ -222,11 +222,15 @@ def download_dir(run_id: str, artifact_dir: str) -> Path:
 
 def log_split_inputs(splits, source: str) -> None:
     """Each split as an MLflow dataset input (train/val/test context), so lineage shows the data."""
+    import warnings
+
     from mlflow.data.pandas_dataset import from_pandas
 
     for split in names.SPLITS:
         frame = getattr(splits, split)
-        dataset = from_pandas(frame, source=source, targets=splits.target, name=split)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "source can be interpreted in multiple ways"
+            dataset = from_pandas(frame, source=source, targets=splits.target, name=split)
         mlflow.log_input(dataset, context=split)
 
 

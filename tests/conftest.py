@@ -1,0 +1,106 @@
+"""Shared fixtures: small frames for the library tests, and a real `mlflow run` for the end-to-end ones."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+TINY = {"trials": "3", "iterations": "30", "alphas": "1,0.1,0.01"}
+
+
+def make_frame(n_rows: int = 120, seed: int = 0, categorical: bool = True) -> pd.DataFrame:
+    """A small regression table with a signal in both numeric and categorical columns."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"x1": rng.normal(size=n_rows), "x2": rng.uniform(-1, 1, size=n_rows)})
+    y = 3 * frame["x1"] - 2 * frame["x2"] + rng.normal(scale=0.3, size=n_rows)
+    if categorical:
+        frame["colour"] = rng.choice(["red", "green", "blue"], size=n_rows)
+        frame["size"] = rng.choice(["S", "M", "L", None], size=n_rows)
+        y = y + frame["colour"].map({"red": 4.0, "green": 0.0, "blue": -4.0})
+    frame["y"] = y
+    return frame
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return make_frame()
+
+
+@pytest.fixture
+def splits(frame):
+    from steps.lib.data import split_frame
+
+    return split_frame(frame, "y", val_size=0.2, test_size=0.2, seed=7)
+
+
+def mlflow_env(tracking_uri: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    bin_dir = str(Path(sys.executable).parent)
+    env.update(
+        MLFLOW_TRACKING_URI=tracking_uri,
+        PATH=bin_dir + os.pathsep + env.get("PATH", ""),
+        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
+        **extra,
+    )
+    return env
+
+
+def mlflow_run(tracking_uri: str, entry_point: str, params: dict | None = None, *,
+               env_manager: str = "local", cwd: Path | None = None, uri: str | None = None,
+               extra_args: list[str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    """`mlflow run <project> -e <entry_point> -P k=v …` as a user types it."""
+    args = [sys.executable, "-m", "mlflow", "run", uri or str(PROJECT_DIR), "-e", entry_point,
+            "--env-manager", env_manager, *(extra_args or [])]
+    for key, value in (params or {}).items():
+        args += ["-P", f"{key}={value}"]
+    return subprocess.run(args, cwd=cwd or PROJECT_DIR, env=mlflow_env(tracking_uri), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+class Store:
+    """A throwaway sqlite tracking store and a client on it."""
+
+    def __init__(self, directory: Path):
+        from mlflow.tracking import MlflowClient
+
+        self.directory = directory
+        self.uri = f"sqlite:///{directory / 'mlflow.db'}"
+        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+
+    def run(self, entry_point: str, params: dict | None = None, **options) -> subprocess.CompletedProcess:
+        return mlflow_run(self.uri, entry_point, params, **options)
+
+    def runs(self, filter_string: str = "") -> list:
+        experiments = [e.experiment_id for e in self.client.search_experiments()]
+        return self.client.search_runs(experiments, filter_string, max_results=10000)
+
+    def runs_of(self, step: str, status: str | None = None) -> list:
+        clause = f"tags.`tabtune.step` = '{step}'"
+        if status:
+            clause += f" and attributes.status = '{status}'"
+        return self.runs(clause)
+
+    def children(self, run_id: str) -> list:
+        return self.runs(f"tags.`mlflow.parentRunId` = '{run_id}'")
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def session_store(tmp_path_factory) -> Store:
+    return Store(tmp_path_factory.mktemp("store"))
+
+
+def check(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, f"mlflow run failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+    return result

@@ -1,0 +1,87 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from steps.lib.data import (
+    MISSING_CATEGORY, clean_target, data_settings_key, describe_columns, frame_digest, read_table,
+    split_frame, split_sizes,
+)
+from steps.lib.errors import InputError
+
+
+def test_split_is_disjoint_complete_and_seeded(frame):
+    splits = split_frame(frame, "y", val_size=0.2, test_size=0.25, seed=3)
+    sizes = [len(splits.train), len(splits.val), len(splits.test)]
+    assert sum(sizes) == len(frame)
+    assert sizes[1:] == [24, 30]
+    again = split_frame(frame, "y", val_size=0.2, test_size=0.25, seed=3)
+    pd.testing.assert_frame_equal(splits.test, again.test)
+    other = split_frame(frame, "y", val_size=0.2, test_size=0.25, seed=4)
+    assert not splits.test["x1"].equals(other.test["x1"])
+    seen = pd.concat([splits.train, splits.val, splits.test])["x1"]
+    assert sorted(seen) == sorted(frame["x1"])
+
+
+def test_columns_are_described_and_categoricals_normalized(frame):
+    splits = split_frame(frame, "y", val_size=0.2, test_size=0.2, seed=0)
+    assert splits.numeric == ["x1", "x2"]
+    assert splits.categorical == ["colour", "size"]
+    assert splits.features == ["x1", "x2", "colour", "size"]
+    all_sizes = pd.concat([splits.train, splits.val, splits.test])["size"]
+    assert MISSING_CATEGORY in set(all_sizes) and all_sizes.notna().all()
+
+
+def test_clean_target_drops_missing_and_counts_them(frame):
+    frame.loc[[0, 5, 9], "y"] = np.nan
+    rows, dropped = clean_target(frame, "y")
+    assert dropped == 3 and len(rows) == len(frame) - 3 and rows["y"].notna().all()
+
+
+@pytest.mark.parametrize(
+    "change, target, param, text",
+    [
+        (lambda f: f, "nope", "target", "no column 'nope'"),
+        (lambda f: f.assign(y=["a"] * len(f)), "y", "target", "must be numeric"),
+        (lambda f: f.iloc[0:0], "y", "data", "empty"),
+        (lambda f: f[["y"]], "y", "data", "no feature columns"),
+    ],
+)
+def test_bad_targets_name_the_parameter(frame, change, target, param, text):
+    with pytest.raises(InputError) as error:
+        clean_target(change(frame), target)
+    assert error.value.param == param and text in str(error.value)
+
+
+def test_too_few_rows_for_the_splits():
+    assert split_sizes(100, 0.2, 0.2) == (60, 20, 20)
+    with pytest.raises(InputError, match="data: 6 rows .* too few"):
+        split_sizes(6, 0.2, 0.2)
+
+
+def test_read_table_formats_and_errors(tmp_path, frame):
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_parquet(tmp_path / "t.parquet")
+    assert read_table(str(tmp_path / "t.csv")).shape == frame.shape
+    assert read_table(f"file://{tmp_path / 't.parquet'}").shape == frame.shape
+    assert read_table("diabetes").columns[-1] == "target"
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(InputError, match="^data: cannot read"):
+        read_table(str(tmp_path / "bad.parquet"))
+    with pytest.raises(InputError, match="^data: no such file"):
+        read_table(str(tmp_path / "missing.csv"))
+    with pytest.raises(InputError, match="neither 'diabetes' nor"):
+        (tmp_path / "t.xlsx").write_text("x")
+        read_table(str(tmp_path / "t.xlsx"))
+
+
+def test_digest_and_settings_key_are_stable(frame):
+    assert frame_digest(frame) == frame_digest(frame.copy())
+    assert frame_digest(frame) != frame_digest(frame.assign(x1=frame["x1"] + 1))
+    assert data_settings_key("diabetes", "target", 0.2, 0.20, 42) == data_settings_key(
+        "diabetes", "target", 0.2, 0.2, 42
+    )
+
+
+def test_describe_columns_treats_bool_as_categorical():
+    numeric, categorical = describe_columns(pd.DataFrame({"a": [1.0], "b": [True], "t": [1]}), "t")
+    assert numeric == ["a"] and categorical == ["b"]

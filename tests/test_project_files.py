@@ -1,0 +1,54 @@
+"""The project's own files agree with each other: env pins, MLproject parameters, click options."""
+
+import importlib
+import re
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_DIR
+
+STEPS = ["main", "prepare", "tune_lasso", "tune_catboost", "refit", "package"]
+
+
+def _pins(lines):
+    return {re.split("==", line)[0].lower(): line for line in lines if isinstance(line, str)}
+
+
+def test_env_files_pin_the_same_versions():
+    python_env = yaml.safe_load((PROJECT_DIR / "python_env.yaml").read_text())
+    conda = yaml.safe_load((PROJECT_DIR / "conda.yaml").read_text())
+    conda_pip = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
+    requirements = [
+        line.strip() for line in (PROJECT_DIR / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert all("==" in line for line in python_env["dependencies"])
+    assert _pins(python_env["dependencies"]) == _pins(conda_pip) == _pins(requirements)
+    assert f"python={python_env['python']}" in conda["dependencies"]
+    pip_pin = python_env["build_dependencies"][0].split("==")[1]
+    assert f"pip={pip_pin}" in conda["dependencies"]
+
+
+def test_installed_versions_match_the_pins():
+    from importlib.metadata import version
+
+    for name, line in _pins(yaml.safe_load((PROJECT_DIR / "python_env.yaml").read_text())["dependencies"]).items():
+        assert version(name) == line.split("==")[1], name
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_mlproject_parameters_match_step_options(step):
+    spec = yaml.safe_load((PROJECT_DIR / "MLproject").read_text())["entry_points"][step]
+    command = importlib.import_module(f"steps.{step}").command
+    options = {p.name for p in command.params}
+    assert set(spec["parameters"]) == options
+    for name in options:
+        assert f"--{name.replace('_', '-')} {{{name}}}" in spec["command"]
+    assert spec["command"].startswith(f"python -m steps.{step} ")
+
+
+def test_run_output_is_ignored():
+    ignored = (PROJECT_DIR / ".gitignore").read_text().split()
+    for pattern in ["mlflow.db", "mlruns/", "mlartifacts/", "catboost_info/", ".venv/", "*.pkl"]:
+        assert pattern in ignored

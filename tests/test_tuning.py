@@ -1,0 +1,58 @@
+import math
+
+from steps.lib.families import get_family
+from steps.lib.training import refit_and_test
+from steps.lib.tuning import COMPLETE, FAILED, best_result, evaluate_grid, optimize
+
+
+def test_grid_reports_every_point_in_order(splits):
+    seen = []
+    results = evaluate_grid(get_family("lasso"), [{"alpha": a} for a in (1.0, 0.1, 0.01)], splits, seed=0,
+                            on_trial=seen.append)
+    assert [r.params["alpha"] for r in seen] == [1.0, 0.1, 0.01]
+    assert all(r.state == COMPLETE and r.metrics["val_rmse"] > 0 and r.fit_s >= 0 for r in results)
+    assert best_result(results).value == min(r.value for r in results)
+
+
+def test_optimize_is_seeded_and_reports_each_trial(splits):
+    family = get_family("catboost")
+    first, second = [], []
+    study = optimize(family, splits, trials=3, iterations=20, seed=5, on_trial=first.append)
+    optimize(family, splits, trials=3, iterations=20, seed=5, on_trial=second.append)
+    assert [r.number for r in first] == [0, 1, 2] and len(study.trials) == 3
+    assert [r.params for r in first] == [r.params for r in second]
+    assert [r.value for r in first] == [r.value for r in second]
+    assert all(r.params["iterations"] == 20 and "learning_rate" in r.params for r in first)
+    assert study.best_value == best_result(first).value
+
+
+def test_failed_trial_is_reported_not_fatal(splits):
+    class Breaking:
+        """CatBoost, except that the second trial's fit raises."""
+
+        name, flavor = "breaking", "catboost"
+        inner = get_family("catboost")
+        calls = 0
+
+        def space(self, trial):
+            return self.inner.space(trial)
+
+        def fixed_params(self, *, iterations):
+            return self.inner.fixed_params(iterations=iterations)
+
+        def build(self, params, splits, seed):
+            Breaking.calls += 1
+            if Breaking.calls == 2:
+                raise RuntimeError("boom")
+            return self.inner.build(params, splits, seed)
+
+    results = []
+    optimize(Breaking(), splits, trials=3, iterations=10, seed=0, on_trial=results.append)
+    assert [r.state for r in results] == [COMPLETE, FAILED, COMPLETE]
+    assert "boom" in results[1].error and math.isinf(results[1].value)
+
+
+def test_refit_scores_on_test(splits):
+    fitted = refit_and_test(get_family("lasso"), {"alpha": 0.01}, splits, 0, max_iterations=10,
+                            early_stopping_rounds=5)
+    assert set(fitted.metrics) == {"test_rmse", "test_mae", "test_r2"} and fitted.metrics["test_r2"] > 0.5
