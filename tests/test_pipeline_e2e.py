@@ -1,0 +1,175 @@
+"""The whole pipeline through the real `mlflow run` CLI, tiny budgets, a temporary sqlite store."""
+
+from __future__ import annotations
+
+import re
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import TINY, check, make_frame
+
+pytestmark = pytest.mark.slow
+
+STEPS = ["prepare", "tune_lasso", "tune_catboost", "refit", "package"]
+
+
+def pipeline_run_id(result) -> str:
+    """The last run ID `mlflow run` reports is the one it started itself: the pipeline run."""
+    return re.findall(r"Run \(ID '([0-9a-f]+)'\) succeeded", result.stderr)[-1]
+
+
+@pytest.fixture(scope="session")
+def pipeline(session_store):
+    """Two pipeline runs with the same seed in one store."""
+    first = pipeline_run_id(check(session_store.run("main", TINY)))
+    second = pipeline_run_id(check(session_store.run("main", TINY)))
+    return session_store, first, second
+
+
+def step_runs(store, pipeline_id: str) -> dict:
+    children = store.children(pipeline_id)
+    return {run.data.tags["tabtune.step"]: run for run in children}
+
+
+def test_hierarchy_counts_and_parent_tags(pipeline):
+    store, pipeline_id, _ = pipeline
+    steps = step_runs(store, pipeline_id)
+    assert sorted(steps) == sorted(STEPS) and len(store.children(pipeline_id)) == len(STEPS)
+    pipeline_run = store.client.get_run(pipeline_id)
+    for step, run in steps.items():
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["mlflow.project.entryPoint"] == step
+        assert pipeline_run.data.tags[f"tabtune.run_id.{step}"] == run.info.run_id
+    alpha_runs = store.children(steps["tune_lasso"].info.run_id)
+    assert sorted(float(r.data.params["alpha"]) for r in alpha_runs) == [0.01, 0.1, 1.0]
+    trial_runs = store.children(steps["tune_catboost"].info.run_id)
+    assert sorted(int(r.data.metrics["trial_number"]) for r in trial_runs) == [0, 1, 2]
+    for run in trial_runs:
+        assert run.data.tags["tabtune.trial_state"] == "complete" and run.info.status == "FINISHED"
+        assert run.data.params["iterations"] == "30" and "learning_rate" in run.data.params
+        assert {"val_rmse", "val_mae", "val_r2", "fit_s"} <= set(run.data.metrics)
+    for leaf in [*alpha_runs, *trial_runs]:
+        assert store.children(leaf.info.run_id) == []
+    assert pipeline_run.data.metrics["test_rmse"] == steps["refit"].data.metrics["test_rmse"]
+
+
+def test_exactly_one_best_model_in_a_pipeline(pipeline):
+    store, pipeline_id, _ = pipeline
+    descendants, frontier = [], [pipeline_id]
+    while frontier:
+        children = store.children(frontier.pop())
+        descendants += children
+        frontier += [c.info.run_id for c in children]
+    best = [r for r in descendants if r.data.tags.get("best_model") == "true"]
+    assert len(best) == 1 and best[0].data.tags["tabtune.step"] == "refit"
+
+
+def test_tuning_step_runs_record_their_best(pipeline):
+    store, pipeline_id, _ = pipeline
+    steps = step_runs(store, pipeline_id)
+    catboost = steps["tune_catboost"]
+    trial_rmses = [r.data.metrics["val_rmse"] for r in store.children(catboost.info.run_id)]
+    assert catboost.data.metrics["best_val_rmse"] == min(trial_rmses)
+    artifacts = {a.path for a in store.client.list_artifacts(catboost.info.run_id)}
+    assert {"best.json", "trials.csv", "plots"} <= artifacts
+    plots = {a.path for a in store.client.list_artifacts(catboost.info.run_id, "plots")}
+    assert "plots/optimization_history.png" in plots
+    lasso = steps["tune_lasso"]
+    best_alpha = float(lasso.data.params["best_alpha"])
+    assert best_alpha in (0.01, 0.1, 1.0)
+    assert ("tabtune.warning" in lasso.data.tags) == (best_alpha in (0.01, 1.0))
+
+
+def test_registered_version_alias_and_lineage(pipeline):
+    store, pipeline_id, second_id = pipeline
+    steps = step_runs(store, pipeline_id)
+    versions = store.client.search_model_versions("name = 'tabtune-regressor'")
+    assert len(versions) == 2
+    champion = store.client.get_model_version_by_alias("tabtune-regressor", "champion")
+    assert champion.tags["refit_run_id"] == step_runs(store, second_id)["refit"].info.run_id
+    first = next(v for v in versions if v.tags["refit_run_id"] == steps["refit"].info.run_id)
+    assert first.tags["data_run_id"] == steps["prepare"].info.run_id
+    assert set(first.tags["tune_run_ids"].split(",")) == {
+        steps["tune_lasso"].info.run_id, steps["tune_catboost"].info.run_id}
+    card = {a.path for a in store.client.list_artifacts(steps["package"].info.run_id)}
+    assert "model_card.md" in card
+
+
+def test_model_loads_predicts_and_has_a_signature(pipeline):
+    store, _, _ = pipeline
+    mlflow.set_tracking_uri(store.uri)
+    mlflow.set_registry_uri(store.uri)
+    model = mlflow.pyfunc.load_model("models:/tabtune-regressor@champion")
+    signature = model.metadata.signature
+    assert signature is not None and [c.name for c in signature.inputs.inputs][:2] == ["age", "sex"]
+    example = model.input_example
+    predictions = np.asarray(model.predict(example)).ravel()
+    assert len(predictions) == len(example) and np.isfinite(predictions).all()
+    with pytest.raises(Exception):
+        model.predict(example.assign(age="old"))
+
+
+def test_refit_logs_preprocessor_leaderboard_and_plots(pipeline):
+    store, pipeline_id, _ = pipeline
+    refit = step_runs(store, pipeline_id)["refit"]
+    assert refit.data.tags["best_model"] == "true"
+    files = {a.path for a in store.client.list_artifacts(refit.info.run_id, "preprocessor")}
+    assert files == {"preprocessor/preprocessor.skops", "preprocessor/scaler.json"}
+    plots = {a.path for a in store.client.list_artifacts(refit.info.run_id, "plots")}
+    assert {"plots/predicted_vs_actual.png", "plots/residuals.png"} <= plots
+    mlflow.set_tracking_uri(store.uri)
+    board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=refit.info.run_id, artifact_path="leaderboard.csv"))
+    assert sorted(board["family"]) == ["catboost", "lasso"] and board["chosen"].sum() == 1
+    chosen = board[board["chosen"]].iloc[0]
+    assert chosen["val_rmse"] == board["val_rmse"].min()
+    assert chosen["test_rmse"] == pytest.approx(refit.data.metrics["test_rmse"])
+
+
+def test_rerun_with_same_seed_is_identical(pipeline):
+    store, first_id, second_id = pipeline
+    first, second = step_runs(store, first_id), step_runs(store, second_id)
+    for step in ("tune_catboost", "tune_lasso"):
+        a, b = first[step].data, second[step].data
+        assert {k: v for k, v in a.params.items() if k.startswith("best_")} == {
+            k: v for k, v in b.params.items() if k.startswith("best_")}
+        assert a.metrics["best_val_rmse"] == b.metrics["best_val_rmse"]
+    assert first["refit"].data.metrics["test_rmse"] == second["refit"].data.metrics["test_rmse"]
+    assert first["prepare"].data.tags["tabtune.data_digest"] == second["prepare"].data.tags["tabtune.data_digest"]
+
+
+def test_standalone_tune_catboost_on_a_fresh_store(store):
+    check(store.run("tune_catboost", {"trials": 2, "iterations": 20}))
+    (tune,) = store.runs_of("tune_catboost")
+    children = store.children(tune.info.run_id)
+    prepares = [r for r in children if r.data.tags.get("tabtune.step") == "prepare"]
+    trials = [r for r in children if "tabtune.trial_state" in r.data.tags]
+    assert len(prepares) == 1 and len(trials) == 2
+    assert tune.data.tags["tabtune.data_run_id"] == prepares[0].info.run_id
+    # A second standalone run reuses that prepare run instead of splitting again.
+    check(store.run("tune_catboost", {"trials": 1, "iterations": 20}))
+    assert len(store.runs_of("prepare")) == 1
+    assert {r.data.tags["tabtune.data_run_id"] for r in store.runs_of("tune_catboost")} == {prepares[0].info.run_id}
+
+
+def test_csv_with_categorical_columns(store, tmp_path):
+    frame = make_frame(n_rows=150, seed=3)
+    frame.loc[[1, 2], "y"] = np.nan
+    path = tmp_path / "shop.csv"
+    frame.to_csv(path, index=False)
+    result = check(store.run("main", {**TINY, "data": str(path), "target": "y", "trials": 2}))
+    steps = step_runs(store, pipeline_run_id(result))
+    prepare = steps["prepare"]
+    assert prepare.data.metrics["rows_dropped_missing_target"] == 2
+    mlflow.set_tracking_uri(store.uri)
+    schema = mlflow.artifacts.load_dict(f"runs:/{prepare.info.run_id}/schema.json")
+    assert schema["categorical"] == ["colour", "size"] and sum(schema["rows"].values()) == 148
+    inputs = {i.tags[0].value for i in store.client.get_run(prepare.info.run_id).inputs.dataset_inputs}
+    assert inputs == {"train", "val", "test"}
+    model = mlflow.pyfunc.load_model(steps["refit"].data.tags["tabtune.model_uri"])
+    example = model.input_example
+    assert {"colour", "size"} <= set(example.columns)
+    unseen = example.assign(colour="purple")
+    assert np.isfinite(np.asarray(model.predict(unseen), dtype=float)).all()
