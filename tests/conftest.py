@@ -53,11 +53,11 @@ def mlflow_env(tracking_uri: str, **extra: str) -> dict[str, str]:
 
 
 def mlflow_run(tracking_uri: str, entry_point: str, params: dict | None = None, *,
-               env_manager: str = "local", cwd: Path | None = None, uri: str | None = None,
+               env_manager: str | None = "local", cwd: Path | None = None, uri: str | None = None,
                extra_args: list[str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     """`mlflow run <project> -e <entry_point> -P k=v …` as a user types it."""
     args = [sys.executable, "-m", "mlflow", "run", uri or str(PROJECT_DIR), "-e", entry_point,
-            "--env-manager", env_manager, *(extra_args or [])]
+            *(["--env-manager", env_manager] if env_manager else []), *(extra_args or [])]
     for key, value in (params or {}).items():
         args += ["-P", f"{key}={value}"]
     return subprocess.run(args, cwd=cwd or PROJECT_DIR, env=mlflow_env(tracking_uri), capture_output=True,
