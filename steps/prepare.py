@@ -12,6 +12,7 @@ import click
 from steps.lib import cli, names, tracking
 from steps.lib.data import clean_target, data_settings_key, frame_digest, read_table, split_frame
 from steps.lib.errors import InputError
+from steps.lib.secrets import mask_url
 
 
 def run(*, data: str, target: str, val_size: float, test_size: float, seed: int) -> str:
@@ -35,7 +36,7 @@ def run(*, data: str, target: str, val_size: float, test_size: float, seed: int)
             "rows_read": len(frame),
             "rows_dropped_missing_target": dropped,
             "digest": frame_digest(frame),
-            "source": data,
+            "source": mask_url(data),
             "seed": seed,
         }
         tracking.log_files(
@@ -43,7 +44,7 @@ def run(*, data: str, target: str, val_size: float, test_size: float, seed: int)
             names.SPLITS_DIR,
         )
         tracking.log_json(schema, names.SCHEMA_FILE)
-        tracking.log_split_inputs(splits, source=data)
+        tracking.log_split_inputs(splits, source=mask_url(data))
         tracking.log_results(
             metrics={
                 **{f"rows_{split}": n for split, n in counts.items()},

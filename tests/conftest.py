@@ -104,3 +104,31 @@ def session_store(tmp_path_factory) -> Store:
 def check(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     assert result.returncode == 0, f"mlflow run failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
     return result
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """One PostgreSQL 15 cluster on loopback for the whole session (databases mlflow, optuna)."""
+    from tests.servers import postgres
+
+    with postgres() as facts:
+        yield facts
+
+
+@pytest.fixture(scope="session")
+def tracking_server(postgres_cluster):
+    """`mlflow server` backed by PostgreSQL with proxied artifacts; yields its http:// URI."""
+    from tests.servers import mlflow_server
+
+    with mlflow_server(postgres_cluster["url"]("mlflow")) as uri:
+        yield uri
+
+
+class ServerStore(Store):
+    """The tracking server as a store: same helpers, over HTTP."""
+
+    def __init__(self, uri: str):
+        from mlflow.tracking import MlflowClient
+
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -42,8 +42,10 @@ def _click_message(error: click.ClickException) -> str:
 
 
 def _fail(step: str, message: str, exit_code: int = 2) -> None:
+    from steps.lib.secrets import mask_url
     from steps.lib.tracking import tag_failed_run
 
+    message = mask_url(message)
     print(f"tabtune {step}: error: {message}", file=sys.stderr, flush=True)
     tag_failed_run(message)
     sys.exit(exit_code)

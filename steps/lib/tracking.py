@@ -21,6 +21,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from steps.lib import names
 from steps.lib.errors import InputError
+from steps.lib.secrets import mask_url
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 MAX_PARAM_LENGTH = 6000
@@ -46,12 +47,24 @@ def step_run(step: str, tags: dict[str, str] | None = None) -> Iterator[str]:
 
     Any error inside marks it FAILED with the message as a tag, so the UI says why."""
     with mlflow.start_run(tags={names.STEP_TAG: step, **(tags or {})}) as run:
+        _mask_source_tags(run)
         try:
             yield run.info.run_id
         except BaseException as error:
             with contextlib.suppress(Exception):
-                mlflow.set_tag(names.ERROR_TAG, str(error)[:5000])
+                mlflow.set_tag(names.ERROR_TAG, mask_url(str(error))[:5000])
             raise
+
+
+SOURCE_TAGS = ("mlflow.source.name", "mlflow.source.git.repoURL", "mlflow.gitRepoURL")
+
+
+def _mask_source_tags(run) -> None:
+    """MLflow records the project's git URL verbatim; a token in it must not stay in the store."""
+    leaked = {key: mask_url(value) for key, value in run.data.tags.items()
+              if key in SOURCE_TAGS and mask_url(value) != value}
+    if leaked:
+        log_results(tags=leaked, run_id=run.info.run_id)
 
 
 def tag_failed_run(message: str) -> None:
@@ -59,7 +72,7 @@ def tag_failed_run(message: str) -> None:
     run_id = os.environ.get("MLFLOW_RUN_ID")
     if run_id:
         with contextlib.suppress(Exception):
-            _client().set_tag(run_id, names.ERROR_TAG, message[:5000])
+            _client().set_tag(run_id, names.ERROR_TAG, mask_url(message)[:5000])
 
 
 def run_step(step: str, parameters: dict[str, Any], *, env_manager: str = "local") -> str:

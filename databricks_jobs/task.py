@@ -1,0 +1,135 @@
+"""What one task of the tabtune Databricks job does: run its step as a child of the pipeline run,
+and publish the run IDs the next tasks need as task values.
+
+This recreates the hierarchy `mlflow run` builds (steps/main.py): one pipeline run tagged
+`tabtune.step=main`, each step run nested under it with `mlflow.parentRunId`, the pipeline run
+tagged `tabtune.run_id.<step>` per step and, after the last step, holding test_rmse,
+leaderboard.csv and pipeline_summary.md. The first task creates the pipeline run; if a step
+fails, the pipeline run ends FAILED naming the step and its run, and Databricks skips the tasks
+downstream. The step itself is the project's own `steps.<step>.run()`, its options checked by the
+step's click command exactly as on the command line."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import mlflow
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from databricks_jobs.job import EXPERIMENT_KEY, FIRST_STEP, LAST_STEP, PIPELINE_RUN_KEY, RUN_ID_KEY, STEP_KEY
+from steps.lib import names, tracking
+
+Runner = Callable[[str, dict[str, str]], str]
+
+
+class TaskValues(Protocol):
+    """The part of `dbutils.jobs.taskValues` a task uses."""
+
+    def set(self, key: str, value: Any) -> None: ...
+
+
+def run_step(step: str, options: dict[str, str]) -> str:
+    """Run `steps.<step>.run()` with string options parsed and checked by the step's click
+    command (as `python -m steps.<step>` would); its run ID."""
+    module = importlib.import_module(f"steps.{step}")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    return module.run(**step_kwargs(step, options))
+
+
+def step_kwargs(step: str, options: dict[str, str]) -> dict[str, Any]:
+    """`options` as the typed keyword arguments of `steps.<step>.run()`; click errors on bad input."""
+    command = importlib.import_module(f"steps.{step}").command
+    args = [part for name, value in options.items() for part in (f"--{name.replace('_', '-')}", value)]
+    return command.make_context(f"steps.{step}", args).params
+
+
+def run_task(step: str, params: dict[str, str], task_values: TaskValues, runner: Runner = run_step) -> str:
+    """Run one step task; returns the step's run ID after publishing it as the task value `run_id`.
+
+    `params` are the task's notebook parameters (databricks_jobs.job.task_parameters): the
+    experiment (first task) or the pipeline run ID (the others), and the step's options."""
+    options = {key: value for key, value in params.items() if key not in (STEP_KEY, EXPERIMENT_KEY, PIPELINE_RUN_KEY)}
+    if step == FIRST_STEP:
+        pipeline_run_id = start_pipeline_run(params[EXPERIMENT_KEY])
+        task_values.set(PIPELINE_RUN_KEY, pipeline_run_id)
+    else:
+        pipeline_run_id = params[PIPELINE_RUN_KEY]
+    step_run_id = start_step_run(pipeline_run_id, step)
+    try:
+        with _resuming(step_run_id):
+            returned = runner(step, options)
+        if returned != step_run_id:
+            raise RuntimeError(f"step {step} logged to run {returned}, not to its task's run {step_run_id}")
+    except BaseException as error:
+        end_failed(step_run_id, str(error))
+        end_failed(pipeline_run_id, str(tracking.StepFailed(step, step_run_id)))
+        raise
+    tracking.log_results(tags={names.STEP_RUN_TAG_PREFIX + step: step_run_id}, run_id=pipeline_run_id)
+    task_values.set(RUN_ID_KEY, step_run_id)
+    if step == LAST_STEP:
+        finish_pipeline_run(pipeline_run_id)
+    print(f"{step}: run {step_run_id} (pipeline run {pipeline_run_id})")
+    return step_run_id
+
+
+# ------------------------------------------------------------------------------------ MLflow runs
+def start_pipeline_run(experiment: str) -> str:
+    """The pipeline run, RUNNING until the last task ends it, in `experiment` (a workspace path)."""
+    experiment_id = mlflow.set_experiment(experiment).experiment_id
+    run = MlflowClient().create_run(experiment_id, tags={names.STEP_TAG: names.MAIN, MLFLOW_RUN_NAME: names.MAIN},
+                                    run_name=names.MAIN)
+    return run.info.run_id
+
+
+def start_step_run(pipeline_run_id: str, step: str) -> str:
+    """A RUNNING run for `step`, nested under the pipeline run, that the step then resumes."""
+    client = MlflowClient()
+    experiment_id = client.get_run(pipeline_run_id).info.experiment_id
+    tags = {MLFLOW_PARENT_RUN_ID: pipeline_run_id, MLFLOW_RUN_NAME: step}
+    return client.create_run(experiment_id, tags=tags, run_name=step).info.run_id
+
+
+@contextlib.contextmanager
+def _resuming(run_id: str) -> Iterator[None]:
+    """Make the step's `mlflow.start_run()` resume `run_id`, as `mlflow run` does through MLFLOW_RUN_ID."""
+    previous = os.environ.get("MLFLOW_RUN_ID")
+    os.environ["MLFLOW_RUN_ID"] = run_id
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_RUN_ID", None)
+        else:
+            os.environ["MLFLOW_RUN_ID"] = previous
+
+
+def end_failed(run_id: str, message: str) -> None:
+    """End a run FAILED with the reason in `tabtune.error`, unless it already ended."""
+    client = MlflowClient()
+    with contextlib.suppress(Exception):
+        if client.get_run(run_id).info.status == "RUNNING":
+            tracking.log_results(tags={names.ERROR_TAG: message[:5000]}, run_id=run_id)
+            client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+
+
+def finish_pipeline_run(pipeline_run_id: str) -> None:
+    """What steps/main.py logs on its pipeline run once every step finished; then end it FINISHED."""
+    from steps.main import _summary
+
+    prefix = names.STEP_RUN_TAG_PREFIX
+    step_ids = {key[len(prefix):]: value for key, value in tracking.run_tags(pipeline_run_id).items()
+                if key.startswith(prefix)}
+    refit_run_id = step_ids[names.REFIT]
+    refit_metrics = tracking.run_metrics(refit_run_id)
+    leaderboard = tracking.download_dir(refit_run_id, names.LEADERBOARD_FILE).read_text()
+    with mlflow.start_run(run_id=pipeline_run_id):
+        tracking.log_results(metrics={"test_rmse": refit_metrics["test_rmse"]})
+        tracking.log_text(leaderboard, names.LEADERBOARD_FILE)
+        ordered = {step: step_ids[step] for step in (names.PREPARE, *names.TUNE_STEPS, names.REFIT, names.PACKAGE)}
+        tracking.log_text(_summary(ordered, leaderboard, refit_metrics), names.SUMMARY_FILE)
