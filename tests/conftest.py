@@ -47,6 +47,7 @@ def mlflow_env(tracking_uri: str, **extra: str) -> dict[str, str]:
         MLFLOW_TRACKING_URI=tracking_uri,
         PATH=bin_dir + os.pathsep + env.get("PATH", ""),
         MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
+        GIT_TERMINAL_PROMPT="0",
         **extra,
     )
     return env

@@ -155,18 +155,66 @@ def git_daemon(base_path: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def dumb_http(base_path: Path) -> Iterator[str]:
-    """A static file server over base_path: enough for git's dumb HTTP protocol."""
-    for repo in base_path.glob("*.git"):
-        subprocess.run(["git", "-C", str(repo), "update-server-info"], check=True)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(base_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+def smart_http(base_path: Path, user: str, password: str) -> Iterator[str]:
+    """git's smart HTTP protocol (`git http-backend` as CGI) behind basic auth, in a thread;
+    yields host:port. Clients must send `user:password`, as a URL carrying them does."""
+    import base64
+    import http.server
+    import threading
+
+    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self._cgi()
+
+        def do_POST(self):
+            self._cgi()
+
+        def _cgi(self):
+            if self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="tabtune"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            path, _, query = self.path.partition("?")
+            length = int(self.headers.get("Content-Length") or 0)
+            env = {**os.environ, "GIT_PROJECT_ROOT": str(base_path), "GIT_HTTP_EXPORT_ALL": "1",
+                   "PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": self.command,
+                   "CONTENT_TYPE": self.headers.get("Content-Type", ""), "REMOTE_USER": user,
+                   "CONTENT_LENGTH": str(length), "GIT_PROTOCOL": self.headers.get("Git-Protocol", "")}
+            body = self.rfile.read(length) if length else b""
+            if self.headers.get("Content-Encoding") == "gzip":
+                import gzip
+
+                body = gzip.decompress(body)
+                env["CONTENT_LENGTH"] = str(len(body))
+            output = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+            head, _, payload = output.partition(b"\r\n\r\n")
+            status = 200
+            headers = []
+            for line in head.decode().split("\r\n"):
+                key, _, value = line.partition(":")
+                if key.lower() == "status":
+                    status = int(value.split()[0])
+                elif key:
+                    headers.append((key, value.strip()))
+            self.send_response(status)
+            for key, value in headers:
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
-        wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).status == 200,
-                 "static HTTP server")
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{server.server_address[1]}"
     finally:
-        stop_process(server.pid)
+        server.shutdown()
+        server.server_close()

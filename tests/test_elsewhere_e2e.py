@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import PROJECT_DIR, TINY, ServerStore, check, mlflow_run
-from tests.servers import bare_clone, dumb_http, git_daemon
+from tests.servers import bare_clone, git_daemon, smart_http
 
 pytestmark = pytest.mark.slow
 SECRET = "s3cret-pw"
@@ -52,8 +52,10 @@ def test_pipeline_from_a_git_url_at_a_commit(store, served_repo, tmp_path):
     step_runs = [r for r in runs if "mlflow.project.entryPoint" in r.data.tags]
     assert len(step_runs) == 6
     assert {r.data.tags["mlflow.source.git.commit"] for r in step_runs} == {commit}
-    # The steps ran from the checkout MLflow made for main, not from this repository.
-    assert {r.data.tags["mlflow.source.name"] for r in step_runs[1:]} == {f"{base}/tabtune.git"}
+    # The steps ran from the one checkout MLflow made for main (a temp dir), cloned from the URL.
+    (checkout,) = {r.data.tags["mlflow.source.name"] for r in step_runs[1:]}
+    assert checkout.startswith("file://") and str(caller) not in checkout and str(PROJECT_DIR) not in checkout
+    assert {r.data.tags["mlflow.source.git.repoURL"] for r in step_runs} == {f"{base}/tabtune.git"}
     tune = store.client.get_run(last_run_id(standalone))
     assert tune.data.tags["mlflow.source.git.commit"] == commit and tune.data.tags["mlflow.source.git.branch"] == "main"
     assert list(caller.iterdir()) == []
@@ -107,7 +109,7 @@ def own_log_lines(result, text: str) -> list[str]:
 @pytest.fixture(scope="module")
 def secret_git_url(served_repo):
     root, _ = served_repo
-    with dumb_http(root) as host:
+    with smart_http(root, "tabtune", SECRET) as host:
         yield f"http://tabtune:{SECRET}@{host}/tabtune.git"
 
 

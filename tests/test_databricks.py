@@ -1,0 +1,564 @@
+"""tabtune on Databricks, tested without Databricks (docs/databricks.md).
+
+A local HTTP stand-in for a workspace (127.0.0.1, a free port) answers the few REST endpoints our
+code calls and records every request, so the tests assert on exactly what would be sent:
+
+- classic: `mlflow run <project> -b databricks --backend-config databricks/cluster-spec.json`
+  (the real MLflow CLI): the project tarball it uploads and the one-time run it submits;
+- job: `python -m databricks_jobs.submit` (the real databricks-sdk): the job definition, and how
+  the tasks hand each other run IDs (simulated locally with a real MLflow store and fake steps).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from databricks_jobs import job, task
+from steps.lib import names, tracking
+from steps.lib.errors import InputError
+from tests.conftest import PROJECT_DIR
+
+TOKEN = "dapi-test-token"
+EXPERIMENT = "/Shared/tabtune-test"
+CLUSTER_SPEC = PROJECT_DIR / "databricks" / "cluster-spec.json"
+JOB_CLUSTER = PROJECT_DIR / "databricks" / "job-cluster.json"
+
+
+# ------------------------------------------------------------------------------- the stand-in
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body or b"{}")
+
+
+@dataclass
+class Workspace:
+    """What the stand-in holds: every request in order, uploaded DBFS files, created jobs."""
+
+    host: str = ""
+    requests: list[Request] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
+    jobs: dict[int, dict] = field(default_factory=dict)
+    unanswered: list[str] = field(default_factory=list)
+
+    def called(self, method: str, path: str) -> list[Request]:
+        return [r for r in self.requests if (r.method, r.path) == (method, path)]
+
+    def only(self, method: str, path: str) -> Request:
+        found = self.called(method, path)
+        assert len(found) == 1, f"{method} {path} called {len(found)} times"
+        return found[0]
+
+    def answer(self, request: Request) -> tuple[int, dict]:
+        """The workspace's reply: just enough, and correct, for MLflow and databricks-sdk to go on."""
+        method, path, body = request.method, request.path, request.json() if request.body[:1] == b"{" else {}
+        if path == "/.well-known/databricks-config":  # databricks-sdk's host metadata probe
+            return 200, {"oidc_endpoint": f"{self.host}/oidc", "workspace_id": "1234567890"}
+        if path == "/api/2.0/mlflow/experiments/get-by-name":
+            name = request.query["experiment_name"][0]
+            return 200, {"experiment": {"experiment_id": "123", "name": name, "lifecycle_stage": "active",
+                                        "artifact_location": "dbfs:/databricks/mlflow-tracking/123"}}
+        if path == "/api/2.0/mlflow/runs/create":
+            run_id = uuid.uuid4().hex
+            info = {"run_id": run_id, "run_uuid": run_id, "experiment_id": body["experiment_id"],
+                    "user_id": body.get("user_id", ""), "status": "RUNNING", "start_time": body["start_time"],
+                    "lifecycle_stage": "active", "artifact_uri": f"dbfs:/databricks/mlflow-tracking/123/{run_id}"}
+            return 200, {"run": {"info": info, "data": {"tags": body.get("tags", [])}}}
+        if path in ("/api/2.0/mlflow/runs/log-batch", "/api/2.0/mlflow/runs/set-tag"):
+            return 200, {}
+        if path == "/api/2.0/dbfs/get-status":
+            if body["path"].lstrip("/") in self.files:
+                return 200, {"path": body["path"], "is_dir": False, "file_size": len(self.files[body["path"].lstrip("/")])}
+            return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"No file or directory exists on path {body['path']}."}
+        if method == "POST" and path.startswith("/dbfs/"):  # MLflow's upload: the raw tarball
+            self.files[path.removeprefix("/dbfs/")] = request.body
+            return 200, {}
+        if path == "/api/2.0/jobs/runs/submit":
+            return 200, {"run_id": 1001}
+        if path == "/api/2.0/jobs/runs/get":
+            run_id = int(request.query["run_id"][0])
+            return 200, {"run_id": run_id, "job_id": 2002, "run_page_url": f"{self.host}/#job/2002/run/{run_id}",
+                         "state": {"life_cycle_state": "PENDING", "state_message": ""}}
+        if path == "/api/2.2/jobs/list":
+            name = request.query.get("name", [None])[0]
+            found = [{"job_id": job_id, "settings": s} for job_id, s in self.jobs.items() if name in (None, s["name"])]
+            return 200, {"jobs": found, "has_more": False} if found else {"has_more": False}
+        if path == "/api/2.2/jobs/create":
+            job_id = 3000 + len(self.jobs) + 1
+            self.jobs[job_id] = body
+            return 200, {"job_id": job_id}
+        if path == "/api/2.2/jobs/reset":
+            self.jobs[body["job_id"]] = body["new_settings"]
+            return 200, {}
+        if path == "/api/2.2/jobs/run-now":
+            return 200, {"run_id": 4001, "number_in_job": 4001}
+        self.unanswered.append(f"{method} {path}")
+        return 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for '{method} {path}'"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def _handle(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        request = Request(self.command, url.path, parse_qs(url.query), dict(self.headers), self.rfile.read(length))
+        workspace: Workspace = self.server.workspace
+        workspace.requests.append(request)
+        status, payload = workspace.answer(request)
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+    def log_message(self, *args) -> None:  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def workspace():
+    """A Databricks workspace stand-in on 127.0.0.1 (a free port), for one test."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.workspace = Workspace(host=f"http://127.0.0.1:{server.server_address[1]}")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.workspace
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def databricks_env(workspace: Workspace, tmp_path: Path) -> dict[str, str]:
+    """A child environment that reaches only the stand-in: its host, a test token, no proxies,
+    no ~/.databrickscfg, no MLflow telemetry."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MLFLOW_", "DATABRICKS_")) and "proxy" not in k.lower()}
+    env.update(
+        DATABRICKS_HOST=workspace.host,
+        DATABRICKS_TOKEN=TOKEN,
+        DATABRICKS_CONFIG_FILE=str(tmp_path / "no-databrickscfg"),
+        MLFLOW_TRACKING_URI="databricks",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="true",
+        NO_PROXY="127.0.0.1,localhost",
+        PATH=str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
+    )
+    return env
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path = PROJECT_DIR) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return result
+
+
+def assert_ok(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, f"{result.args}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+
+
+def assert_token_only_in_headers(workspace: Workspace) -> None:
+    for request in workspace.requests:
+        if request.path.startswith("/api/"):
+            assert request.headers.get("Authorization") == f"Bearer {TOKEN}", request.path
+        assert TOKEN.encode() not in request.body, f"token in the body of {request.method} {request.path}"
+
+
+# -------------------------------------------------------------------- classic: mlflow run -b databricks
+REQUIRED = {"MLproject", "python_env.yaml", "conda.yaml", "requirements.txt", "steps/main.py", "steps/lib/tracking.py"}
+UNWANTED = (".git", ".venv", "mlflow.db", "mlruns", "__pycache__", ".pytest_cache")
+
+
+def test_cluster_spec_is_a_new_cluster_with_marked_placeholders():
+    spec = json.loads(CLUSTER_SPEC.read_text())
+    assert "existing_cluster_id" not in spec  # MLflow refuses it
+    cluster = spec["new_cluster"]
+    assert {"spark_version", "node_type_id", "num_workers"} <= set(cluster)
+    assert cluster["node_type_id"].startswith("REPLACE-ME")
+    assert re.fullmatch(r"12\.2\.x-cpu-ml-scala2\.12", cluster["spark_version"])  # pre-13.0 ML runtime
+
+
+@pytest.fixture
+def project_zip(tmp_path) -> Path:
+    """The committed project as `git archive` makes it: tracked files only."""
+    path = tmp_path / "tabtune.zip"
+    subprocess.run(["git", "archive", "--format=zip", "-o", str(path), "HEAD"], cwd=PROJECT_DIR, check=True)
+    return path
+
+
+@pytest.fixture
+def git_url(tmp_path):
+    """The project's repository served by `git daemon` on 127.0.0.1: a real git:// URL."""
+    if subprocess.run(["git", "daemon", "--help"], capture_output=True).returncode not in (0, 129):
+        pytest.skip("git daemon is not installed")
+    base = tmp_path / "git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(PROJECT_DIR), str(base / "tabtune.git")], check=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={base}",
+                               "--listen=127.0.0.1", f"--port={port}", str(base)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"git://127.0.0.1:{port}/tabtune.git"
+    try:
+        for _ in range(50):
+            if subprocess.run(["git", "ls-remote", url], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        yield url
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
+def mlflow_run_databricks(uri: str, workspace: Workspace, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`mlflow run <uri> -b databricks --backend-config databricks/cluster-spec.json -e main`."""
+    return run([sys.executable, "-m", "mlflow", "run", uri, "-b", "databricks", "--backend-config", str(CLUSTER_SPEC),
+                "-e", "main", "--experiment-name", EXPERIMENT], databricks_env(workspace, tmp_path), cwd=tmp_path)
+
+
+def uploaded_archive(workspace: Workspace) -> tuple[str, set[str]]:
+    """The DBFS path of the one project tarball uploaded, and the paths inside its top folder."""
+    (path, data), = workspace.files.items()
+    assert path == f"mlflow-experiments/123/projects-code/{hashlib.sha256(data).hexdigest()}.tar.gz"
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        members = archive.getnames()
+    assert all(m == "mlflow-project" or m.startswith("mlflow-project/") for m in members)
+    return path, {m.removeprefix("mlflow-project/") for m in members if m != "mlflow-project"}
+
+
+def unwanted(paths: set[str]) -> set[str]:
+    return {p for p in paths if any(part in UNWANTED for part in Path(p).parts)}
+
+
+def test_classic_backend_uploads_the_clean_project_and_submits_mlflow_run(workspace, project_zip, tmp_path):
+    result = mlflow_run_databricks(str(project_zip), workspace, tmp_path)
+    assert_ok(result)
+
+    # What MLflow's databricks backend calls, in order (the host metadata probe is databricks-sdk's).
+    calls = [f"{r.method} {r.path}" for r in workspace.requests if not r.path.startswith("/.well-known/")]
+    dbfs_path, files = uploaded_archive(workspace)
+    assert calls == [
+        "GET /api/2.0/mlflow/experiments/get-by-name",
+        "POST /api/2.0/mlflow/runs/create",
+        "POST /api/2.0/mlflow/runs/log-batch",   # the entry point's parameters
+        "POST /api/2.0/mlflow/runs/set-tag",     # mlflow.project.backend=databricks
+        "GET /api/2.0/dbfs/get-status",
+        f"POST /dbfs/{dbfs_path}",
+        "POST /api/2.0/jobs/runs/submit",
+        "GET /api/2.0/jobs/runs/get",            # for the run page URL; then it returns (no polling)
+        *["POST /api/2.0/mlflow/runs/set-tag"] * 4,
+    ]
+    assert not workspace.unanswered
+
+    # The archive: the project, nothing else.
+    assert REQUIRED <= files and any(f.startswith("steps/") for f in files)
+    assert unwanted(files) == set()
+
+    # The MLflow run it made for the project, in the experiment named on the command line.
+    created = workspace.only("POST", "/api/2.0/mlflow/runs/create").json()
+    assert created["experiment_id"] == "123"
+    assert {"key": "mlflow.project.entryPoint", "value": "main"} in created["tags"]
+
+    # The one-time job run: our cluster spec, and a shell command that unpacks the upload and
+    # runs `mlflow run` on it with entry point main, resuming the run created above.
+    submitted = workspace.only("POST", "/api/2.0/jobs/runs/submit").json()
+    spec = json.loads(CLUSTER_SPEC.read_text())
+    assert submitted["new_cluster"] == spec["new_cluster"]
+    assert submitted["libraries"] == [{"pypi": {"package": f"mlflow=={mlflow.__version__}"}}]
+    task_ = submitted["shell_command_task"]
+    assert task_["env_vars"] == {"MLFLOW_TRACKING_URI": "databricks", "MLFLOW_EXPERIMENT_ID": "123"}
+    assert task_["command"][:2] == ["bash", "-c"]
+    script = task_["command"][2]
+    assert f"/dbfs/{dbfs_path}" in script
+    mlflow_run_line = shlex.split(script.strip().splitlines()[-1])
+    project_dir = "/databricks/mlflow/projects/" + Path(dbfs_path).name.removesuffix(".tar.gz")
+    run_id = next(r.json()["run_id"] for r in workspace.called("POST", "/api/2.0/mlflow/runs/log-batch"))
+    assert mlflow_run_line[:5] == ["mlflow", "run", project_dir, "--entry-point", "main"]
+    assert json.loads(mlflow_run_line[mlflow_run_line.index("-c") + 1]) == {"_mlflow_local_backend_run_id": run_id}
+    assert_token_only_in_headers(workspace)
+
+
+def test_classic_backend_from_a_git_url_also_ships_the_clone_s_git_folder(workspace, git_url, tmp_path):
+    """`mlflow run <git-url> -b databricks` tars MLflow's shallow clone as it is, `.git` included
+    (MLflow only filters out `mlruns`): harmless, but why docs/databricks.md runs a `git archive`."""
+    result = mlflow_run_databricks(git_url, workspace, tmp_path)
+    assert_ok(result)
+    _, files = uploaded_archive(workspace)
+    assert REQUIRED <= files
+    assert {Path(p).parts[0] for p in unwanted(files)} == {".git"}
+    submitted = workspace.only("POST", "/api/2.0/jobs/runs/submit").json()
+    assert submitted["run_name"] == f"MLflow Run for {git_url}"
+
+
+# --------------------------------------------------------------------------- job: databricks_jobs
+GIT_URL = "https://github.com/example/tabtune"
+
+
+def test_job_runs_the_steps_in_dependency_order():
+    settings = job.build_job(experiment=EXPERIMENT, cluster={"spark_version": "15.4.x-scala2.12"}, git_url=GIT_URL)
+    tasks = {t["task_key"]: t for t in settings["tasks"]}
+    assert list(tasks) == ["prepare", "tune_lasso", "tune_catboost", "refit", "package"]
+    edges = {(d["task_key"], key) for key, t in tasks.items() for d in t.get("depends_on", [])}
+    assert edges == {("prepare", "tune_lasso"), ("prepare", "tune_catboost"),
+                     ("tune_lasso", "refit"), ("tune_catboost", "refit"), ("refit", "package")}
+
+    upstream_of = {key: {d["task_key"] for d in t.get("depends_on", [])} for key, t in tasks.items()}
+
+    def ancestors(key: str) -> set[str]:
+        return set().union(*({up} | ancestors(up) for up in upstream_of[key])) if upstream_of[key] else set()
+
+    job_parameters = {p["name"] for p in settings["parameters"]}
+    for key, t in tasks.items():
+        notebook = t["notebook_task"]
+        assert notebook == {"notebook_path": "databricks_jobs/task_notebook", "source": "GIT",
+                            "base_parameters": job.task_parameters(key)}
+        params = notebook["base_parameters"]
+        assert params["step"] == key
+        # Every option is one the step's command takes; every reference can be resolved.
+        options = set(params) - {"step", "experiment", "pipeline_run_id"}
+        assert options <= {p.name for p in __import__(f"steps.{key}", fromlist=["command"]).command.params}
+        for value in params.values():
+            assert set(re.findall(r"\{\{job\.parameters\.(\w+)\}\}", value)) <= job_parameters
+            assert set(re.findall(r"\{\{tasks\.(\w+)\.values\.\w+\}\}", value)) <= ancestors(key)
+        assert t["job_cluster_key"] == "tabtune"
+        assert t["libraries"] == [{"pypi": {"package": pin}} for pin in job.requirement_pins()]
+    assert "experiment" in tasks["prepare"]["notebook_task"]["base_parameters"]
+    assert tasks["refit"]["notebook_task"]["base_parameters"]["tune_run_ids"] == (
+        "{{tasks.tune_lasso.values.run_id}},{{tasks.tune_catboost.values.run_id}}")
+    assert settings["git_source"] == {"git_url": GIT_URL, "git_provider": "gitHub", "git_branch": "main"}
+    assert (PROJECT_DIR / f"{job.NOTEBOOK}.py").read_text().startswith("# Databricks notebook source\n")
+
+
+def test_job_parameter_defaults_are_the_mlproject_ones():
+    settings = job.build_job(experiment=EXPERIMENT, cluster={}, workspace_dir="/Workspace/Users/me/tabtune")
+    defaults = {p["name"]: p["default"] for p in settings["parameters"]}
+    assert defaults == {"experiment": EXPERIMENT, "data": "diabetes", "target": "", "trials": "50",
+                        "alphas": "1,0.3,0.1,0.03,0.01,0.003,0.001", "iterations": "500", "seed": "42",
+                        "registered_model_name": "tabtune-regressor", "alias": "champion"}
+    assert settings["tasks"][0]["notebook_task"]["notebook_path"] == "/Workspace/Users/me/tabtune/databricks_jobs/task_notebook"
+    assert settings["tasks"][0]["notebook_task"]["source"] == "WORKSPACE"
+    assert "git_source" not in settings
+
+
+def test_task_notebook_reads_its_parameters_and_runs_its_task(monkeypatch):
+    """The notebook, executed as Databricks would (its folder as working directory, `dbutils` a
+    global), finds the repository, reads exactly its task's parameters and hands them on."""
+    calls = []
+    monkeypatch.setattr(task, "run_task", lambda *args: calls.append(args))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.chdir(PROJECT_DIR / "databricks_jobs")
+    params = {name: f"value-of-{name}" for name in job.task_parameters("refit")} | {"step": "refit"}
+    task_values = TaskValues().of("refit")
+    dbutils = SimpleNamespace(widgets=SimpleNamespace(get=params.__getitem__),
+                              jobs=SimpleNamespace(taskValues=task_values))
+    notebook = PROJECT_DIR / f"{job.NOTEBOOK}.py"
+    exec(compile(notebook.read_text(), str(notebook), "exec"), {"dbutils": dbutils, "__name__": "__main__"})
+    assert calls == [("refit", params, task_values)]
+    assert sys.path[0] == str(PROJECT_DIR)
+
+
+def test_databricks_folder_does_not_shadow_the_sdk():
+    """With the repository root first on sys.path (as in the task notebook), `databricks` is still
+    databricks-sdk's namespace package: our `databricks/` folder holds no Python."""
+    assert not list((PROJECT_DIR / "databricks").rglob("*.py"))
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import databricks.sdk; print(databricks.sdk.__file__)"
+    found = subprocess.run([sys.executable, "-c", code, str(PROJECT_DIR)], capture_output=True, text=True, check=True)
+    assert (PROJECT_DIR / "databricks") not in Path(found.stdout.strip()).resolve().parents
+
+
+def submit(workspace: Workspace, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "databricks_jobs.submit", *args], databricks_env(workspace, tmp_path))
+
+
+@pytest.fixture
+def filled_cluster(tmp_path) -> Path:
+    """databricks/job-cluster.json with its placeholders filled in, as a user would."""
+    path = tmp_path / "cluster.json"
+    path.write_text(JOB_CLUSTER.read_text().replace("REPLACE-ME-node-type", "i3.xlarge"))
+    return path
+
+
+def test_submit_creates_the_job_then_updates_it_and_starts_runs(workspace, filled_cluster, tmp_path):
+    args = ["--git-url", GIT_URL, "--experiment", EXPERIMENT, "--cluster", str(filled_cluster)]
+    assert_ok(submit(workspace, tmp_path, *args, "-P", "trials=10", "-P", "target="))
+
+    expected = job.build_job(experiment=EXPERIMENT, cluster=job.load_cluster(filled_cluster), git_url=GIT_URL)
+    created = workspace.only("POST", "/api/2.2/jobs/create").json()
+    assert created == expected  # the definition reaches the API whole, through the SDK's types
+    assert created["job_clusters"][0]["new_cluster"]["node_type_id"] == "i3.xlarge"
+    started = workspace.only("POST", "/api/2.2/jobs/run-now").json()
+    assert started == {"job_id": 3001, "job_parameters": {"trials": "10", "target": ""}}
+
+    # Submitting again updates that job instead of creating a second one.
+    assert_ok(submit(workspace, tmp_path, *args))
+    assert len(workspace.called("POST", "/api/2.2/jobs/create")) == 1
+    assert workspace.only("POST", "/api/2.2/jobs/reset").json() == {"job_id": 3001, "new_settings": expected}
+    assert workspace.called("POST", "/api/2.2/jobs/run-now")[-1].json() == {"job_id": 3001}
+    assert not workspace.unanswered
+    assert_token_only_in_headers(workspace)
+
+
+def test_submit_refuses_placeholders_and_unknown_parameters(workspace, filled_cluster, tmp_path):
+    result = submit(workspace, tmp_path, "--git-url", GIT_URL, "--experiment", EXPERIMENT)
+    assert result.returncode != 0 and "REPLACE-ME" in result.stderr
+    result = submit(workspace, tmp_path, "--git-url", GIT_URL, "--experiment", EXPERIMENT,
+                    "--cluster", str(filled_cluster), "-P", "trails=3")
+    assert result.returncode != 0 and "trails=3" in result.stderr
+    assert workspace.requests == []
+
+
+# ----------------------------------------------------- job tasks: run-ID passing, locally simulated
+class TaskValues:
+    """Stands in for dbutils.jobs.taskValues: what each task set, under its task key."""
+
+    def __init__(self):
+        self.values: dict[str, dict[str, object]] = {}
+
+    def of(self, task_key: str):
+        store = self.values.setdefault(task_key, {})
+
+        class _Task:
+            @staticmethod
+            def set(key, value):
+                json.dumps(value)  # Databricks only takes JSON-able values
+                store[key] = value
+
+        return _Task()
+
+    def resolve(self, template: str, job_parameters: dict[str, str]) -> str:
+        """A parameter with its dynamic value references replaced, as Databricks does."""
+        template = re.sub(r"\{\{job\.parameters\.(\w+)\}\}", lambda m: job_parameters[m[1]], template)
+        return re.sub(r"\{\{tasks\.(\w+)\.values\.(\w+)\}\}", lambda m: str(self.values[m[1]][m[2]]), template)
+
+
+@pytest.fixture
+def local_store(tmp_path, monkeypatch):
+    """A throwaway sqlite tracking store as the default one, as a Databricks notebook has its workspace."""
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    previous = mlflow.get_tracking_uri()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield MlflowClient(uri)
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+def fake_step(received: dict, fail: str | None = None):
+    """A step that trains nothing: it resumes its run through the project's own tracking code
+    and, as refit, logs what the pipeline run summarises."""
+
+    def runner(step: str, options: dict[str, str]) -> str:
+        received[step] = options
+        with tracking.step_run(step) as run_id:
+            if step == fail:
+                raise InputError("trials", "no trial completed")
+            if step == names.REFIT:
+                tracking.log_results(metrics={"test_rmse": 51.5})
+                tracking.log_text("family,val_rmse,test_rmse\ncatboost,50.0,51.5\n", names.LEADERBOARD_FILE)
+            return run_id
+
+    return runner
+
+
+def simulate_job(values: TaskValues, runner, overrides: dict[str, str] | None = None) -> None:
+    """Run the job's tasks in its order, each with its parameters resolved from job parameters and
+    the task values set so far: what Databricks does, minus the cluster."""
+    settings = job.build_job(experiment=EXPERIMENT, cluster={}, git_url=GIT_URL)
+    job_parameters = {p["name"]: p["default"] for p in settings["parameters"]} | (overrides or {})
+    done: set[str] = set()
+    for t in settings["tasks"]:
+        assert {d["task_key"] for d in t.get("depends_on", [])} <= done  # the list is in dependency order
+        params = {k: values.resolve(v, job_parameters) for k, v in t["notebook_task"]["base_parameters"].items()}
+        task.run_task(params["step"], params, values.of(t["task_key"]), runner=runner)
+        done.add(t["task_key"])
+
+
+def test_tasks_hand_each_other_run_ids_and_nest_under_one_pipeline_run(local_store):
+    values, received = TaskValues(), {}
+    simulate_job(values, fake_step(received), overrides={"trials": "7"})
+
+    ids = {step: values.values[step]["run_id"] for step in job.UPSTREAM}
+    pipeline_run_id = values.values["prepare"]["pipeline_run_id"]
+    assert received == {
+        "prepare": {"data": "diabetes", "target": "", "seed": "42"},
+        "tune_lasso": {"data_run_id": ids["prepare"], "alphas": "1,0.3,0.1,0.03,0.01,0.003,0.001", "seed": "42"},
+        "tune_catboost": {"data_run_id": ids["prepare"], "trials": "7", "iterations": "500", "seed": "42"},
+        "refit": {"data_run_id": ids["prepare"], "tune_run_ids": f"{ids['tune_lasso']},{ids['tune_catboost']}"},
+        "package": {"model_run_id": ids["refit"], "registered_model_name": "tabtune-regressor", "alias": "champion"},
+    }
+
+    pipeline = local_store.get_run(pipeline_run_id)
+    assert pipeline.info.status == "FINISHED"
+    assert local_store.get_experiment(pipeline.info.experiment_id).name == EXPERIMENT
+    assert pipeline.data.tags[names.STEP_TAG] == "main"
+    assert {k: v for k, v in pipeline.data.tags.items() if k.startswith(names.STEP_RUN_TAG_PREFIX)} == {
+        names.STEP_RUN_TAG_PREFIX + step: run_id for step, run_id in ids.items()}
+    assert pipeline.data.metrics["test_rmse"] == 51.5
+    artifacts = {a.path for a in local_store.list_artifacts(pipeline_run_id)}
+    assert {names.LEADERBOARD_FILE, names.SUMMARY_FILE} <= artifacts
+    for step, run_id in ids.items():
+        step_run = local_store.get_run(run_id)
+        assert step_run.info.status == "FINISHED"
+        assert step_run.data.tags["mlflow.parentRunId"] == pipeline_run_id
+        assert step_run.data.tags[names.STEP_TAG] == step
+        assert step_run.info.run_name == step
+    assert "MLFLOW_RUN_ID" not in os.environ
+
+
+def test_a_failed_step_fails_the_pipeline_run_and_publishes_nothing(local_store):
+    values = TaskValues()
+    with pytest.raises(InputError):
+        simulate_job(values, fake_step({}, fail=names.TUNE_CATBOOST))
+
+    assert "run_id" not in values.values["tune_catboost"]
+    assert names.REFIT not in values.values  # Databricks would skip it: upstream failed
+    pipeline = local_store.get_run(values.values["prepare"]["pipeline_run_id"])
+    failed_run_id = local_store.search_runs(
+        [pipeline.info.experiment_id], f"tags.`{names.STEP_TAG}` = 'tune_catboost'")[0].info.run_id
+    assert pipeline.info.status == "FAILED"
+    assert pipeline.data.tags[names.ERROR_TAG] == f"step tune_catboost failed (run {failed_run_id})"
+    assert local_store.get_run(failed_run_id).info.status == "FAILED"
+
+
+def test_step_options_are_checked_and_typed_by_the_step_command():
+    assert task.step_kwargs("tune_catboost", {"data_run_id": "abc", "trials": "3", "iterations": "30",
+                                              "seed": "42"}) == {
+        "data_run_id": "abc", "trials": 3, "iterations": 30, "seed": 42, "timeout_s": 0.0}
+    assert task.step_kwargs("prepare", {"data": "diabetes", "target": "", "seed": "1"})["val_size"] == 0.2
+    import click
+
+    with pytest.raises(click.BadParameter) as bad:
+        task.step_kwargs("tune_catboost", {"trials": "0"})
+    assert bad.value.param.name == "trials"
