@@ -19,20 +19,22 @@ PLACEHOLDER = "REPLACE-ME"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m databricks_jobs.submit", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m databricks_jobs.submit",
+                                     description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--git-url", help="repository the tasks check the code out from")
-    source.add_argument("--workspace-dir", help="or a workspace folder holding this repository (a Git folder)")
+    source.add_argument("--workspace-dir", help="or a workspace folder holding this repository")
     parser.add_argument("--git-branch", default="main")
-    parser.add_argument("--git-provider", default="gitHub", help="as the Jobs API spells it (default: gitHub)")
-    parser.add_argument("--experiment", required=True, help="MLflow experiment path, e.g. /Users/you@example.com/tabtune")
+    parser.add_argument("--git-provider", default="gitHub", help="as the Jobs API spells it")
+    parser.add_argument("--experiment", required=True,
+                        help="MLflow experiment path, e.g. /Users/you@example.com/tabtune")
     parser.add_argument("--cluster", default=str(job.PROJECT_DIR / "databricks" / "job-cluster.json"),
                         help="JSON file with the job cluster spec (default: databricks/job-cluster.json)")
     parser.add_argument("--name", default="tabtune", help="job name (default: tabtune)")
     parser.add_argument("-P", "--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a job parameter for this run, e.g. -P trials=10 (repeatable)")
     parser.add_argument("--no-run", action="store_true", help="create or update the job, do not start it")
-    parser.add_argument("--profile", help="~/.databrickscfg profile (default: DATABRICKS_HOST/DATABRICKS_TOKEN)")
+    parser.add_argument("--profile", help="~/.databrickscfg profile (default: DATABRICKS_HOST and _TOKEN)")
     return parser.parse_args(argv)
 
 

@@ -24,6 +24,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from databricks_jobs.job import EXPERIMENT_KEY, FIRST_STEP, LAST_STEP, PIPELINE_RUN_KEY, RUN_ID_KEY, STEP_KEY
 from steps.lib import names, tracking
+from steps.lib.secrets import mask_url
 
 Runner = Callable[[str, dict[str, str]], str]
 
@@ -54,7 +55,8 @@ def run_task(step: str, params: dict[str, str], task_values: TaskValues, runner:
 
     `params` are the task's notebook parameters (databricks_jobs.job.task_parameters): the
     experiment (first task) or the pipeline run ID (the others), and the step's options."""
-    options = {key: value for key, value in params.items() if key not in (STEP_KEY, EXPERIMENT_KEY, PIPELINE_RUN_KEY)}
+    control = (STEP_KEY, EXPERIMENT_KEY, PIPELINE_RUN_KEY)
+    options = {key: value for key, value in params.items() if key not in control}
     if step == FIRST_STEP:
         pipeline_run_id = start_pipeline_run(params[EXPERIMENT_KEY])
         task_values.set(PIPELINE_RUN_KEY, pipeline_run_id)
@@ -82,8 +84,8 @@ def run_task(step: str, params: dict[str, str], task_values: TaskValues, runner:
 def start_pipeline_run(experiment: str) -> str:
     """The pipeline run, RUNNING until the last task ends it, in `experiment` (a workspace path)."""
     experiment_id = mlflow.set_experiment(experiment).experiment_id
-    run = MlflowClient().create_run(experiment_id, tags={names.STEP_TAG: names.MAIN, MLFLOW_RUN_NAME: names.MAIN},
-                                    run_name=names.MAIN)
+    tags = {names.STEP_TAG: names.MAIN, MLFLOW_RUN_NAME: names.MAIN}
+    run = MlflowClient().create_run(experiment_id, tags=tags, run_name=names.MAIN)
     return run.info.run_id
 
 
@@ -114,13 +116,13 @@ def end_failed(run_id: str, message: str) -> None:
     client = MlflowClient()
     with contextlib.suppress(Exception):
         if client.get_run(run_id).info.status == "RUNNING":
-            tracking.log_results(tags={names.ERROR_TAG: message[:5000]}, run_id=run_id)
+            tracking.log_results(tags={names.ERROR_TAG: mask_url(message)[:5000]}, run_id=run_id)
             client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
 
 
 def finish_pipeline_run(pipeline_run_id: str) -> None:
     """What steps/main.py logs on its pipeline run once every step finished; then end it FINISHED."""
-    from steps.main import _summary
+    from steps.main import summary
 
     prefix = names.STEP_RUN_TAG_PREFIX
     step_ids = {key[len(prefix):]: value for key, value in tracking.run_tags(pipeline_run_id).items()
@@ -131,5 +133,6 @@ def finish_pipeline_run(pipeline_run_id: str) -> None:
     with mlflow.start_run(run_id=pipeline_run_id):
         tracking.log_results(metrics={"test_rmse": refit_metrics["test_rmse"]})
         tracking.log_text(leaderboard, names.LEADERBOARD_FILE)
-        ordered = {step: step_ids[step] for step in (names.PREPARE, *names.TUNE_STEPS, names.REFIT, names.PACKAGE)}
-        tracking.log_text(_summary(ordered, leaderboard, refit_metrics), names.SUMMARY_FILE)
+        order = (names.PREPARE, *names.TUNE_STEPS, names.REFIT, names.PACKAGE)
+        ordered = {step: step_ids[step] for step in order}
+        tracking.log_text(summary(ordered, leaderboard, refit_metrics), names.SUMMARY_FILE)

@@ -17,7 +17,8 @@ ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
 
 
 def run(*, data: str, target: str, trials: int, alphas: str, iterations: int, seed: int,
-        env_manager: str) -> str:
+        env_manager: str, storage: str = "", study_name: str = "", n_jobs: int = 1, pruner: str = "none",
+        registered_model_name: str = "tabtune-regressor", alias: str = "champion") -> str:
     """Run every step in order; returns the pipeline's run ID."""
     parse_alphas(alphas)  # fail here, before any step runs, on an unparsable grid
     with tracking.step_run(names.MAIN) as run_id:
@@ -29,10 +30,12 @@ def run(*, data: str, target: str, trials: int, alphas: str, iterations: int, se
         data_run_id = step(names.PREPARE, data=data, target=target, seed=seed)
         lasso_run_id = step(names.TUNE_LASSO, data_run_id=data_run_id, alphas=alphas, seed=seed)
         catboost_run_id = step(names.TUNE_CATBOOST, data_run_id=data_run_id, trials=trials,
-                               iterations=iterations, seed=seed)
+                               iterations=iterations, seed=seed, storage=storage, study_name=study_name,
+                               n_jobs=n_jobs, pruner=pruner)
         refit_run_id = step(names.REFIT, data_run_id=data_run_id,
                             tune_run_ids=f"{lasso_run_id},{catboost_run_id}")
-        package_run_id = step(names.PACKAGE, model_run_id=refit_run_id)
+        package_run_id = step(names.PACKAGE, model_run_id=refit_run_id,
+                              registered_model_name=registered_model_name, alias=alias)
 
         refit_metrics = tracking.run_metrics(refit_run_id)
         tracking.log_results(metrics={"test_rmse": refit_metrics["test_rmse"]})
@@ -41,12 +44,12 @@ def run(*, data: str, target: str, trials: int, alphas: str, iterations: int, se
         step_ids = {names.PREPARE: data_run_id, names.TUNE_LASSO: lasso_run_id,
                     names.TUNE_CATBOOST: catboost_run_id, names.REFIT: refit_run_id,
                     names.PACKAGE: package_run_id}
-        tracking.log_text(_summary(step_ids, leaderboard.read_text(), refit_metrics), names.SUMMARY_FILE)
+        tracking.log_text(summary(step_ids, leaderboard.read_text(), refit_metrics), names.SUMMARY_FILE)
         print(f"main: test_rmse={refit_metrics['test_rmse']:.4f}; pipeline run {run_id}")
         return run_id
 
 
-def _summary(step_ids: dict[str, str], leaderboard_csv: str, metrics: dict[str, float]) -> str:
+def summary(step_ids: dict[str, str], leaderboard_csv: str, metrics: dict[str, float]) -> str:
     import io
 
     import pandas as pd
@@ -69,6 +72,12 @@ def _summary(step_ids: dict[str, str], leaderboard_csv: str, metrics: dict[str, 
 @click.option("--iterations", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--seed", type=cli.SEED, default=42, show_default=True)
 @click.option("--env-manager", type=click.Choice(ENV_MANAGERS), default="local", show_default=True)
+@click.option("--storage", default="", help="Optuna storage for tune_catboost ('' = in memory; env:VAR).")
+@click.option("--study-name", default="")
+@click.option("--n-jobs", type=click.IntRange(min=1, max=64), default=1, show_default=True)
+@click.option("--pruner", type=click.Choice(("none", "median", "hyperband")), default="none", show_default=True)
+@click.option("--registered-model-name", default="tabtune-regressor", show_default=True)
+@click.option("--alias", default="champion", show_default=True)
 def command(**options) -> None:
     run(**options)
 

@@ -1,93 +1,103 @@
 """tune_catboost: CatBoost tuned by Optuna TPE at a fixed tree count, one child run per trial.
 
-Reads: the prepare run `data_run_id` (or the latest one with default settings).
-Writes: this step's run, with one child run per trial (every CatBoost parameter including the
-fixed ones; metrics val_rmse/val_mae/val_r2, fit_s, trial_number; tag tabtune.trial_state =
-complete | failed | pruned); on the step run: params best_trial and best_<param>, metric
-best_val_rmse, `best.json` (what refit reads), `trials.csv`, and Optuna's plots."""
+Reads: the prepare run `data_run_id` (or the latest one with default settings); optionally an
+Optuna study in `storage` shared with other workers.
+Writes: one child run per trial under the study's tuning run (every CatBoost parameter
+including fixed ones; metrics val_rmse/val_mae/val_r2, fit_s, trial_number; tags
+tabtune.trial_state = complete | failed | pruned, tabtune.worker = host:pid). On the tuning run:
+metric best_val_rmse, tags best_trial and best_<param>, `best.json` (what refit reads),
+`trials.csv`, Optuna's plots. A worker joining a study created by another is nested under that
+study's tuning run and tagged tabtune.step=tune_catboost.worker."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
 
-from steps.lib import cli, lineage, names, tracking
-from steps.lib.errors import InputError
+from steps.lib import cli, lineage, names, studies, study_runs, tracking
 from steps.lib.families import get_family
-from steps.lib.tuning import COMPLETE, FAILED, best_result, optimize
+from steps.lib.secrets import mask_url
+from steps.lib.tuning import FAILED, optimize
 
 
-def run(*, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s: float) -> str:
-    """Run the study, logging each trial as it ends; returns this step's run ID."""
-    family = get_family("catboost")
-    with tracking.step_run(names.TUNE_CATBOOST, {names.FAMILY_TAG: family.name}) as run_id:
+def run(*, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s: float, storage: str = "",
+        study_name: str = "", n_jobs: int = 1, pruner: str = "none", parent_run_id: str = "") -> str:
+    """Run (or join) the study, logging each trial as it ends; returns this step's run ID."""
+    optuna_storage = studies.open_storage(storage)
+    shared = optuna_storage is not None
+    family = get_family("catboost", thread_count=max(1, (os.cpu_count() or 1) // n_jobs))
+    tags = {names.FAMILY_TAG: family.name, "tabtune.study_storage": mask_url(storage) or "memory"}
+    with tracking.step_run(names.TUNE_CATBOOST, tags) as run_id:
+        if parent_run_id:
+            tracking.resolve_run(parent_run_id, "parent_run_id", (names.TUNE_CATBOOST,), allow_running=True)
         data_run_id = lineage.data_run(data_run_id)
-        tracking.set_tags({names.DATA_RUN_TAG: data_run_id})
         splits = lineage.load_splits(data_run_id)
-        writer = tracking.ChildRunWriter(run_id, names.TUNE_CATBOOST)
-        results = []
-        started = time.perf_counter()
+        name = study_name or f"tabtune-catboost-{data_run_id}-it{iterations}"
+        pruner_obj = studies.make_pruner(pruner, iterations)
+        study, created = studies.create_or_load(name, optuna_storage, studies.make_sampler(seed, parallel=False),
+                                                pruner_obj)
+        if shared or n_jobs > 1:
+            sampler_seed = studies.worker_seed(study, seed, studies.Worker.this()) if shared else seed
+            study.sampler = studies.make_sampler(sampler_seed, parallel=True)
+        tuning_run_id = study_runs.attach(study, created, run_id, parent_run_id, shared)
+        has_parent = "mlflow.parentRunId" in tracking.run_tags(run_id)
+        if tuning_run_id != run_id:
+            study_runs.mark_worker(run_id, tuning_run_id, has_parent)
+        tracking.set_tags({names.DATA_RUN_TAG: data_run_id, "tabtune.study_name": name})
+        writer = tracking.ChildRunWriter(tuning_run_id)
+        if shared:
+            study_runs.reap(study, writer)
+        children, done, started = {}, [], time.perf_counter()
+        worker = str(studies.Worker.this())
 
-        def log_trial(result) -> None:
-            results.append(result)
-            writer.write(
-                name=f"trial-{result.number:03d}",
+        def on_start(number: int) -> None:
+            children[number] = writer.start(f"trial-{number:03d}", {
+                names.TRIAL_NUMBER_TAG: str(number), "tabtune.worker": worker})
+
+        def on_trial(result) -> None:
+            done.append(result)
+            writer.finish(
+                children.pop(result.number),
                 params={**result.params, "family": family.name, "seed": seed},
                 metrics={**result.metrics, "fit_s": result.fit_s, "trial_number": result.number},
-                tags={names.TRIAL_STATE_TAG: result.state, names.TRIAL_NUMBER_TAG: str(result.number),
+                tags={names.TRIAL_STATE_TAG: result.state,
                       **({names.ERROR_TAG: result.error[:5000]} if result.error else {})},
                 failed=result.state == FAILED,
-                started_ms=_ms(result.started),
-                finished_ms=_ms(result.finished),
+                finished_ms=int(result.finished.timestamp() * 1000) if result.finished else None,
             )
-            best = min((r.value for r in results), default=float("inf"))
-            print(
-                f"tune_catboost: trial #{result.number} ({len(results)}/{trials}) {result.state}"
-                f" val_rmse={result.value:.4f} best={best:.4f} fit={result.fit_s:.2f}s"
-                f" elapsed={time.perf_counter() - started:.0f}s",
-                flush=True,
-            )
+            print(f"tune_catboost: trial #{result.number} ({len(done)}/{trials}) {result.state}"
+                  f" val_rmse={result.value:.4f} fit={result.fit_s:.2f}s"
+                  f" elapsed={time.perf_counter() - started:.0f}s", flush=True)
 
-        study = optimize(
-            family, splits, trials=trials, iterations=iterations, seed=seed, timeout_s=timeout_s,
-            on_trial=log_trial,
-        )
-        if not any(r.state == COMPLETE for r in results):
-            first_error = next((r.error for r in results if r.error), "no trial ran")
-            raise InputError("trials", f"no trial completed; first error: {first_error}")
-        best = best_result(results)
-        tunable = {k: v for k, v in best.params.items() if k in study.best_trial.params}
-        tracking.log_results(
-            params={"best_trial": best.number, **{f"best_{k}": v for k, v in tunable.items()}},
-            metrics={"best_val_rmse": best.value, "best_val_mae": best.metrics["val_mae"],
-                     "best_val_r2": best.metrics["val_r2"], "trials_complete":
-                     sum(r.state == COMPLETE for r in results), "trials_total": len(results)},
-        )
-        tracking.log_json(
-            {"family": family.name, "params": best.params, "val_rmse": best.value, "trial": best.number},
-            names.BEST_FILE,
-        )
-        tracking.log_table(study.trials_dataframe(), names.TRIALS_FILE)
-        from steps.lib import plots
-
-        for file_name, figure in plots.optuna_figures(study).items():
-            tracking.log_figure(figure, f"{names.PLOTS_DIR}/{file_name}")
-        print(f"tune_catboost: best trial #{best.number} val_rmse={best.value:.4f}; run {run_id}")
+        optimize(family, splits, study=study, trials=trials, iterations=iterations, seed=seed,
+                 timeout_s=timeout_s, n_jobs=n_jobs, prune=pruner != "none", shared=shared,
+                 on_start=on_start, on_trial=on_trial)
+        if shared:
+            study_runs.reap(study, writer)
+        if not shared or study_runs.is_idle(study):
+            best = study_runs.summarize(study, family.fixed_params(iterations=iterations), tuning_run_id)
+            print(f"tune_catboost: best trial #{best['trial']} val_rmse={best['val_rmse']:.4f};"
+                  f" tuning run {tuning_run_id}")
+        else:
+            print(f"tune_catboost: other workers still run trials of {name!r}; the last one writes the summary")
         return run_id
-
-
-def _ms(moment) -> int | None:
-    return int(moment.timestamp() * 1000) if moment else None
 
 
 @click.command()
 @click.option("--data-run-id", default="")
-@click.option("--trials", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--trials", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Total trials of the study, across all workers.")
 @click.option("--iterations", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--seed", type=cli.SEED, default=42, show_default=True)
 @click.option("--timeout-s", type=click.FloatRange(min=0), default=0, show_default=True,
               help="Stop starting new trials after this many seconds (0 = no limit).")
+@click.option("--storage", default="", help="Optuna storage URL ('' = in memory), journal:PATH or env:VAR.")
+@click.option("--study-name", default="", help="Default: derived from the data run and iterations.")
+@click.option("--n-jobs", type=click.IntRange(min=1, max=64), default=1, show_default=True)
+@click.option("--pruner", type=click.Choice(studies.PRUNERS), default="none", show_default=True)
+@click.option("--parent-run-id", default="", help="Attach this worker's trials to this tuning run.")
 def command(**options) -> None:
     run(**options)
 

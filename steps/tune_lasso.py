@@ -24,7 +24,7 @@ def run(*, data_run_id: str, alphas: str, seed: int) -> str:
         data_run_id = lineage.data_run(data_run_id)
         tracking.set_tags({names.DATA_RUN_TAG: data_run_id})
         splits = lineage.load_splits(data_run_id)
-        writer = tracking.ChildRunWriter(run_id, names.TUNE_LASSO)
+        writer = tracking.ChildRunWriter(run_id)
 
         def log_point(result) -> None:
             writer.write(

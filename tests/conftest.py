@@ -48,6 +48,7 @@ def mlflow_env(tracking_uri: str, **extra: str) -> dict[str, str]:
         PATH=bin_dir + os.pathsep + env.get("PATH", ""),
         MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
         GIT_TERMINAL_PROMPT="0",
+        MLFLOW_DISABLE_TELEMETRY="true",
         **extra,
     )
     return env

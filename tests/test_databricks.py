@@ -12,12 +12,12 @@ code calls and records every request, so the tests assert on exactly what would 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import json
 import os
 import re
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
@@ -90,14 +90,15 @@ class Workspace:
             run_id = uuid.uuid4().hex
             info = {"run_id": run_id, "run_uuid": run_id, "experiment_id": body["experiment_id"],
                     "user_id": body.get("user_id", ""), "status": "RUNNING", "start_time": body["start_time"],
-                    "lifecycle_stage": "active", "artifact_uri": f"dbfs:/databricks/mlflow-tracking/123/{run_id}"}
+                    "lifecycle_stage": "active", "artifact_uri": f"dbfs:/mlflow-tracking/123/{run_id}"}
             return 200, {"run": {"info": info, "data": {"tags": body.get("tags", [])}}}
         if path in ("/api/2.0/mlflow/runs/log-batch", "/api/2.0/mlflow/runs/set-tag"):
             return 200, {}
         if path == "/api/2.0/dbfs/get-status":
-            if body["path"].lstrip("/") in self.files:
-                return 200, {"path": body["path"], "is_dir": False, "file_size": len(self.files[body["path"].lstrip("/")])}
-            return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"No file or directory exists on path {body['path']}."}
+            stored = self.files.get(body["path"].lstrip("/"))
+            if stored is not None:
+                return 200, {"path": body["path"], "is_dir": False, "file_size": len(stored)}
+            return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"No file at {body['path']}."}
         if method == "POST" and path.startswith("/dbfs/"):  # MLflow's upload: the raw tarball
             self.files[path.removeprefix("/dbfs/")] = request.body
             return 200, {}
@@ -105,11 +106,12 @@ class Workspace:
             return 200, {"run_id": 1001}
         if path == "/api/2.0/jobs/runs/get":
             run_id = int(request.query["run_id"][0])
-            return 200, {"run_id": run_id, "job_id": 2002, "run_page_url": f"{self.host}/#job/2002/run/{run_id}",
-                         "state": {"life_cycle_state": "PENDING", "state_message": ""}}
+            return 200, {"run_id": run_id, "job_id": 2002, "state": {"life_cycle_state": "PENDING"},
+                         "run_page_url": f"{self.host}/#job/2002/run/{run_id}"}
         if path == "/api/2.2/jobs/list":
             name = request.query.get("name", [None])[0]
-            found = [{"job_id": job_id, "settings": s} for job_id, s in self.jobs.items() if name in (None, s["name"])]
+            found = [{"job_id": job_id, "settings": settings} for job_id, settings in self.jobs.items()
+                     if name in (None, settings["name"])]
             return 200, {"jobs": found, "has_more": False} if found else {"has_more": False}
         if path == "/api/2.2/jobs/create":
             job_id = 3000 + len(self.jobs) + 1
@@ -128,7 +130,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
-        request = Request(self.command, url.path, parse_qs(url.query), dict(self.headers), self.rfile.read(length))
+        body = self.rfile.read(length)
+        request = Request(self.command, url.path, parse_qs(url.query), dict(self.headers), body)
         workspace: Workspace = self.server.workspace
         workspace.requests.append(request)
         status, payload = workspace.answer(request)
@@ -179,8 +182,7 @@ def databricks_env(workspace: Workspace, tmp_path: Path) -> dict[str, str]:
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path = PROJECT_DIR) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-    return result
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def assert_ok(result: subprocess.CompletedProcess) -> None:
@@ -195,7 +197,8 @@ def assert_token_only_in_headers(workspace: Workspace) -> None:
 
 
 # -------------------------------------------------------------------- classic: mlflow run -b databricks
-REQUIRED = {"MLproject", "python_env.yaml", "conda.yaml", "requirements.txt", "steps/main.py", "steps/lib/tracking.py"}
+REQUIRED = {"MLproject", "python_env.yaml", "conda.yaml", "requirements.txt", "steps/main.py",
+            "steps/lib/tracking.py"}
 UNWANTED = (".git", ".venv", "mlflow.db", "mlruns", "__pycache__", ".pytest_cache")
 
 
@@ -222,7 +225,8 @@ def git_url(tmp_path):
     if subprocess.run(["git", "daemon", "--help"], capture_output=True).returncode not in (0, 129):
         pytest.skip("git daemon is not installed")
     base = tmp_path / "git"
-    subprocess.run(["git", "clone", "--quiet", "--bare", str(PROJECT_DIR), str(base / "tabtune.git")], check=True)
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(PROJECT_DIR), str(base / "tabtune.git")],
+                   check=True)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -243,8 +247,9 @@ def git_url(tmp_path):
 
 def mlflow_run_databricks(uri: str, workspace: Workspace, tmp_path: Path) -> subprocess.CompletedProcess:
     """`mlflow run <uri> -b databricks --backend-config databricks/cluster-spec.json -e main`."""
-    return run([sys.executable, "-m", "mlflow", "run", uri, "-b", "databricks", "--backend-config", str(CLUSTER_SPEC),
-                "-e", "main", "--experiment-name", EXPERIMENT], databricks_env(workspace, tmp_path), cwd=tmp_path)
+    args = [sys.executable, "-m", "mlflow", "run", uri, "-b", "databricks",
+            "--backend-config", str(CLUSTER_SPEC), "-e", "main", "--experiment-name", EXPERIMENT]
+    return run(args, databricks_env(workspace, tmp_path), cwd=tmp_path)
 
 
 def uploaded_archive(workspace: Workspace) -> tuple[str, set[str]]:
@@ -305,7 +310,8 @@ def test_classic_backend_uploads_the_clean_project_and_submits_mlflow_run(worksp
     project_dir = "/databricks/mlflow/projects/" + Path(dbfs_path).name.removesuffix(".tar.gz")
     run_id = next(r.json()["run_id"] for r in workspace.called("POST", "/api/2.0/mlflow/runs/log-batch"))
     assert mlflow_run_line[:5] == ["mlflow", "run", project_dir, "--entry-point", "main"]
-    assert json.loads(mlflow_run_line[mlflow_run_line.index("-c") + 1]) == {"_mlflow_local_backend_run_id": run_id}
+    backend_config = json.loads(mlflow_run_line[mlflow_run_line.index("-c") + 1])
+    assert backend_config == {"_mlflow_local_backend_run_id": run_id}
     assert_token_only_in_headers(workspace)
 
 
@@ -325,38 +331,61 @@ def test_classic_backend_from_a_git_url_also_ships_the_clone_s_git_folder(worksp
 GIT_URL = "https://github.com/example/tabtune"
 
 
-def test_job_runs_the_steps_in_dependency_order():
-    settings = job.build_job(experiment=EXPERIMENT, cluster={"spark_version": "15.4.x-scala2.12"}, git_url=GIT_URL)
+def P(name: str) -> str:  # a job parameter reference
+    return "{{job.parameters.%s}}" % name
+
+
+def V(task_key: str, key: str = "run_id") -> str:  # a task value reference
+    return "{{tasks.%s.values.%s}}" % (task_key, key)
+
+
+PIPELINE = {"pipeline_run_id": V("prepare", "pipeline_run_id")}
+TASK_PARAMETERS = {
+    "prepare": {"step": "prepare", "experiment": P("experiment"), "data": P("data"), "target": P("target"),
+                "seed": P("seed")},
+    "tune_lasso": {"step": "tune_lasso", **PIPELINE, "data_run_id": V("prepare"), "alphas": P("alphas"),
+                   "seed": P("seed")},
+    "tune_catboost": {"step": "tune_catboost", **PIPELINE, "data_run_id": V("prepare"), "trials": P("trials"),
+                      "iterations": P("iterations"), "seed": P("seed")},
+    "refit": {"step": "refit", **PIPELINE, "data_run_id": V("prepare"),
+              "tune_run_ids": f"{V('tune_lasso')},{V('tune_catboost')}"},
+    "package": {"step": "package", **PIPELINE, "model_run_id": V("refit"),
+                "registered_model_name": P("registered_model_name"), "alias": P("alias")},
+}
+
+
+def assert_pipeline_job(settings: dict, notebook_path: str = "databricks_jobs/task_notebook") -> None:
+    """The tabtune job: five tasks, the dependency edges of `mlflow run`'s order, each task the
+    task notebook with its step's parameters, every reference resolvable when the task starts."""
     tasks = {t["task_key"]: t for t in settings["tasks"]}
     assert list(tasks) == ["prepare", "tune_lasso", "tune_catboost", "refit", "package"]
     edges = {(d["task_key"], key) for key, t in tasks.items() for d in t.get("depends_on", [])}
     assert edges == {("prepare", "tune_lasso"), ("prepare", "tune_catboost"),
                      ("tune_lasso", "refit"), ("tune_catboost", "refit"), ("refit", "package")}
-
     upstream_of = {key: {d["task_key"] for d in t.get("depends_on", [])} for key, t in tasks.items()}
 
     def ancestors(key: str) -> set[str]:
-        return set().union(*({up} | ancestors(up) for up in upstream_of[key])) if upstream_of[key] else set()
+        return set().union(*({up} | ancestors(up) for up in upstream_of[key]))
 
     job_parameters = {p["name"] for p in settings["parameters"]}
     for key, t in tasks.items():
-        notebook = t["notebook_task"]
-        assert notebook == {"notebook_path": "databricks_jobs/task_notebook", "source": "GIT",
-                            "base_parameters": job.task_parameters(key)}
-        params = notebook["base_parameters"]
-        assert params["step"] == key
-        # Every option is one the step's command takes; every reference can be resolved.
-        options = set(params) - {"step", "experiment", "pipeline_run_id"}
-        assert options <= {p.name for p in __import__(f"steps.{key}", fromlist=["command"]).command.params}
-        for value in params.values():
+        source = "GIT" if notebook_path == job.NOTEBOOK else "WORKSPACE"
+        assert t["notebook_task"] == {"notebook_path": notebook_path, "source": source,
+                                      "base_parameters": TASK_PARAMETERS[key]}
+        assert t["job_cluster_key"] == settings["job_clusters"][0]["job_cluster_key"]
+        assert t["libraries"] == [{"pypi": {"package": pin}} for pin in job.requirement_pins()]
+        step_options = {p.name for p in importlib.import_module(f"steps.{key}").command.params}
+        assert set(TASK_PARAMETERS[key]) - {"step", "experiment", "pipeline_run_id"} <= step_options
+        for value in TASK_PARAMETERS[key].values():
             assert set(re.findall(r"\{\{job\.parameters\.(\w+)\}\}", value)) <= job_parameters
             assert set(re.findall(r"\{\{tasks\.(\w+)\.values\.\w+\}\}", value)) <= ancestors(key)
-        assert t["job_cluster_key"] == "tabtune"
-        assert t["libraries"] == [{"pypi": {"package": pin}} for pin in job.requirement_pins()]
-    assert "experiment" in tasks["prepare"]["notebook_task"]["base_parameters"]
-    assert tasks["refit"]["notebook_task"]["base_parameters"]["tune_run_ids"] == (
-        "{{tasks.tune_lasso.values.run_id}},{{tasks.tune_catboost.values.run_id}}")
+
+
+def test_job_runs_the_steps_in_dependency_order():
+    settings = job.build_job(experiment=EXPERIMENT, cluster={"spark_version": "15.4.x"}, git_url=GIT_URL)
+    assert_pipeline_job(settings)
     assert settings["git_source"] == {"git_url": GIT_URL, "git_provider": "gitHub", "git_branch": "main"}
+    assert settings["job_clusters"] == [{"job_cluster_key": "tabtune", "new_cluster": {"spark_version": "15.4.x"}}]
     assert (PROJECT_DIR / f"{job.NOTEBOOK}.py").read_text().startswith("# Databricks notebook source\n")
 
 
@@ -366,8 +395,7 @@ def test_job_parameter_defaults_are_the_mlproject_ones():
     assert defaults == {"experiment": EXPERIMENT, "data": "diabetes", "target": "", "trials": "50",
                         "alphas": "1,0.3,0.1,0.03,0.01,0.003,0.001", "iterations": "500", "seed": "42",
                         "registered_model_name": "tabtune-regressor", "alias": "champion"}
-    assert settings["tasks"][0]["notebook_task"]["notebook_path"] == "/Workspace/Users/me/tabtune/databricks_jobs/task_notebook"
-    assert settings["tasks"][0]["notebook_task"]["source"] == "WORKSPACE"
+    assert_pipeline_job(settings, notebook_path="/Workspace/Users/me/tabtune/databricks_jobs/task_notebook")
     assert "git_source" not in settings
 
 
@@ -392,8 +420,9 @@ def test_databricks_folder_does_not_shadow_the_sdk():
     """With the repository root first on sys.path (as in the task notebook), `databricks` is still
     databricks-sdk's namespace package: our `databricks/` folder holds no Python."""
     assert not list((PROJECT_DIR / "databricks").rglob("*.py"))
-    code = "import sys; sys.path.insert(0, sys.argv[1]); import databricks.sdk; print(databricks.sdk.__file__)"
-    found = subprocess.run([sys.executable, "-c", code, str(PROJECT_DIR)], capture_output=True, text=True, check=True)
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import databricks.sdk as s; print(s.__file__)"
+    found = subprocess.run([sys.executable, "-c", code, str(PROJECT_DIR)], capture_output=True, text=True,
+                           check=True)
     assert (PROJECT_DIR / "databricks") not in Path(found.stdout.strip()).resolve().parents
 
 
@@ -416,6 +445,7 @@ def test_submit_creates_the_job_then_updates_it_and_starts_runs(workspace, fille
     expected = job.build_job(experiment=EXPERIMENT, cluster=job.load_cluster(filled_cluster), git_url=GIT_URL)
     created = workspace.only("POST", "/api/2.2/jobs/create").json()
     assert created == expected  # the definition reaches the API whole, through the SDK's types
+    assert_pipeline_job(created)
     assert created["job_clusters"][0]["new_cluster"]["node_type_id"] == "i3.xlarge"
     started = workspace.only("POST", "/api/2.2/jobs/run-now").json()
     assert started == {"job_id": 3001, "job_parameters": {"trials": "10", "target": ""}}
@@ -459,7 +489,8 @@ class TaskValues:
     def resolve(self, template: str, job_parameters: dict[str, str]) -> str:
         """A parameter with its dynamic value references replaced, as Databricks does."""
         template = re.sub(r"\{\{job\.parameters\.(\w+)\}\}", lambda m: job_parameters[m[1]], template)
-        return re.sub(r"\{\{tasks\.(\w+)\.values\.(\w+)\}\}", lambda m: str(self.values[m[1]][m[2]]), template)
+        return re.sub(r"\{\{tasks\.(\w+)\.values\.(\w+)\}\}", lambda m: str(self.values[m[1]][m[2]]),
+                      template)
 
 
 @pytest.fixture
@@ -500,7 +531,8 @@ def simulate_job(values: TaskValues, runner, overrides: dict[str, str] | None = 
     done: set[str] = set()
     for t in settings["tasks"]:
         assert {d["task_key"] for d in t.get("depends_on", [])} <= done  # the list is in dependency order
-        params = {k: values.resolve(v, job_parameters) for k, v in t["notebook_task"]["base_parameters"].items()}
+        templates = t["notebook_task"]["base_parameters"]
+        params = {key: values.resolve(value, job_parameters) for key, value in templates.items()}
         task.run_task(params["step"], params, values.of(t["task_key"]), runner=runner)
         done.add(t["task_key"])
 
@@ -511,12 +543,14 @@ def test_tasks_hand_each_other_run_ids_and_nest_under_one_pipeline_run(local_sto
 
     ids = {step: values.values[step]["run_id"] for step in job.UPSTREAM}
     pipeline_run_id = values.values["prepare"]["pipeline_run_id"]
+    data_run_id = ids["prepare"]
     assert received == {
         "prepare": {"data": "diabetes", "target": "", "seed": "42"},
-        "tune_lasso": {"data_run_id": ids["prepare"], "alphas": "1,0.3,0.1,0.03,0.01,0.003,0.001", "seed": "42"},
-        "tune_catboost": {"data_run_id": ids["prepare"], "trials": "7", "iterations": "500", "seed": "42"},
-        "refit": {"data_run_id": ids["prepare"], "tune_run_ids": f"{ids['tune_lasso']},{ids['tune_catboost']}"},
-        "package": {"model_run_id": ids["refit"], "registered_model_name": "tabtune-regressor", "alias": "champion"},
+        "tune_lasso": {"data_run_id": data_run_id, "alphas": "1,0.3,0.1,0.03,0.01,0.003,0.001", "seed": "42"},
+        "tune_catboost": {"data_run_id": data_run_id, "trials": "7", "iterations": "500", "seed": "42"},
+        "refit": {"data_run_id": data_run_id, "tune_run_ids": f"{ids['tune_lasso']},{ids['tune_catboost']}"},
+        "package": {"model_run_id": ids["refit"], "registered_model_name": "tabtune-regressor",
+                    "alias": "champion"},
     }
 
     pipeline = local_store.get_run(pipeline_run_id)
@@ -555,7 +589,8 @@ def test_a_failed_step_fails_the_pipeline_run_and_publishes_nothing(local_store)
 def test_step_options_are_checked_and_typed_by_the_step_command():
     assert task.step_kwargs("tune_catboost", {"data_run_id": "abc", "trials": "3", "iterations": "30",
                                               "seed": "42"}) == {
-        "data_run_id": "abc", "trials": 3, "iterations": 30, "seed": 42, "timeout_s": 0.0}
+        "data_run_id": "abc", "trials": 3, "iterations": 30, "seed": 42, "timeout_s": 0.0, "storage": "",
+        "study_name": "", "n_jobs": 1, "pruner": "none", "parent_run_id": ""}
     assert task.step_kwargs("prepare", {"data": "diabetes", "target": "", "seed": "1"})["val_size"] == 0.2
     import click
 

@@ -133,9 +133,11 @@ def test_rerun_with_same_seed_is_identical(pipeline):
     first, second = step_runs(store, first_id), step_runs(store, second_id)
     for step in ("tune_catboost", "tune_lasso"):
         a, b = first[step].data, second[step].data
-        assert {k: v for k, v in a.params.items() if k.startswith("best_")} == {
-            k: v for k, v in b.params.items() if k.startswith("best_")}
+        best_a = {k: v for k, v in {**a.params, **a.tags}.items() if k.startswith("best_")}
+        best_b = {k: v for k, v in {**b.params, **b.tags}.items() if k.startswith("best_")}
+        assert len(best_a) >= 1 and best_a == best_b
         assert a.metrics["best_val_rmse"] == b.metrics["best_val_rmse"]
+    assert {"best_depth", "best_learning_rate", "best_trial"} <= set(first["tune_catboost"].data.tags)
     assert first["refit"].data.metrics["test_rmse"] == second["refit"].data.metrics["test_rmse"]
     assert first["prepare"].data.tags["tabtune.data_digest"] == second["prepare"].data.tags["tabtune.data_digest"]
 

@@ -1,5 +1,6 @@
 import math
 
+from steps.lib import studies
 from steps.lib.families import get_family
 from steps.lib.training import refit_and_test
 from steps.lib.tuning import COMPLETE, FAILED, best_result, evaluate_grid, optimize
@@ -14,11 +15,18 @@ def test_grid_reports_every_point_in_order(splits):
     assert best_result(results).value == min(r.value for r in results)
 
 
+def new_study(seed=0, pruner="none", iterations=20):
+    study, created = studies.create_or_load("t", None, studies.make_sampler(seed, parallel=False),
+                                            studies.make_pruner(pruner, iterations))
+    assert created
+    return study
+
+
 def test_optimize_is_seeded_and_reports_each_trial(splits):
     family = get_family("catboost")
     first, second = [], []
-    study = optimize(family, splits, trials=3, iterations=20, seed=5, on_trial=first.append)
-    optimize(family, splits, trials=3, iterations=20, seed=5, on_trial=second.append)
+    study = optimize(family, splits, study=new_study(5), trials=3, iterations=20, seed=5, on_trial=first.append)
+    optimize(family, splits, study=new_study(5), trials=3, iterations=20, seed=5, on_trial=second.append)
     assert [r.number for r in first] == [0, 1, 2] and len(study.trials) == 3
     assert [r.params for r in first] == [r.params for r in second]
     assert [r.value for r in first] == [r.value for r in second]
@@ -47,7 +55,7 @@ def test_failed_trial_is_reported_not_fatal(splits):
             return self.inner.build(params, splits, seed)
 
     results = []
-    optimize(Breaking(), splits, trials=3, iterations=10, seed=0, on_trial=results.append)
+    optimize(Breaking(), splits, study=new_study(), trials=3, iterations=10, seed=0, on_trial=results.append)
     assert [r.state for r in results] == [COMPLETE, FAILED, COMPLETE]
     assert "boom" in results[1].error and math.isinf(results[1].value)
 

@@ -43,8 +43,12 @@ def tune_runs(tune_run_ids: str, data_run_id: str) -> tuple[str, list[str]]:
             ids.append(found)
         return data_run_id, ids
     data_runs = set()
-    for run_id in ids:
-        run = tracking.resolve_run(run_id, "tune_run_ids", names.TUNE_STEPS)
+    for index, run_id in enumerate(ids):
+        run = tracking.resolve_run(run_id, "tune_run_ids", (*names.TUNE_STEPS, names.TUNE_WORKER))
+        if run.data.tags[names.STEP_TAG] == names.TUNE_WORKER:
+            # a worker that joined a shared study: its trials (and best.json) are on the study's run
+            ids[index] = run.data.tags[names.TUNING_RUN_TAG]
+            run = tracking.resolve_run(ids[index], "tune_run_ids", names.TUNE_STEPS)
         data_runs.add(run.data.tags.get(names.DATA_RUN_TAG))
     if data_run_id and data_runs != {data_run_id}:
         raise InputError(

@@ -7,12 +7,14 @@ REFIT = "refit"
 PACKAGE = "package"
 MAIN = "main"
 TUNE_STEPS = (TUNE_LASSO, TUNE_CATBOOST)
+TUNE_WORKER = f"{TUNE_CATBOOST}.worker"  # a tune_catboost run that joined another run's study
 
 # Tags
 STEP_TAG = "tabtune.step"
 DATA_RUN_TAG = "tabtune.data_run_id"
 TUNE_RUNS_TAG = "tabtune.tune_run_ids"
 REFIT_RUN_TAG = "tabtune.refit_run_id"
+TUNING_RUN_TAG = "tabtune.tuning_run_id"
 DATA_SETTINGS_TAG = "tabtune.data_settings"
 FAMILY_TAG = "tabtune.family"
 TRIAL_STATE_TAG = "tabtune.trial_state"

@@ -94,8 +94,9 @@ def run_step(step: str, parameters: dict[str, Any], *, env_manager: str = "local
     return submitted.run_id
 
 
-def resolve_run(run_id: str, param: str, expected_steps: tuple[str, ...]):
-    """The run `run_id`, checked to be FINISHED and made by one of `expected_steps`."""
+def resolve_run(run_id: str, param: str, expected_steps: tuple[str, ...], *, allow_running: bool = False):
+    """The run `run_id`, checked to be FINISHED (or RUNNING, if allowed) and made by one of
+    `expected_steps`."""
     try:
         run = _client().get_run(run_id)
     except Exception as error:  # noqa: BLE001 - MLflow raises several kinds for a bad ID
@@ -106,7 +107,7 @@ def resolve_run(run_id: str, param: str, expected_steps: tuple[str, ...]):
             param,
             f"run {run_id} is a {step or 'non-tabtune'!r} run; expected a {' or '.join(expected_steps)} run",
         )
-    if run.info.status != "FINISHED":
+    if run.info.status != "FINISHED" and not (allow_running and run.info.status == "RUNNING"):
         raise InputError(param, f"run {run_id} ({step}) is {run.info.status}, not FINISHED")
     return run
 
@@ -153,33 +154,48 @@ def log_results(
 
 
 class ChildRunWriter:
-    """Writes one child run per trial under a parent run: three calls each, no fluent state,
-    so it is safe from any thread and costs nothing that grows with the number of runs."""
+    """One child run per trial under a parent run, through explicit run IDs (no fluent run
+    stack, so any thread may write), three calls a trial: create at the start (so a crash
+    leaves a RUNNING run to mark FAILED), then one batch and the final status at the end."""
 
-    def __init__(self, parent_run_id: str, step: str):
-        parent = _client().get_run(parent_run_id)
-        self.parent_run_id = parent_run_id
-        self.experiment_id = parent.info.experiment_id
-        self.step = step
+    def __init__(self, parent_run_id: str):
         self.client = _client()
+        self.parent_run_id = parent_run_id
+        self.experiment_id = self.client.get_run(parent_run_id).info.experiment_id
 
-    def write(self, *, name: str, params: dict, metrics: dict, tags: dict, failed: bool,
-              started_ms: int | None = None, finished_ms: int | None = None) -> str:
+    def start(self, name: str, tags: dict[str, str]) -> str:
         run = self.client.create_run(
             self.experiment_id,
-            start_time=started_ms,
             tags={MLFLOW_PARENT_RUN_ID: self.parent_run_id, MLFLOW_RUN_NAME: name, **tags},
             run_name=name,
         )
+        return run.info.run_id
+
+    def finish(self, run_id: str, *, params: dict, metrics: dict, tags: dict, failed: bool,
+               finished_ms: int | None = None) -> None:
         timestamp = finished_ms or int(time.time() * 1000)
         self.client.log_batch(
-            run.info.run_id,
+            run_id,
             metrics=[Metric(k, float(v), timestamp, 0) for k, v in metrics.items()],
-            params=[Param(k, str(v)) for k, v in params.items()],
+            params=[Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()],
+            tags=[RunTag(k, str(v)) for k, v in tags.items()],
         )
         status = RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)
-        self.client.set_terminated(run.info.run_id, status, end_time=finished_ms)
-        return run.info.run_id
+        self.client.set_terminated(run_id, status, end_time=finished_ms)
+
+    def write(self, *, name: str, params: dict, metrics: dict, tags: dict, failed: bool) -> str:
+        """A finished child run in one go (for evaluations that cannot crash half-way)."""
+        run_id = self.start(name, tags)
+        self.finish(run_id, params=params, metrics=metrics, tags={}, failed=failed)
+        return run_id
+
+    def running_children(self) -> list:
+        """Children still RUNNING: after a crash, the trials that never finished."""
+        return self.client.search_runs(
+            [self.experiment_id],
+            f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.parent_run_id}' and attributes.status = 'RUNNING'",
+            max_results=50000,
+        )
 
 
 def child_runs(parent_run_id: str) -> list:
@@ -192,27 +208,31 @@ def child_runs(parent_run_id: str) -> list:
 
 
 # ----------------------------------------------------------------------------------- artifacts
-def log_json(obj: Any, artifact_file: str) -> None:
-    mlflow.log_dict(obj, artifact_file)
+def _active_or(run_id: str | None) -> str:
+    return run_id or mlflow.active_run().info.run_id
 
 
-def log_text(text: str, artifact_file: str) -> None:
-    mlflow.log_text(text, artifact_file)
+def log_json(obj: Any, artifact_file: str, run_id: str | None = None) -> None:
+    _client().log_dict(_active_or(run_id), obj, artifact_file)
 
 
-def log_table(frame, artifact_file: str) -> None:
+def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
+    _client().log_text(_active_or(run_id), text, artifact_file)
+
+
+def log_table(frame, artifact_file: str, run_id: str | None = None) -> None:
     """A DataFrame as a CSV artifact (readable anywhere, diffable)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(artifact_file).name
         frame.to_csv(path, index=False)
         parent = str(Path(artifact_file).parent)
-        mlflow.log_artifact(str(path), None if parent == "." else parent)
+        _client().log_artifact(_active_or(run_id), str(path), None if parent == "." else parent)
 
 
-def log_figure(figure, artifact_file: str) -> None:
+def log_figure(figure, artifact_file: str, run_id: str | None = None) -> None:
     import matplotlib.pyplot as plt
 
-    mlflow.log_figure(figure, artifact_file)
+    _client().log_figure(_active_or(run_id), figure, artifact_file)
     plt.close(figure)
 
 

@@ -20,12 +20,14 @@ class Fitted:
     fit_s: float
 
 
-def fit_and_score(family, params: dict[str, Any], splits: Splits, seed: int) -> Fitted:
-    """Fit on train and score on val: one tuning evaluation."""
+def fit_and_score(family, params: dict[str, Any], splits: Splits, seed: int, on_iteration=None) -> Fitted:
+    """Fit on train and score on val: one tuning evaluation. `on_iteration(iteration, val_rmse)`,
+    if given, follows an iterative fit and may stop it (for pruning)."""
     model = family.build(params, splits, seed)
     x_train, y_train = splits.xy("train")
+    options = family.fit_options(splits, on_iteration) if on_iteration else {}
     started = time.perf_counter()
-    model.fit(x_train, y_train)
+    model.fit(x_train, y_train, **options)
     fit_s = time.perf_counter() - started
     x_val, y_val = splits.xy("val")
     return Fitted(model, params, score(y_val, model.predict(x_val), "val"), fit_s)

@@ -58,47 +58,102 @@ def best_result(results: list[TrialResult]) -> TrialResult:
     return min(complete, key=lambda r: r.value)
 
 
+class _Surplus(Exception):
+    """This trial was asked for after the study-wide budget was used up by other workers."""
+
+
 def optimize(
-    family, splits: Splits, *, trials: int, iterations: int, seed: int, timeout_s: float = 0,
+    family, splits, *, study, trials: int, iterations: int, seed: int, timeout_s: float = 0,
+    n_jobs: int = 1, prune: bool = False, shared: bool = False,
+    on_start: Callable[[int], None] = lambda number: None,
     on_trial: Callable[[TrialResult], None] = lambda result: None,
 ):
-    """An Optuna TPE study over `family.space`, seeded so a rerun proposes the same points."""
+    """Run trials of `family.space` on `study` until it holds `trials` counted trials.
+
+    shared: other workers use the same study, so the budget is counted across all of them and
+    each trial records which worker ran it. prune: CatBoost reports val RMSE while it fits and
+    the study's pruner may stop it early. Each trial is announced (`on_start`) and reported
+    (`on_trial`) from the thread that ran it."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from steps.lib import studies
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     fixed = family.fixed_params(iterations=iterations)
     outcomes: dict[int, tuple[dict, float, str]] = {}
+    worker = str(studies.Worker.this())
+    own_failures = []
 
     def objective(trial: optuna.Trial) -> float:
+        if shared:
+            trial.set_user_attr(studies.WORKER_ATTR, worker)
+            if not studies.has_slot(study, trial.number, trials):
+                trial.set_user_attr(studies.SURPLUS_ATTR, True)
+                raise _Surplus()
         params = {**family.space(trial), **fixed}
+        on_start(trial.number)
+        reporter = _PruningReporter(trial, iterations) if prune else None
         try:
-            fitted = fit_and_score(family, params, splits, seed)
+            fitted = fit_and_score(family, params, splits, seed, on_iteration=reporter)
         except Exception as error:
             outcomes[trial.number] = ({}, 0.0, f"{type(error).__name__}: {error}")
             raise
+        if reporter and reporter.pruned_at:
+            outcomes[trial.number] = (reporter.pruned_at, fitted.fit_s, "")
+            raise optuna.TrialPruned(f"pruned at iteration {reporter.pruned_at['pruned_at_iteration']}")
         outcomes[trial.number] = (fitted.metrics, fitted.fit_s, "")
+        trial.set_user_attr(studies.METRICS_ATTR, {**fitted.metrics, "fit_s": fitted.fit_s})
         return fitted.metrics["val_rmse"]
 
     def report(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
+        if frozen.user_attrs.get(studies.SURPLUS_ATTR):
+            study.stop()
+            return
         metrics, fit_s, error = outcomes.pop(frozen.number, ({}, 0.0, ""))
         state = {
             optuna.trial.TrialState.COMPLETE: COMPLETE,
             optuna.trial.TrialState.PRUNED: PRUNED,
         }.get(frozen.state, FAILED)
+        if state == FAILED:
+            own_failures.append(frozen.number)
         on_trial(
             TrialResult(
                 frozen.number, {**frozen.params, **fixed}, state, metrics, fit_s,
                 frozen.datetime_start, frozen.datetime_complete, error,
             )
         )
+        budget_used = len(studies.counted_trials(study)) >= trials if shared else False
+        if budget_used or len(own_failures) >= trials:
+            study.stop()
 
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(
         objective,
-        n_trials=trials,
+        n_trials=None if shared else trials,
         timeout=timeout_s or None,
+        n_jobs=n_jobs,
         callbacks=[report],
         catch=(Exception,),
         gc_after_trial=False,
     )
     return study
+
+
+class _PruningReporter:
+    """Reports val RMSE to the pruner every few iterations (so the storage is not written for
+    every tree) and asks the fit to stop once the pruner says so."""
+
+    def __init__(self, trial, iterations: int):
+        self.trial = trial
+        self.every = max(1, iterations // 20)
+        self.iterations = iterations
+        self.pruned_at: dict[str, float] = {}
+
+    def __call__(self, iteration: int, val_rmse: float) -> bool:
+        """Whether the fit should go on after `iteration` trees."""
+        if iteration % self.every and iteration != self.iterations:
+            return True
+        self.trial.report(val_rmse, step=iteration)
+        if self.trial.should_prune():
+            self.pruned_at = {"val_rmse_at_prune": val_rmse, "pruned_at_iteration": iteration}
+            return False
+        return True

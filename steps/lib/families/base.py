@@ -24,6 +24,10 @@ class Family(Protocol):
     def build(self, params: dict[str, Any], splits: Splits, seed: int):
         """An unfitted scikit-learn-compatible regressor that brings its own preprocessing."""
 
+    def fit_options(self, splits: Splits, on_iteration) -> dict[str, Any]:
+        """Extra `fit` arguments that call `on_iteration(iteration, val_rmse) -> go_on` while
+        fitting, for pruning; {} for a family that does not fit iteratively."""
+
     def refit_params(
         self,
         params: dict[str, Any],

@@ -45,6 +45,14 @@ class CatBoostFamily:
             verbose=False,
         )
 
+    def fit_options(self, splits, on_iteration) -> dict[str, Any]:
+        """Val RMSE per iteration for the pruner; use_best_model=False keeps the tree count fixed."""
+        return {
+            "eval_set": splits.xy("val"),
+            "use_best_model": False,
+            "callbacks": [_IterationHook(on_iteration)],
+        }
+
     def refit_params(self, params, splits, seed, *, max_iterations, early_stopping_rounds):
         """Tree count chosen by early stopping on val; the rest of the tuned parameters unchanged."""
         probe = self.build({**params, "iterations": max_iterations}, splits, seed)
@@ -66,3 +74,13 @@ class CatBoostFamily:
 
     def pip_requirements(self) -> list[str]:
         return [f"{p}=={version(p)}" for p in ("mlflow", "catboost", "pandas", "numpy")]
+
+
+class _IterationHook:
+    """CatBoost's callback protocol around a plain `on_iteration(iteration, val_rmse)` function."""
+
+    def __init__(self, on_iteration):
+        self.on_iteration = on_iteration
+
+    def after_iteration(self, info) -> bool:
+        return bool(self.on_iteration(info.iteration, info.metrics["validation"]["RMSE"][-1]))

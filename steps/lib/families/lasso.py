@@ -34,6 +34,9 @@ class LassoFamily:
             ]
         )
 
+    def fit_options(self, splits, on_iteration) -> dict[str, Any]:
+        return {}  # one coordinate-descent solve: nothing to prune
+
     def refit_params(self, params, splits, seed, *, max_iterations, early_stopping_rounds):
         return {"alpha": float(params["alpha"])}
 

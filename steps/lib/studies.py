@@ -1,0 +1,176 @@
+"""Where an Optuna study lives and who works on it: storage URLs, samplers and pruners, the
+worker identity recorded on each trial, and the total trial budget shared by all workers."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+from steps.lib.errors import InputError
+from steps.lib.secrets import mask_url
+
+PRUNERS = ("none", "median", "hyperband")
+PARENT_RUN_ATTR = "tabtune.mlflow_run_id"
+WORKER_ATTR = "tabtune.worker"
+SURPLUS_ATTR = "tabtune.surplus"
+SEEDS_ATTR = "tabtune.sampler_seeds"
+METRICS_ATTR = "tabtune.metrics"
+HEARTBEAT_S = 5
+GRACE_S = 20
+
+
+@dataclass(frozen=True)
+class Worker:
+    """This process, as recorded on each trial it runs (host and pid identify it after a crash)."""
+
+    host: str
+    pid: int
+
+    @classmethod
+    def this(cls) -> Worker:
+        return cls(socket.gethostname(), os.getpid())
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}"
+
+    @classmethod
+    def parse(cls, text: str) -> Worker | None:
+        host, _, pid = str(text).rpartition(":")
+        return cls(host, int(pid)) if host and pid.isdigit() else None
+
+    def is_dead_here(self) -> bool:
+        """True only when the worker ran on this host and its process is gone."""
+        if self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+
+def resolve_storage_url(storage: str) -> str:
+    """The storage URL to use: `env:NAME` reads it from an environment variable, so a password
+    never has to pass through an MLproject parameter (MLflow logs those verbatim)."""
+    if storage.startswith("env:"):
+        name = storage[4:]
+        if not os.environ.get(name):
+            raise InputError("storage", f"environment variable {name!r} is not set")
+        return os.environ[name]
+    return storage
+
+
+def open_storage(storage: str, on_stale_trial=None):
+    """An Optuna storage for the URL: None (in memory) for "", a journal file for `journal:PATH`,
+    else a database with heartbeats so a killed worker's trials are failed by the others."""
+    import optuna
+
+    url = resolve_storage_url(storage)
+    if not url:
+        return None
+    if url.startswith("journal:"):
+        path = url.removeprefix("journal:").removeprefix("//")
+        if not path:
+            raise InputError("storage", "journal storage needs a file path: journal:/path/to/study.log")
+        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if not scheme.startswith(("sqlite", "postgresql", "mysql")):
+        raise InputError(
+            "storage",
+            f"{mask_url(url)!r} is not a storage URL: use '', sqlite:///file.db, journal:/path/file.log, "
+            "postgresql://user@host/db or env:VARIABLE",
+        )
+    if scheme == "postgresql":
+        url = "postgresql+psycopg" + url[len("postgresql"):]  # psycopg 3 is the driver we ship
+    try:
+        return optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=None if scheme.startswith("sqlite") else HEARTBEAT_S,
+            grace_period=None if scheme.startswith("sqlite") else GRACE_S,
+            heartbeat_stale_trial_callback=on_stale_trial,
+            engine_kwargs={"pool_pre_ping": True} if not scheme.startswith("sqlite") else None,
+        )
+    except Exception as error:  # noqa: BLE001 - drivers raise many kinds
+        raise InputError("storage", f"cannot open {mask_url(url)}: {mask_url(str(error)).splitlines()[0]}") from None
+
+
+def make_pruner(name: str, iterations: int):
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(1, iterations // 10))
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, iterations // 20), max_resource=iterations)
+    return optuna.pruners.NopPruner()
+
+
+def make_sampler(seed: int | None, *, parallel: bool):
+    """Seeded TPE; with parallel or distributed workers, the constant liar keeps running trials
+    from being proposed twice."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=parallel)
+
+
+def create_or_load(name: str, storage, sampler, pruner):
+    """The study and whether this call created it (exactly one worker does, even in a race)."""
+    import optuna
+
+    if storage is None:
+        return optuna.create_study(study_name=name, direction="minimize", sampler=sampler, pruner=pruner), True
+    try:
+        study = optuna.create_study(study_name=name, storage=storage, direction="minimize", sampler=sampler,
+                                    pruner=pruner)
+        return study, True
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner), False
+
+
+def worker_seed(study, seed: int, worker: Worker) -> int:
+    """`seed`, unless another worker of this study already samples with it (identical seeds would
+    propose identical points): then a seed derived from this worker's identity."""
+    used = list(study.user_attrs.get(SEEDS_ATTR, []))
+    chosen = seed
+    if seed in used:
+        chosen = (seed * 1_000_003 + worker.pid + sum(map(ord, worker.host))) % (2**31 - 1)
+    study.set_user_attr(SEEDS_ATTR, [*used, chosen])
+    return chosen
+
+
+def counted_trials(study) -> list:
+    """Trials that use up the budget: finished or still running, never failed or surplus."""
+    from optuna.trial import TrialState
+
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                                  TrialState.RUNNING))
+            if not t.user_attrs.get(SURPLUS_ATTR)]
+
+
+def has_slot(study, number: int, trials: int) -> bool:
+    """Whether trial `number` is within the study-wide budget: the first `trials` counted trials
+    by number win, so concurrent workers never overshoot the total."""
+    numbers = sorted(t.number for t in counted_trials(study))
+    return number in numbers[:trials]
+
+
+def fail_dead_workers_trials(study) -> list[int]:
+    """Mark FAILED the RUNNING trials of workers that died on this host; their trial numbers.
+    (Other hosts' dead workers are failed by the database heartbeat.)"""
+    from optuna.trial import TrialState
+
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = Worker.parse(trial.user_attrs.get(WORKER_ATTR, ""))
+        if worker and worker.is_dead_here():
+            try:
+                study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+                failed.append(trial.number)
+            except Exception:  # noqa: BLE001 - another worker failed it first
+                pass
+    return failed
