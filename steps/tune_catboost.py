@@ -25,7 +25,8 @@ from steps.lib.tuning import FAILED, optimize
 def run(*, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s: float, storage: str = "",
         study_name: str = "", n_jobs: int = 1, pruner: str = "none", parent_run_id: str = "") -> str:
     """Run (or join) the study, logging each trial as it ends; returns this step's run ID."""
-    optuna_storage = studies.open_storage(storage)
+    stale: set[int] = set()  # trials the database heartbeat found abandoned by another worker
+    optuna_storage = studies.open_storage(storage, on_stale_trial=lambda study, trial: stale.add(trial.number))
     shared = optuna_storage is not None
     family = get_family("catboost", thread_count=max(1, (os.cpu_count() or 1) // n_jobs))
     tags = {names.FAMILY_TAG: family.name, "tabtune.study_storage": mask_url(storage) or "memory"}
@@ -48,7 +49,7 @@ def run(*, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s:
         tracking.set_tags({names.DATA_RUN_TAG: data_run_id, "tabtune.study_name": name})
         writer = tracking.ChildRunWriter(tuning_run_id)
         if shared:
-            study_runs.reap(study, writer)
+            study_runs.reap(study, writer, stale)
         children, done, started = {}, [], time.perf_counter()
         worker = str(studies.Worker.this())
 
@@ -75,7 +76,7 @@ def run(*, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s:
                  timeout_s=timeout_s, n_jobs=n_jobs, prune=pruner != "none", shared=shared,
                  on_start=on_start, on_trial=on_trial)
         if shared:
-            study_runs.reap(study, writer)
+            study_runs.reap(study, writer, stale)
         if not shared or study_runs.is_idle(study):
             best = study_runs.summarize(study, family.fixed_params(iterations=iterations), tuning_run_id)
             print(f"tune_catboost: best trial #{best['trial']} val_rmse={best['val_rmse']:.4f};"

@@ -54,16 +54,23 @@ def mlflow_env(tracking_uri: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def mlflow_run(tracking_uri: str, entry_point: str, params: dict | None = None, *,
-               env_manager: str | None = "local", cwd: Path | None = None, uri: str | None = None,
-               extra_args: list[str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    """`mlflow run <project> -e <entry_point> -P k=v …` as a user types it."""
+def mlflow_run_args(entry_point: str, params: dict | None = None, *, env_manager: str | None = "local",
+                    uri: str | None = None, extra_args: list[str] | None = None) -> list[str]:
     args = [sys.executable, "-m", "mlflow", "run", uri or str(PROJECT_DIR), "-e", entry_point,
             *(["--env-manager", env_manager] if env_manager else []), *(extra_args or [])]
     for key, value in (params or {}).items():
         args += ["-P", f"{key}={value}"]
-    return subprocess.run(args, cwd=cwd or PROJECT_DIR, env=mlflow_env(tracking_uri), capture_output=True,
-                          text=True, timeout=timeout)
+    return args
+
+
+def mlflow_run(tracking_uri: str, entry_point: str, params: dict | None = None, *,
+               env_manager: str | None = "local", cwd: Path | None = None, uri: str | None = None,
+               extra_args: list[str] | None = None, timeout: int = 900,
+               env: dict | None = None) -> subprocess.CompletedProcess:
+    """`mlflow run <project> -e <entry_point> -P k=v …` as a user types it."""
+    args = mlflow_run_args(entry_point, params, env_manager=env_manager, uri=uri, extra_args=extra_args)
+    return subprocess.run(args, cwd=cwd or PROJECT_DIR, env=mlflow_env(tracking_uri, **(env or {})),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 class Store:

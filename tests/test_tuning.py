@@ -64,3 +64,23 @@ def test_refit_scores_on_test(splits):
     fitted = refit_and_test(get_family("lasso"), {"alpha": 0.01}, splits, 0, max_iterations=10,
                             early_stopping_rounds=5)
     assert set(fitted.metrics) == {"test_rmse", "test_mae", "test_r2"} and fitted.metrics["test_r2"] > 0.5
+
+
+def test_pruning_stops_the_bad_region_and_never_picks_a_pruned_trial(splits):
+    from steps.lib.families.catboost import CatBoostFamily
+    from steps.lib.tuning import PRUNED
+
+    class TwoRegions(CatBoostFamily):
+        """A learning rate of 1e-4 barely moves from the mean: an obviously bad region."""
+
+        def space(self, trial):
+            return {"learning_rate": trial.suggest_categorical("learning_rate", [1e-4, 0.2]), "depth": 3}
+
+    results = []
+    study = optimize(TwoRegions(), splits, study=new_study(3, pruner="median", iterations=100), trials=16,
+                     iterations=100, seed=3, prune=True, on_trial=results.append)
+    pruned = [r for r in results if r.state == PRUNED]
+    assert pruned and all(r.params["learning_rate"] == 1e-4 for r in pruned)
+    assert all(r.metrics["pruned_at_iteration"] < 100 for r in pruned)
+    assert study.best_trial.params["learning_rate"] == 0.2
+    assert best_result(results).state == COMPLETE and best_result(results).value == study.best_value

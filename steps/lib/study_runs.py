@@ -41,38 +41,42 @@ def mark_worker(own_run_id: str, tuning_run_id: str, has_parent: bool) -> None:
     tracking.log_results(tags=tags, run_id=own_run_id)
 
 
-def fail_orphan_child_runs(study, writer: tracking.ChildRunWriter) -> list[int]:
-    """Child runs still RUNNING whose trial is no longer running (its worker died) end FAILED,
-    with the trial's parameters; returns their trial numbers."""
-    from optuna.trial import TrialState
-
+def fail_orphan_child_runs(study, writer: tracking.ChildRunWriter, dead: set[int]) -> list[int]:
+    """Child runs still RUNNING for trials whose worker died end FAILED, with the trial's
+    parameters; returns their trial numbers. Only trials known dead are touched: a RUNNING child
+    of a finished trial may just be a live worker about to write it."""
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     failed = []
     for run in writer.running_children():
-        number = run.data.tags.get(names.TRIAL_NUMBER_TAG)
-        trial = trials.get(int(number)) if number and number.isdigit() else None
-        if trial is None or trial.state == TrialState.RUNNING:
+        number = run.data.tags.get(names.TRIAL_NUMBER_TAG, "")
+        trial = trials.get(int(number)) if number.isdigit() else None
+        if trial is None or trial.number not in dead:
             continue
-        writer.finish(run.info.run_id, params=trial.params,
-                      metrics={"trial_number": trial.number},
+        writer.finish(run.info.run_id, params=trial.params, metrics={"trial_number": trial.number},
                       tags={names.TRIAL_STATE_TAG: "failed",
                             names.ERROR_TAG: "the worker running this trial died"}, failed=True)
         failed.append(trial.number)
     return failed
 
 
-def reap(study, writer: tracking.ChildRunWriter) -> list[int]:
-    """Fail the trials (and child runs) of dead workers: by pid on this host, by heartbeat on a
-    database for others. Run at start and end, never per trial."""
+def reap(study, writer: tracking.ChildRunWriter, stale: set[int]) -> list[int]:
+    """Fail the trials (and child runs) of dead workers: by pid on this host, and those the
+    database heartbeat reported stale (`stale`, filled by the storage's callback). Run at start
+    and end, never per trial."""
     import warnings
 
     import optuna
+    from optuna.trial import TrialState
 
     studies.fail_dead_workers_trials(study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         optuna.storages.fail_stale_trials(study)
-    return fail_orphan_child_runs(study, writer)
+    dead = set(stale) | {
+        t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if (worker := studies.Worker.parse(t.user_attrs.get(studies.WORKER_ATTR, ""))) and worker.is_dead_here()
+    }
+    return fail_orphan_child_runs(study, writer, dead)
 
 
 def is_idle(study) -> bool:
