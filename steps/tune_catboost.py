@@ -23,12 +23,14 @@ from steps.lib.tuning import FAILED, optimize
 
 
 def run(*, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s: float, storage: str = "",
-        study_name: str = "", n_jobs: int = 1, pruner: str = "none", parent_run_id: str = "") -> str:
+        study_name: str = "", n_jobs: int = 1, pruner: str = "none", parent_run_id: str = "",
+        thread_count: int = 0) -> str:
     """Run (or join) the study, logging each trial as it ends; returns this step's run ID."""
     stale: set[int] = set()  # trials the database heartbeat found abandoned by another worker
     optuna_storage = studies.open_storage(storage, on_stale_trial=lambda study, trial: stale.add(trial.number))
     shared = optuna_storage is not None
-    family = get_family("catboost", thread_count=max(1, (os.cpu_count() or 1) // n_jobs))
+    # Never oversubscribe: the cores are shared among the trials running at once.
+    family = get_family("catboost", thread_count=thread_count or max(1, (os.cpu_count() or 1) // n_jobs))
     tags = {names.FAMILY_TAG: family.name, "tabtune.study_storage": mask_url(storage) or "memory"}
     with tracking.step_run(names.TUNE_CATBOOST, tags) as run_id:
         if parent_run_id:
@@ -47,18 +49,20 @@ def run(*, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s:
         if tuning_run_id != run_id:
             study_runs.mark_worker(run_id, tuning_run_id, has_parent)
         tracking.set_tags({names.DATA_RUN_TAG: data_run_id, "tabtune.study_name": name})
-        writer = tracking.ChildRunWriter(tuning_run_id)
+        writer = tracking.BackgroundChildRunWriter(tuning_run_id)
         if shared:
-            study_runs.reap(study, writer, stale)
+            study_runs.reap(study, writer.writer, stale)
         children, done, started = {}, [], time.perf_counter()
         worker = str(studies.Worker.this())
 
         def on_start(number: int) -> None:
             children[number] = writer.start(f"trial-{number:03d}", {
-                names.TRIAL_NUMBER_TAG: str(number), "tabtune.worker": worker})
+                names.TRIAL_NUMBER_TAG: str(number), "tabtune.worker": worker}, int(time.time() * 1000))
 
         def on_trial(result) -> None:
             done.append(result)
+            if result.number not in children:
+                writer.flush()  # its start was never queued: raises the writer's error
             writer.finish(
                 children.pop(result.number),
                 params={**result.params, "family": family.name, "seed": seed},
@@ -72,11 +76,14 @@ def run(*, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s:
                   f" val_rmse={result.value:.4f} fit={result.fit_s:.2f}s"
                   f" elapsed={time.perf_counter() - started:.0f}s", flush=True)
 
-        optimize(family, splits, study=study, trials=trials, iterations=iterations, seed=seed,
-                 timeout_s=timeout_s, n_jobs=n_jobs, prune=pruner != "none", shared=shared,
-                 on_start=on_start, on_trial=on_trial)
+        try:
+            optimize(family, splits, study=study, trials=trials, iterations=iterations, seed=seed,
+                     timeout_s=timeout_s, n_jobs=n_jobs, prune=pruner != "none", shared=shared,
+                     on_start=on_start, on_trial=on_trial)
+        finally:
+            writer.close()  # every finished trial's child run is written before anything else
         if shared:
-            study_runs.reap(study, writer, stale)
+            study_runs.reap(study, writer.writer, stale)
         if not shared or study_runs.is_idle(study):
             best = study_runs.summarize(study, family.fixed_params(iterations=iterations), tuning_run_id)
             print(f"tune_catboost: best trial #{best['trial']} val_rmse={best['val_rmse']:.4f};"
@@ -99,6 +106,8 @@ def run(*, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s:
 @click.option("--n-jobs", type=click.IntRange(min=1, max=64), default=1, show_default=True)
 @click.option("--pruner", type=click.Choice(studies.PRUNERS), default="none", show_default=True)
 @click.option("--parent-run-id", default="", help="Attach this worker's trials to this tuning run.")
+@click.option("--thread-count", type=click.IntRange(min=0, max=256), default=0, show_default=True,
+              help="CatBoost threads per trial (0 = cores / n_jobs).")
 def command(**options) -> None:
     run(**options)
 

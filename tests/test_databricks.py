@@ -590,7 +590,7 @@ def test_step_options_are_checked_and_typed_by_the_step_command():
     assert task.step_kwargs("tune_catboost", {"data_run_id": "abc", "trials": "3", "iterations": "30",
                                               "seed": "42"}) == {
         "data_run_id": "abc", "trials": 3, "iterations": 30, "seed": 42, "timeout_s": 0.0, "storage": "",
-        "study_name": "", "n_jobs": 1, "pruner": "none", "parent_run_id": ""}
+        "study_name": "", "n_jobs": 1, "pruner": "none", "parent_run_id": "", "thread_count": 0}
     assert task.step_kwargs("prepare", {"data": "diabetes", "target": "", "seed": "1"})["val_size"] == 0.2
     import click
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 
 from steps.lib.errors import InputError
@@ -88,16 +89,28 @@ def open_storage(storage: str, on_stale_trial=None):
         )
     if scheme == "postgresql":
         url = "postgresql+psycopg" + url[len("postgresql"):]  # psycopg 3 is the driver we ship
-    try:
-        return optuna.storages.RDBStorage(
-            url,
-            heartbeat_interval=None if scheme.startswith("sqlite") else HEARTBEAT_S,
-            grace_period=None if scheme.startswith("sqlite") else GRACE_S,
-            heartbeat_stale_trial_callback=on_stale_trial,
-            engine_kwargs={"pool_pre_ping": True} if not scheme.startswith("sqlite") else None,
-        )
-    except Exception as error:  # noqa: BLE001 - drivers raise many kinds
-        raise InputError("storage", f"cannot open {mask_url(url)}: {mask_url(str(error)).splitlines()[0]}") from None
+    import warnings
+
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
+                return optuna.storages.RDBStorage(
+                    url,
+                    heartbeat_interval=None if scheme.startswith("sqlite") else HEARTBEAT_S,
+                    grace_period=None if scheme.startswith("sqlite") else GRACE_S,
+                    heartbeat_stale_trial_callback=on_stale_trial,
+                    engine_kwargs={"pool_pre_ping": True} if not scheme.startswith("sqlite") else None,
+                )
+        except Exception as error:  # noqa: BLE001 - drivers raise many kinds
+            # Workers starting together on an empty database race to create Optuna's tables;
+            # the losers see a duplicate-key error and succeed on a retry.
+            racing = any(text in str(error).lower() for text in ("duplicate key", "already exists"))
+            if racing and attempt < 4:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            message = mask_url(str(error)).splitlines()[0]
+            raise InputError("storage", f"cannot open {mask_url(url)}: {message}") from None
 
 
 def make_pruner(name: str, iterations: int):

@@ -1,0 +1,120 @@
+"""Peak memory of the whole pipeline on a 1,000,000-row synthetic regression table with 20
+numeric and 3 categorical columns, against the size of that table as float64.
+
+    python bench/memory.py [--rows 1000000] [--trials 5] [--iterations 100]
+
+Prints JSON: the table's float64 size, the peak resident memory of the largest single process
+and of the whole process tree (sampled every 0.2 s), the pipeline's wall time, per-step times."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from _common import PROJECT_DIR, emit, temp_store
+
+
+def synthetic(rows: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    numeric = rng.normal(size=(rows, 20))
+    frame = pd.DataFrame(numeric, columns=[f"x{i}" for i in range(20)])
+    levels = {"region": 8, "channel": 4, "segment": 12}
+    y = numeric[:, :5] @ np.array([3.0, -2.0, 1.5, 0.5, 1.0]) + rng.normal(scale=0.5, size=rows)
+    for column, count in levels.items():
+        codes = rng.integers(0, count, size=rows)
+        frame[column] = pd.Categorical.from_codes(codes, [f"{column}-{i}" for i in range(count)]).astype(str)
+        y += (codes - count / 2) * 0.3
+    frame["y"] = y
+    return frame
+
+
+def tree_rss(root: int) -> dict[int, int]:
+    """Resident bytes of `root` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        children.setdefault(int(fields["PPid"].strip()), []).append(int(entry.name))
+        if "VmRSS" in fields:
+            rss[int(entry.name)] = int(fields["VmRSS"].split()[0]) * 1024
+    found, frontier = {}, [root]
+    while frontier:
+        pid = frontier.pop()
+        found[pid] = rss.get(pid, 0)
+        frontier += children.get(pid, [])
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=100)
+    args = parser.parse_args()
+    frame = synthetic(args.rows)
+    float64_bytes = frame.shape[0] * frame.shape[1] * 8
+    path = Path(tempfile.mkdtemp(prefix="tabtune-memory-")) / "synthetic.parquet"
+    frame.to_parquet(path)
+    del frame
+    uri = temp_store()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+           "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    command = [sys.executable, "-m", "mlflow", "run", str(PROJECT_DIR), "--env-manager", "local",
+               "-P", f"data={path}", "-P", "target=y", "-P", f"trials={args.trials}",
+               "-P", f"iterations={args.iterations}", "-P", "alphas=1,0.1,0.01"]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    peak = {"tree": 0, "single": 0, "single_cmd": ""}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            sizes = tree_rss(process.pid)
+            peak["tree"] = max(peak["tree"], sum(sizes.values()))
+            pid, size = max(sizes.items(), key=lambda item: item[1], default=(0, 0))
+            if size > peak["single"]:
+                peak["single"] = size
+                try:
+                    peak["single_cmd"] = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:120]
+                except OSError:
+                    pass
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, stderr = process.communicate()
+    stop.set()
+    sampler.join()
+    wall = time.perf_counter() - started
+    if process.returncode != 0:
+        sys.exit(f"pipeline failed:\n{stderr[-4000:]}")
+    mb = 1024 * 1024
+    emit("memory", {
+        "rows": args.rows, "trials": args.trials, "iterations": args.iterations,
+        "data_float64_mb": round(float64_bytes / mb, 1),
+        "peak_single_process_mb": round(peak["single"] / mb, 1), "peak_single_process": peak["single_cmd"],
+        "peak_process_tree_mb": round(peak["tree"] / mb, 1),
+        "single_over_data": round(peak["single"] / float64_bytes, 2),
+        "tree_over_data": round(peak["tree"] / float64_bytes, 2),
+        "pipeline_wall_s": round(wall, 1),
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""The tracking module against a real sqlite store: child runs, the background writer and its
+failure mode, masking of source tags."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from steps.lib import tracking
+from steps.lib.families import get_family
+from steps.lib.tuning import optimize
+from tests.test_tuning import new_study
+
+
+@pytest.fixture
+def parent(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    run = client.create_run(client.get_experiment_by_name("Default").experiment_id)
+    yield run.info.run_id
+    mlflow.set_tracking_uri(None)
+
+
+class FailingClient(MlflowClient):
+    """A real client whose log_batch breaks after `ok` calls, like a tracking server going away."""
+
+    def __init__(self, ok: int):
+        super().__init__()
+        self.ok = ok
+
+    def log_batch(self, *args, **kwargs):
+        if self.ok <= 0:
+            raise ConnectionError("tracking server went away")
+        self.ok -= 1
+        return super().log_batch(*args, **kwargs)
+
+
+def finish_args(value: float) -> dict:
+    return {"params": {"p": value}, "metrics": {"val_rmse": value}, "tags": {"tabtune.trial_state": "complete"},
+            "failed": False}
+
+
+def test_background_writer_writes_everything_in_order(parent):
+    writer = tracking.BackgroundChildRunWriter(parent)
+    tokens = [writer.start(f"trial-{i}", {"tabtune.trial_number": str(i)}) for i in range(5)]
+    for i, token in enumerate(tokens):
+        writer.finish(token, **finish_args(float(i)))
+    writer.close()
+    children = tracking.child_runs(parent)
+    assert sorted(float(r.data.params["p"]) for r in children) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert {r.info.status for r in children} == {"FINISHED"}
+    assert all(r.data.metrics["val_rmse"] == float(r.data.params["p"]) for r in children)
+
+
+def test_a_dead_writer_stops_the_study_loudly_and_loses_no_finished_trial(parent, splits):
+    inner = tracking.ChildRunWriter(parent)
+    inner.client = FailingClient(ok=2)
+    writer = tracking.BackgroundChildRunWriter(parent, writer=inner)
+    reported, tokens = [], {}
+
+    def on_start(number):
+        tokens[number] = writer.start(f"trial-{number}", {"tabtune.trial_number": str(number)})
+
+    def on_trial(result):
+        writer.finish(tokens.pop(result.number), **finish_args(result.value))
+        reported.append(result.number)
+
+    with pytest.raises(RuntimeError, match="logging a child run failed.*went away"):
+        optimize(get_family("catboost"), splits, study=new_study(), trials=8, iterations=10, seed=0,
+                 on_start=on_start, on_trial=on_trial)
+        writer.close()
+    finished = [r for r in tracking.child_runs(parent) if r.info.status == "FINISHED"]
+    assert len(finished) == 2
+    assert sorted(int(r.data.tags["tabtune.trial_number"]) for r in finished) == reported[:2]
+
+
+def test_source_tags_with_credentials_are_masked(parent):
+    client = MlflowClient()
+    client.set_tag(parent, "mlflow.source.name", "https://user:tok3n@example.com/r.git")
+    tracking._mask_source_tags(client.get_run(parent))
+    assert client.get_run(parent).data.tags["mlflow.source.name"] == "https://user:***@example.com/r.git"
