@@ -77,11 +77,17 @@ class Store:
     """A throwaway sqlite tracking store and a client on it."""
 
     def __init__(self, directory: Path):
+        import contextlib
+
         from mlflow.tracking import MlflowClient
 
         self.directory = directory
         self.uri = f"sqlite:///{directory / 'mlflow.db'}"
-        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        # The store is created here, and MLflow puts the default experiment's artifacts in
+        # ./mlruns of the process creating it: keep them in the temp dir, not the project.
+        with contextlib.chdir(directory):
+            self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+            self.client.search_experiments()
 
     def run(self, entry_point: str, params: dict | None = None, **options) -> subprocess.CompletedProcess:
         return mlflow_run(self.uri, entry_point, params, **options)

@@ -497,6 +497,7 @@ class TaskValues:
 def local_store(tmp_path, monkeypatch):
     """A throwaway sqlite tracking store as the default one, as a Databricks notebook has its workspace."""
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.chdir(tmp_path)  # MLflow puts a new experiment's artifacts in ./mlruns
     previous = mlflow.get_tracking_uri()
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)

@@ -148,3 +148,20 @@ def _use(store) -> bool:
     mlflow.set_tracking_uri(store.uri)
     mlflow.set_registry_uri(store.uri)
     return True
+
+
+def test_no_secret_from_a_database_tracking_uri(postgres_cluster, tmp_path):
+    """The tracking store itself reached through a database URL that carries a password."""
+    from tests.conftest import Store
+
+    store = Store(tmp_path)
+    store.uri = postgres_cluster["url"]("mlflow")
+    store.client = mlflow.tracking.MlflowClient(tracking_uri=store.uri, registry_uri=store.uri)
+    store.client.create_experiment("database-uri", artifact_location=(tmp_path / "artifacts").as_uri())
+    result = check(mlflow_run(store.uri, "tune_lasso", {"alphas": "1,0.1"},
+                              extra_args=["--experiment-name", "database-uri"]))
+    experiment = store.client.get_experiment_by_name("database-uri")
+    run_ids = [r.info.run_id for r in store.client.search_runs([experiment.experiment_id])]
+    assert len(run_ids) == 4  # tune_lasso, its prepare run, two alphas
+    assert leaks(store, run_ids, SECRET, tmp_path / "scan") == []
+    assert own_log_lines(result, SECRET) == []
