@@ -78,19 +78,26 @@ def tag_failed_run(message: str) -> None:
 def run_step(step: str, parameters: dict[str, Any], *, env_manager: str = "local") -> str:
     """Run another entry point of this project as a child of the active run; its run ID.
 
-    Raises StepFailed naming the step and its run when it does not finish."""
-    from mlflow import projects
+    Synchronous on purpose: MLflow runs the entry point's command directly, where an
+    asynchronous run would start a whole extra `mlflow run` process per step. Raises StepFailed
+    naming the step and its run when it does not finish."""
+    import re
 
-    submitted = projects.run(
-        uri=str(PROJECT_DIR),
-        entry_point=step,
-        parameters={k: str(v) for k, v in parameters.items()},
-        env_manager=env_manager,
-        run_name=step,
-        synchronous=False,
-    )
-    if not submitted.wait():
-        raise StepFailed(step, submitted.run_id)
+    from mlflow import projects
+    from mlflow.exceptions import ExecutionException
+
+    try:
+        submitted = projects.run(
+            uri=str(PROJECT_DIR),
+            entry_point=step,
+            parameters={k: str(v) for k, v in parameters.items()},
+            env_manager=env_manager,
+            run_name=step,
+            synchronous=True,
+        )
+    except ExecutionException as error:
+        failed = re.search(r"Run \(ID '([0-9a-f]+)'\) failed", str(error))
+        raise StepFailed(step, failed.group(1) if failed else "not created") from None
     return submitted.run_id
 
 
