@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--max-iterations", type=int, default=300, help="refit's early-stopping budget")
     args = parser.parse_args()
     frame = synthetic(args.rows)
     float64_bytes = frame.shape[0] * frame.shape[1] * 8
@@ -76,7 +77,8 @@ def main() -> None:
            "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
     command = [sys.executable, "-m", "mlflow", "run", str(PROJECT_DIR), "--env-manager", "local",
                "-P", f"data={path}", "-P", "target=y", "-P", f"trials={args.trials}",
-               "-P", f"iterations={args.iterations}", "-P", "alphas=1,0.1,0.01"]
+               "-P", f"iterations={args.iterations}", "-P", "alphas=1,0.1,0.01",
+               "-P", f"max_iterations={args.max_iterations}"]
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
@@ -107,6 +109,7 @@ def main() -> None:
     mb = 1024 * 1024
     emit("memory", {
         "rows": args.rows, "trials": args.trials, "iterations": args.iterations,
+        "max_iterations": args.max_iterations,
         "data_float64_mb": round(float64_bytes / mb, 1),
         "peak_single_process_mb": round(peak["single"] / mb, 1), "peak_single_process": peak["single_cmd"],
         "peak_process_tree_mb": round(peak["tree"] / mb, 1),

@@ -18,7 +18,8 @@ ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
 
 def run(*, data: str, target: str, trials: int, alphas: str, iterations: int, seed: int,
         env_manager: str, storage: str = "", study_name: str = "", n_jobs: int = 1, pruner: str = "none",
-        registered_model_name: str = "tabtune-regressor", alias: str = "champion") -> str:
+        registered_model_name: str = "tabtune-regressor", alias: str = "champion",
+        max_iterations: int = 5000, early_stopping_rounds: int = 100) -> str:
     """Run every step in order; returns the pipeline's run ID."""
     parse_alphas(alphas)  # fail here, before any step runs, on an unparsable grid
     with tracking.step_run(names.MAIN) as run_id:
@@ -33,7 +34,8 @@ def run(*, data: str, target: str, trials: int, alphas: str, iterations: int, se
                                iterations=iterations, seed=seed, storage=storage, study_name=study_name,
                                n_jobs=n_jobs, pruner=pruner)
         refit_run_id = step(names.REFIT, data_run_id=data_run_id,
-                            tune_run_ids=f"{lasso_run_id},{catboost_run_id}")
+                            tune_run_ids=f"{lasso_run_id},{catboost_run_id}", max_iterations=max_iterations,
+                            early_stopping_rounds=early_stopping_rounds)
         package_run_id = step(names.PACKAGE, model_run_id=refit_run_id,
                               registered_model_name=registered_model_name, alias=alias)
 
@@ -78,6 +80,8 @@ def summary(step_ids: dict[str, str], leaderboard_csv: str, metrics: dict[str, f
 @click.option("--pruner", type=click.Choice(("none", "median", "hyperband")), default="none", show_default=True)
 @click.option("--registered-model-name", default="tabtune-regressor", show_default=True)
 @click.option("--alias", default="champion", show_default=True)
+@click.option("--max-iterations", type=click.IntRange(min=1), default=5000, show_default=True)
+@click.option("--early-stopping-rounds", type=click.IntRange(min=1), default=100, show_default=True)
 def command(**options) -> None:
     run(**options)
 
