@@ -45,6 +45,7 @@ def test_mlproject_parameters_match_step_options(step):
     assert set(spec["parameters"]) == options
     for name in options:
         assert f"--{name.replace('_', '-')} {{{name}}}" in spec["command"]
+    assert set(re.findall(r"\{(\w+)\}", spec["command"])) == options
     assert spec["command"].startswith(f"python -m steps.{step} ")
 
 
