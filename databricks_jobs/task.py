@@ -17,14 +17,9 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-import mlflow
-from mlflow.entities import RunStatus
-from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from databricks_jobs.job import EXPERIMENT_KEY, FIRST_STEP, LAST_STEP, PIPELINE_RUN_KEY, RUN_ID_KEY, STEP_KEY
 from steps.lib import names, tracking
-from steps.lib.secrets import mask_url
 
 Runner = Callable[[str, dict[str, str]], str]
 
@@ -83,18 +78,12 @@ def run_task(step: str, params: dict[str, str], task_values: TaskValues, runner:
 # ------------------------------------------------------------------------------------ MLflow runs
 def start_pipeline_run(experiment: str) -> str:
     """The pipeline run, RUNNING until the last task ends it, in `experiment` (a workspace path)."""
-    experiment_id = mlflow.set_experiment(experiment).experiment_id
-    tags = {names.STEP_TAG: names.MAIN, MLFLOW_RUN_NAME: names.MAIN}
-    run = MlflowClient().create_run(experiment_id, tags=tags, run_name=names.MAIN)
-    return run.info.run_id
+    return tracking.create_run(names.MAIN, tags={names.STEP_TAG: names.MAIN}, experiment=experiment)
 
 
 def start_step_run(pipeline_run_id: str, step: str) -> str:
     """A RUNNING run for `step`, nested under the pipeline run, that the step then resumes."""
-    client = MlflowClient()
-    experiment_id = client.get_run(pipeline_run_id).info.experiment_id
-    tags = {MLFLOW_PARENT_RUN_ID: pipeline_run_id, MLFLOW_RUN_NAME: step}
-    return client.create_run(experiment_id, tags=tags, run_name=step).info.run_id
+    return tracking.create_run(step, tags={}, parent_run_id=pipeline_run_id)
 
 
 @contextlib.contextmanager
@@ -111,13 +100,7 @@ def _resuming(run_id: str) -> Iterator[None]:
             os.environ["MLFLOW_RUN_ID"] = previous
 
 
-def end_failed(run_id: str, message: str) -> None:
-    """End a run FAILED with the reason in `tabtune.error`, unless it already ended."""
-    client = MlflowClient()
-    with contextlib.suppress(Exception):
-        if client.get_run(run_id).info.status == "RUNNING":
-            tracking.log_results(tags={names.ERROR_TAG: mask_url(message)[:5000]}, run_id=run_id)
-            client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+end_failed = tracking.end_failed
 
 
 def finish_pipeline_run(pipeline_run_id: str) -> None:
@@ -130,9 +113,9 @@ def finish_pipeline_run(pipeline_run_id: str) -> None:
     refit_run_id = step_ids[names.REFIT]
     refit_metrics = tracking.run_metrics(refit_run_id)
     leaderboard = tracking.download_dir(refit_run_id, names.LEADERBOARD_FILE).read_text()
-    with mlflow.start_run(run_id=pipeline_run_id):
-        tracking.log_results(metrics={"test_rmse": refit_metrics["test_rmse"]})
-        tracking.log_text(leaderboard, names.LEADERBOARD_FILE)
-        order = (names.PREPARE, *names.TUNE_STEPS, names.REFIT, names.PACKAGE)
-        ordered = {step: step_ids[step] for step in order}
-        tracking.log_text(summary(ordered, leaderboard, refit_metrics), names.SUMMARY_FILE)
+    tracking.log_results(metrics={"test_rmse": refit_metrics["test_rmse"]}, run_id=pipeline_run_id)
+    tracking.log_text(leaderboard, names.LEADERBOARD_FILE, run_id=pipeline_run_id)
+    order = (names.PREPARE, *names.TUNE_STEPS, names.REFIT, names.PACKAGE)
+    ordered = {step: step_ids[step] for step in order}
+    tracking.log_text(summary(ordered, leaderboard, refit_metrics), names.SUMMARY_FILE, run_id=pipeline_run_id)
+    tracking.end_finished(pipeline_run_id)

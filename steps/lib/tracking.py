@@ -101,6 +101,33 @@ def run_step(step: str, parameters: dict[str, Any], *, env_manager: str = "local
     return submitted.run_id
 
 
+def create_run(name: str, *, tags: dict[str, str], experiment: str | None = None,
+               parent_run_id: str | None = None) -> str:
+    """A RUNNING run that a step can later resume (through MLFLOW_RUN_ID), in `experiment` (a
+    name or workspace path) or in the parent's experiment; its ID. For orchestrators other than
+    `mlflow run`, e.g. a Databricks job's tasks."""
+    client = _client()
+    if parent_run_id:
+        experiment_id = client.get_run(parent_run_id).info.experiment_id
+        tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, **tags}
+    else:
+        experiment_id = mlflow.set_experiment(experiment).experiment_id
+    return client.create_run(experiment_id, tags={MLFLOW_RUN_NAME: name, **tags}, run_name=name).info.run_id
+
+
+def end_failed(run_id: str, message: str) -> None:
+    """End a run FAILED with the (masked) reason in `tabtune.error`, unless it already ended."""
+    client = _client()
+    with contextlib.suppress(Exception):
+        if client.get_run(run_id).info.status == "RUNNING":
+            log_results(tags={names.ERROR_TAG: mask_url(message)[:5000]}, run_id=run_id)
+            client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+
+
+def end_finished(run_id: str) -> None:
+    _client().set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+
 def resolve_run(run_id: str, param: str, expected_steps: tuple[str, ...], *, allow_running: bool = False):
     """The run `run_id`, checked to be FINISHED (or RUNNING, if allowed) and made by one of
     `expected_steps`."""
