@@ -55,12 +55,17 @@ def feature_bars(values: pd.Series, title: str, top: int = 25):
 def optuna_figures(study) -> dict[str, object]:
     """Optuna's own matplotlib plots that the study has enough trials for, by file name."""
     import warnings
+    from functools import partial
 
+    from optuna.importance import PedAnovaImportanceEvaluator
     from optuna.visualization import matplotlib as optuna_plots
 
     makers = {
         "optimization_history.png": optuna_plots.plot_optimization_history,
-        "param_importances.png": optuna_plots.plot_param_importances,
+        # PED-ANOVA instead of the default fANOVA: same question, a fraction of the time (fANOVA
+        # fits a random forest and was a third of the tuning step's fixed cost on small data).
+        "param_importances.png": partial(optuna_plots.plot_param_importances,
+                                         evaluator=PedAnovaImportanceEvaluator()),
         "parallel_coordinate.png": optuna_plots.plot_parallel_coordinate,
     }
     figures = {}
