@@ -42,17 +42,24 @@ def mark_worker(own_run_id: str, tuning_run_id: str, has_parent: bool) -> None:
 
 
 def fail_orphan_child_runs(study, writer: tracking.ChildRunWriter, dead: set[int]) -> list[int]:
-    """Child runs still RUNNING for trials whose worker died end FAILED, with the trial's
-    parameters; returns their trial numbers. Only trials known dead are touched: a RUNNING child
-    of a finished trial may just be a live worker about to write it."""
+    """Trials whose worker died get a FAILED child run with their parameters: the RUNNING one
+    the worker created, or a new one if it died before creating it (its writer is dead, so this
+    is never a duplicate); returns their trial numbers. Only trials known dead are touched: a
+    RUNNING child of a finished trial may just be a live worker about to write it."""
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     failed = []
-    for run in writer.running_children():
-        number = run.data.tags.get(names.TRIAL_NUMBER_TAG, "")
-        trial = trials.get(int(number)) if number.isdigit() else None
-        if trial is None or trial.number not in dead:
+    running = {run.data.tags.get(names.TRIAL_NUMBER_TAG, ""): run.info.run_id for run in writer.running_children()}
+    for number in sorted(dead):
+        trial = trials.get(number)
+        if trial is None:
             continue
-        writer.finish(run.info.run_id, params=trial.params, metrics={"trial_number": trial.number},
+        run_id = running.get(str(number))
+        if run_id is None:
+            if writer.has_child(names.TRIAL_NUMBER_TAG, str(number)):
+                continue  # already ended
+            run_id = writer.start(f"trial-{number:03d}", {names.TRIAL_NUMBER_TAG: str(number),
+                                                          studies.WORKER_ATTR: trial.user_attrs.get(studies.WORKER_ATTR, "")})
+        writer.finish(run_id, params=trial.params, metrics={"trial_number": trial.number},
                       tags={names.TRIAL_STATE_TAG: "failed",
                             names.ERROR_TAG: "the worker running this trial died"}, failed=True)
         failed.append(trial.number)

@@ -224,6 +224,14 @@ class ChildRunWriter:
         self.finish(run_id, params=params, metrics=metrics, tags={}, failed=failed)
         return run_id
 
+    def has_child(self, tag: str, value: str) -> bool:
+        """Whether a child run with this tag value exists (used after crashes, never per trial)."""
+        return bool(self.client.search_runs(
+            [self.experiment_id],
+            f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.parent_run_id}' and tags.`{tag}` = '{value}'",
+            max_results=1,
+        ))
+
     def running_children(self) -> list:
         """Children still RUNNING: after a crash, the trials that never finished."""
         return self.client.search_runs(
