@@ -421,6 +421,3 @@ def register_model(model_uri: str, name: str, alias: str, tags: dict[str, str]):
         raise
     return version
 
-
-def run_params(run_id: str) -> dict[str, str]:
-    return _client().get_run(run_id).data.params
