@@ -1,7 +1,7 @@
 """The tabtune Databricks job definition, built by a pure function (no network, no MLflow).
 
-One notebook task per step, in the order `mlflow run` uses: prepare → tune_lasso and
-tune_catboost in parallel → refit → package, all on one shared job cluster. Run IDs travel as
+One notebook task per step of steps/lib/pipeline.py (the wiring `main` uses too): prepare →
+one tuning task per family, in parallel → refit → package, all on one shared job cluster. Run IDs travel as
 task values: every task publishes its step run's ID under `run_id` (prepare also the pipeline
 run's ID), and a downstream task receives them through dynamic value references such as
 `{{tasks.prepare.values.run_id}}` in its parameters, which Databricks resolves when the task
@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from steps.lib import names
+from steps.lib import names, pipeline
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 NOTEBOOK = "databricks_jobs/task_notebook"  # what every task runs, relative to the repository root
@@ -28,15 +28,11 @@ PIPELINE_RUN_KEY = "pipeline_run_id"
 STEP_KEY = "step"
 EXPERIMENT_KEY = "experiment"
 
+ENTRY_POINT_KEY = "entry_point"
+CONTROL_KEYS = (STEP_KEY, ENTRY_POINT_KEY, EXPERIMENT_KEY, PIPELINE_RUN_KEY)
+
 FIRST_STEP = names.PREPARE
 LAST_STEP = names.PACKAGE
-UPSTREAM: dict[str, tuple[str, ...]] = {
-    names.PREPARE: (),
-    names.TUNE_LASSO: (names.PREPARE,),
-    names.TUNE_CATBOOST: (names.PREPARE,),
-    names.REFIT: (names.TUNE_LASSO, names.TUNE_CATBOOST),
-    names.PACKAGE: (names.REFIT,),
-}
 
 
 def job_parameter(name: str) -> str:
@@ -47,47 +43,35 @@ def task_value(task_key: str, key: str = RUN_ID_KEY) -> str:
     return "{{tasks.%s.values.%s}}" % (task_key, key)
 
 
-# The options each step's `run()` gets: the same wiring as steps/main.py, plus package's registry
-# settings (on Unity Catalog the model name must be catalog.schema.model).
-STEP_INPUTS: dict[str, dict[str, str]] = {
-    names.PREPARE: {"data": job_parameter("data"), "target": job_parameter("target"),
-                    "seed": job_parameter("seed")},
-    names.TUNE_LASSO: {"data_run_id": task_value(names.PREPARE), "alphas": job_parameter("alphas"),
-                       "seed": job_parameter("seed")},
-    names.TUNE_CATBOOST: {"data_run_id": task_value(names.PREPARE), "trials": job_parameter("trials"),
-                          "iterations": job_parameter("iterations"), "seed": job_parameter("seed")},
-    names.REFIT: {"data_run_id": task_value(names.PREPARE),
-                  "tune_run_ids": f"{task_value(names.TUNE_LASSO)},{task_value(names.TUNE_CATBOOST)}"},
-    names.PACKAGE: {"model_run_id": task_value(names.REFIT),
-                    "registered_model_name": job_parameter("registered_model_name"),
-                    "alias": job_parameter("alias")},
-}
-
-
-PIPELINE_PARAMETERS = ("data", "target", "trials", "alphas", "iterations", "seed", "registered_model_name",
-                       "alias")
-
-
-def task_parameters(step: str) -> dict[str, str]:
-    """A step task's notebook parameters: the step, where its pipeline run is, the step's options.
+def task_parameters(step: pipeline.Step) -> dict[str, str]:
+    """A step task's notebook parameters: the step and its entry point, where its pipeline run
+    is, and the step's options wired as steps/lib/pipeline.py says: pipeline settings from job
+    parameters, upstream run IDs from upstream tasks' values.
 
     The first task gets the experiment and creates the pipeline run; the others get its ID."""
-    if step == FIRST_STEP:
+    if step.name == FIRST_STEP:
         control = {EXPERIMENT_KEY: job_parameter(EXPERIMENT_KEY)}
     else:
         control = {PIPELINE_RUN_KEY: task_value(FIRST_STEP, PIPELINE_RUN_KEY)}
-    return {STEP_KEY: step, **control, **STEP_INPUTS[step]}
+    settings = {name: job_parameter(name) for name in step.settings}
+    run_ids = {upstream: task_value(upstream) for upstream in step.depends_on}
+    return {STEP_KEY: step.name, ENTRY_POINT_KEY: step.entry_point, **control,
+            **step.parameters(settings, run_ids)}
 
 
-def mlproject_defaults() -> dict[str, str]:
-    """Every job parameter but the experiment, with its default from MLproject (main's settings,
-    package's registry names)."""
-    entry_points = yaml.safe_load((PROJECT_DIR / "MLproject").read_text())["entry_points"]
-    defaults = {}
-    for entry_point in (names.PACKAGE, names.MAIN):
-        defaults.update({name: str(spec.get("default", ""))
-                         for name, spec in entry_points[entry_point]["parameters"].items()})
-    return {name: defaults[name] for name in PIPELINE_PARAMETERS}
+def parameter_names(step_name: str) -> list[str]:
+    """The notebook parameters of the task running `step_name` (which widgets it reads); the
+    same whichever families the job tunes."""
+    known = {step.name: step for step in pipeline.steps()}
+    step = known.get(step_name) or pipeline.tuning_step(step_name.removeprefix(names.TUNE_PREFIX))
+    return list(task_parameters(step))
+
+
+def mlproject_defaults(families: tuple[str, ...] = pipeline.DEFAULT_FAMILIES) -> dict[str, str]:
+    """Every job parameter but the experiment: the pipeline settings its steps take, each with
+    its default from MLproject's `main`."""
+    parameters = yaml.safe_load((PROJECT_DIR / "MLproject").read_text())["entry_points"][names.MAIN]["parameters"]
+    return {name: str(parameters[name].get("default", "")) for name in pipeline.settings_used(families)}
 
 
 def requirement_pins() -> list[str]:
@@ -104,8 +88,9 @@ def load_cluster(path: str | Path) -> dict[str, Any]:
 
 def build_job(*, experiment: str, cluster: dict[str, Any], git_url: str | None = None,
               git_branch: str = "main", git_provider: str = "gitHub", workspace_dir: str | None = None,
-              name: str = "tabtune") -> dict[str, Any]:
-    """The Jobs API settings of the tabtune job (what jobs/create takes).
+              name: str = "tabtune", families: tuple[str, ...] = pipeline.DEFAULT_FAMILIES) -> dict[str, Any]:
+    """The Jobs API settings of the tabtune job (what jobs/create takes): one task per step of
+    the pipeline that tunes `families`.
 
     The code comes from a Git repository (`git_url`, checked out per run) or from a workspace
     folder (`workspace_dir`, e.g. a Git folder); `experiment` is the MLflow experiment path."""
@@ -119,10 +104,10 @@ def build_job(*, experiment: str, cluster: dict[str, Any], git_url: str | None =
         notebook_path = f"{workspace_dir.rstrip('/')}/{NOTEBOOK}"
     libraries = [{"pypi": {"package": pin}} for pin in requirement_pins()]
     tasks = []
-    for step, upstream in UPSTREAM.items():
-        task: dict[str, Any] = {"task_key": step}
-        if upstream:
-            task["depends_on"] = [{"task_key": key} for key in upstream]
+    for step in pipeline.steps(families):
+        task: dict[str, Any] = {"task_key": step.name}
+        if step.depends_on:
+            task["depends_on"] = [{"task_key": key} for key in step.depends_on]
         task.update(
             job_cluster_key=JOB_CLUSTER_KEY,
             libraries=libraries,
@@ -131,7 +116,7 @@ def build_job(*, experiment: str, cluster: dict[str, Any], git_url: str | None =
         )
         tasks.append(task)
     parameters = [{"name": EXPERIMENT_KEY, "default": experiment}]
-    parameters += [{"name": key, "default": value} for key, value in mlproject_defaults().items()]
+    parameters += [{"name": key, "default": value} for key, value in mlproject_defaults(families).items()]
     settings: dict[str, Any] = {
         "name": name,
         "job_clusters": [{"job_cluster_key": JOB_CLUSTER_KEY, "new_cluster": cluster}],

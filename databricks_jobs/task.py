@@ -18,8 +18,16 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 
-from databricks_jobs.job import EXPERIMENT_KEY, FIRST_STEP, LAST_STEP, PIPELINE_RUN_KEY, RUN_ID_KEY, STEP_KEY
-from steps.lib import names, tracking
+from databricks_jobs.job import (
+    CONTROL_KEYS,
+    ENTRY_POINT_KEY,
+    EXPERIMENT_KEY,
+    FIRST_STEP,
+    LAST_STEP,
+    PIPELINE_RUN_KEY,
+    RUN_ID_KEY,
+)
+from steps.lib import names, pipeline, tracking
 
 Runner = Callable[[str, dict[str, str]], str]
 
@@ -30,19 +38,20 @@ class TaskValues(Protocol):
     def set(self, key: str, value: Any) -> None: ...
 
 
-def run_step(step: str, options: dict[str, str]) -> str:
-    """Run `steps.<step>.run()` with string options parsed and checked by the step's click
-    command (as `python -m steps.<step>` would); its run ID."""
-    module = importlib.import_module(f"steps.{step}")
+def run_step(entry_point: str, options: dict[str, str]) -> str:
+    """Run `steps.<entry_point>.run()` with string options parsed and checked by the entry
+    point's click command (as `python -m steps.<entry_point>` would); its run ID."""
+    module = importlib.import_module(f"steps.{entry_point}")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    return module.run(**step_kwargs(step, options))
+    return module.run(**step_kwargs(entry_point, options))
 
 
-def step_kwargs(step: str, options: dict[str, str]) -> dict[str, Any]:
-    """`options` as the typed keyword arguments of `steps.<step>.run()`; click errors on bad input."""
-    command = importlib.import_module(f"steps.{step}").command
+def step_kwargs(entry_point: str, options: dict[str, str]) -> dict[str, Any]:
+    """`options` as the typed keyword arguments of `steps.<entry_point>.run()`; click errors on
+    bad input."""
+    command = importlib.import_module(f"steps.{entry_point}").command
     args = [part for name, value in options.items() for part in (f"--{name.replace('_', '-')}", value)]
-    return command.make_context(f"steps.{step}", args).params
+    return command.make_context(f"steps.{entry_point}", args).params
 
 
 def run_task(step: str, params: dict[str, str], task_values: TaskValues, runner: Runner = run_step) -> str:
@@ -50,8 +59,7 @@ def run_task(step: str, params: dict[str, str], task_values: TaskValues, runner:
 
     `params` are the task's notebook parameters (databricks_jobs.job.task_parameters): the
     experiment (first task) or the pipeline run ID (the others), and the step's options."""
-    control = (STEP_KEY, EXPERIMENT_KEY, PIPELINE_RUN_KEY)
-    options = {key: value for key, value in params.items() if key not in control}
+    options = {key: value for key, value in params.items() if key not in CONTROL_KEYS}
     if step == FIRST_STEP:
         pipeline_run_id = start_pipeline_run(params[EXPERIMENT_KEY])
         task_values.set(PIPELINE_RUN_KEY, pipeline_run_id)
@@ -60,12 +68,12 @@ def run_task(step: str, params: dict[str, str], task_values: TaskValues, runner:
     step_run_id = start_step_run(pipeline_run_id, step)
     try:
         with _resuming(step_run_id):
-            returned = runner(step, options)
+            returned = runner(params[ENTRY_POINT_KEY], options)
         if returned != step_run_id:
             raise RuntimeError(f"step {step} logged to run {returned}, not to its task's run {step_run_id}")
     except BaseException as error:
-        end_failed(step_run_id, str(error))
-        end_failed(pipeline_run_id, str(tracking.StepFailed(step, step_run_id)))
+        tracking.end_failed(step_run_id, str(error))
+        tracking.end_failed(pipeline_run_id, str(tracking.StepFailed(step, step_run_id)))
         raise
     tracking.log_results(tags={names.STEP_RUN_TAG_PREFIX + step: step_run_id}, run_id=pipeline_run_id)
     task_values.set(RUN_ID_KEY, step_run_id)
@@ -100,22 +108,12 @@ def _resuming(run_id: str) -> Iterator[None]:
             os.environ["MLFLOW_RUN_ID"] = previous
 
 
-end_failed = tracking.end_failed
-
-
 def finish_pipeline_run(pipeline_run_id: str) -> None:
-    """What steps/main.py logs on its pipeline run once every step finished; then end it FINISHED."""
-    from steps.main import summary
-
+    """What `main` logs on its pipeline run once every step finished; then end it FINISHED."""
     prefix = names.STEP_RUN_TAG_PREFIX
     step_ids = {key[len(prefix):]: value for key, value in tracking.run_tags(pipeline_run_id).items()
                 if key.startswith(prefix)}
-    refit_run_id = step_ids[names.REFIT]
-    refit_metrics = tracking.run_metrics(refit_run_id)
-    leaderboard = tracking.download_dir(refit_run_id, names.LEADERBOARD_FILE).read_text()
-    tracking.log_results(metrics={"test_rmse": refit_metrics["test_rmse"]}, run_id=pipeline_run_id)
-    tracking.log_text(leaderboard, names.LEADERBOARD_FILE, run_id=pipeline_run_id)
-    order = (names.PREPARE, *names.TUNE_STEPS, names.REFIT, names.PACKAGE)
-    ordered = {step: step_ids[step] for step in order}
-    tracking.log_text(summary(ordered, leaderboard, refit_metrics), names.SUMMARY_FILE, run_id=pipeline_run_id)
+    tuning = sorted(step for step in step_ids if names.is_tune_step(step))
+    order = (names.PREPARE, *tuning, names.REFIT, names.PACKAGE)
+    pipeline.record_results(pipeline_run_id, {step: step_ids[step] for step in order})
     tracking.end_finished(pipeline_run_id)

@@ -19,5 +19,5 @@ from databricks_jobs import job, task  # noqa: E402
 mlflow.autolog(disable=True)
 
 step = dbutils.widgets.get(job.STEP_KEY)  # noqa: F821 - dbutils is a notebook global
-params = {name: dbutils.widgets.get(name) for name in job.task_parameters(step)}  # noqa: F821
+params = {name: dbutils.widgets.get(name) for name in job.parameter_names(step)}  # noqa: F821
 task.run_task(step, params, dbutils.jobs.taskValues)  # noqa: F821

@@ -50,7 +50,7 @@ def run(*, data: str, target: str, val_size: float, test_size: float, seed: int)
                 **{f"rows_{split}": n for split, n in counts.items()},
                 "rows_dropped_missing_target": dropped,
             },
-            tags={"tabtune.data_digest": schema["digest"]},
+            tags={names.DATA_DIGEST_TAG: schema["digest"]},
         )
         print(f"prepare: {counts} rows ({dropped} dropped for a missing target); run {run_id}")
         return run_id

@@ -38,6 +38,7 @@ from mlflow.tracking import MlflowClient
 from databricks_jobs import job, task
 from steps.lib import names, tracking
 from steps.lib.errors import InputError
+from steps.lib.pipeline import steps as pipeline_steps
 from tests.conftest import PROJECT_DIR
 
 TOKEN = "dapi-test-token"
@@ -341,17 +342,22 @@ def V(task_key: str, key: str = "run_id") -> str:  # a task value reference
 
 PIPELINE = {"pipeline_run_id": V("prepare", "pipeline_run_id")}
 TASK_PARAMETERS = {
-    "prepare": {"step": "prepare", "experiment": P("experiment"), "data": P("data"), "target": P("target"),
-                "seed": P("seed")},
-    "tune_lasso": {"step": "tune_lasso", **PIPELINE, "data_run_id": V("prepare"), "alphas": P("alphas"),
-                   "seed": P("seed")},
-    "tune_catboost": {"step": "tune_catboost", **PIPELINE, "data_run_id": V("prepare"), "trials": P("trials"),
-                      "iterations": P("iterations"), "seed": P("seed")},
-    "refit": {"step": "refit", **PIPELINE, "data_run_id": V("prepare"),
+    "prepare": {"step": "prepare", "entry_point": "prepare", "experiment": P("experiment"), "data": P("data"),
+                "target": P("target"), "seed": P("seed")},
+    "tune_lasso": {"step": "tune_lasso", "entry_point": "tune_lasso", **PIPELINE, "alphas": P("alphas"),
+                   "seed": P("seed"), "data_run_id": V("prepare")},
+    "tune_catboost": {"step": "tune_catboost", "entry_point": "tune", **PIPELINE, "trials": P("trials"),
+                      "iterations": P("iterations"), "seed": P("seed"), "storage": P("storage"),
+                      "study_name": P("study_name"), "n_jobs": P("n_jobs"), "pruner": P("pruner"),
+                      "family": "catboost", "data_run_id": V("prepare")},
+    "refit": {"step": "refit", "entry_point": "refit", **PIPELINE, "max_iterations": P("max_iterations"),
+              "early_stopping_rounds": P("early_stopping_rounds"), "data_run_id": V("prepare"),
               "tune_run_ids": f"{V('tune_lasso')},{V('tune_catboost')}"},
-    "package": {"step": "package", **PIPELINE, "model_run_id": V("refit"),
-                "registered_model_name": P("registered_model_name"), "alias": P("alias")},
+    "package": {"step": "package", "entry_point": "package", **PIPELINE,
+                "registered_model_name": P("registered_model_name"), "alias": P("alias"),
+                "model_run_id": V("refit")},
 }
+CONTROL = {"step", "entry_point", "experiment", "pipeline_run_id"}
 
 
 def assert_pipeline_job(settings: dict, notebook_path: str = "databricks_jobs/task_notebook") -> None:
@@ -360,7 +366,7 @@ def assert_pipeline_job(settings: dict, notebook_path: str = "databricks_jobs/ta
     tasks = {t["task_key"]: t for t in settings["tasks"]}
     assert list(tasks) == ["prepare", "tune_lasso", "tune_catboost", "refit", "package"]
     edges = {(d["task_key"], key) for key, t in tasks.items() for d in t.get("depends_on", [])}
-    assert edges == {("prepare", "tune_lasso"), ("prepare", "tune_catboost"),
+    assert edges == {("prepare", "tune_lasso"), ("prepare", "tune_catboost"), ("prepare", "refit"),
                      ("tune_lasso", "refit"), ("tune_catboost", "refit"), ("refit", "package")}
     upstream_of = {key: {d["task_key"] for d in t.get("depends_on", [])} for key, t in tasks.items()}
 
@@ -374,8 +380,9 @@ def assert_pipeline_job(settings: dict, notebook_path: str = "databricks_jobs/ta
                                       "base_parameters": TASK_PARAMETERS[key]}
         assert t["job_cluster_key"] == settings["job_clusters"][0]["job_cluster_key"]
         assert t["libraries"] == [{"pypi": {"package": pin}} for pin in job.requirement_pins()]
-        step_options = {p.name for p in importlib.import_module(f"steps.{key}").command.params}
-        assert set(TASK_PARAMETERS[key]) - {"step", "experiment", "pipeline_run_id"} <= step_options
+        entry_point = TASK_PARAMETERS[key]["entry_point"]
+        step_options = {p.name for p in importlib.import_module(f"steps.{entry_point}").command.params}
+        assert set(TASK_PARAMETERS[key]) - CONTROL <= step_options
         for value in TASK_PARAMETERS[key].values():
             assert set(re.findall(r"\{\{job\.parameters\.(\w+)\}\}", value)) <= job_parameters
             assert set(re.findall(r"\{\{tasks\.(\w+)\.values\.\w+\}\}", value)) <= ancestors(key)
@@ -394,6 +401,8 @@ def test_job_parameter_defaults_are_the_mlproject_ones():
     defaults = {p["name"]: p["default"] for p in settings["parameters"]}
     assert defaults == {"experiment": EXPERIMENT, "data": "diabetes", "target": "", "trials": "50",
                         "alphas": "1,0.3,0.1,0.03,0.01,0.003,0.001", "iterations": "500", "seed": "42",
+                        "storage": "", "study_name": "", "n_jobs": "1", "pruner": "none",
+                        "max_iterations": "5000", "early_stopping_rounds": "100",
                         "registered_model_name": "tabtune-regressor", "alias": "champion"}
     assert_pipeline_job(settings, notebook_path="/Workspace/Users/me/tabtune/databricks_jobs/task_notebook")
     assert "git_source" not in settings
@@ -406,7 +415,7 @@ def test_task_notebook_reads_its_parameters_and_runs_its_task(monkeypatch):
     monkeypatch.setattr(task, "run_task", lambda *args: calls.append(args))
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.chdir(PROJECT_DIR / "databricks_jobs")
-    params = {name: f"value-of-{name}" for name in job.task_parameters("refit")} | {"step": "refit"}
+    params = {name: f"value-of-{name}" for name in job.parameter_names("refit")} | {"step": "refit"}
     task_values = TaskValues().of("refit")
     dbutils = SimpleNamespace(widgets=SimpleNamespace(get=params.__getitem__),
                               jobs=SimpleNamespace(taskValues=task_values))
@@ -511,7 +520,8 @@ def fake_step(received: dict, fail: str | None = None):
     """A step that trains nothing: it resumes its run through the project's own tracking code
     and, as refit, logs what the pipeline run summarises."""
 
-    def runner(step: str, options: dict[str, str]) -> str:
+    def runner(entry_point: str, options: dict[str, str]) -> str:
+        step = names.tune_step(options["family"]) if entry_point == names.TUNE else entry_point
         received[step] = options
         with tracking.step_run(step) as run_id:
             if step == fail:
@@ -542,14 +552,16 @@ def test_tasks_hand_each_other_run_ids_and_nest_under_one_pipeline_run(local_sto
     values, received = TaskValues(), {}
     simulate_job(values, fake_step(received), overrides={"trials": "7"})
 
-    ids = {step: values.values[step]["run_id"] for step in job.UPSTREAM}
+    ids = {step.name: values.values[step.name]["run_id"] for step in pipeline_steps()}
     pipeline_run_id = values.values["prepare"]["pipeline_run_id"]
     data_run_id = ids["prepare"]
     assert received == {
         "prepare": {"data": "diabetes", "target": "", "seed": "42"},
         "tune_lasso": {"data_run_id": data_run_id, "alphas": "1,0.3,0.1,0.03,0.01,0.003,0.001", "seed": "42"},
-        "tune_catboost": {"data_run_id": data_run_id, "trials": "7", "iterations": "500", "seed": "42"},
-        "refit": {"data_run_id": data_run_id, "tune_run_ids": f"{ids['tune_lasso']},{ids['tune_catboost']}"},
+        "tune_catboost": {"data_run_id": data_run_id, "trials": "7", "iterations": "500", "seed": "42",
+                          "storage": "", "study_name": "", "n_jobs": "1", "pruner": "none", "family": "catboost"},
+        "refit": {"data_run_id": data_run_id, "tune_run_ids": f"{ids['tune_lasso']},{ids['tune_catboost']}",
+                  "max_iterations": "5000", "early_stopping_rounds": "100"},
         "package": {"model_run_id": ids["refit"], "registered_model_name": "tabtune-regressor",
                     "alias": "champion"},
     }
@@ -575,7 +587,7 @@ def test_tasks_hand_each_other_run_ids_and_nest_under_one_pipeline_run(local_sto
 def test_a_failed_step_fails_the_pipeline_run_and_publishes_nothing(local_store):
     values = TaskValues()
     with pytest.raises(InputError):
-        simulate_job(values, fake_step({}, fail=names.TUNE_CATBOOST))
+        simulate_job(values, fake_step({}, fail=names.tune_step("catboost")))
 
     assert "run_id" not in values.values["tune_catboost"]
     assert names.REFIT not in values.values  # Databricks would skip it: upstream failed

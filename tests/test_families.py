@@ -1,22 +1,66 @@
-"""The contract every model family meets; a new family is covered by adding its name."""
+"""The contract every registered model family meets: a new family is covered as soon as its
+module exists, with parameters from its own search space."""
+
+import shutil
 
 import numpy as np
 import optuna
 import pytest
 from sklearn.base import clone
 
-from steps.lib.families import FAMILY_NAMES, get_family
+from steps.lib import families
+from steps.lib.families import Family, family_names, get_family
 
-PARAMS = {"lasso": {"alpha": 0.01}, "catboost": {"learning_rate": 0.1, "depth": 4, "iterations": 40}}
+PARAMS = {"lasso": {"alpha": 0.01}, "catboost": {"learning_rate": 0.1, "depth": 4, "iterations": 40},
+          "hist_gradient_boosting": {"learning_rate": 0.1, "max_leaf_nodes": 15, "min_samples_leaf": 5,
+                                     "l2_regularization": 0.1, "max_features": 1.0, "max_iter": 100}}
 
 
-@pytest.fixture(params=FAMILY_NAMES)
+def params_for(family) -> dict:
+    """Known-good parameters, or the first point of the family's own space at 40 iterations."""
+    if family.name in PARAMS:
+        return PARAMS[family.name]
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    return {**family.space(trial), **family.fixed_params(iterations=40)}
+
+
+@pytest.fixture(params=family_names())
 def family(request):
     return get_family(request.param)
 
 
+def test_the_tutorial_families_and_the_third_are_registered():
+    assert {"lasso", "catboost", "hist_gradient_boosting"} <= set(family_names())
+    with pytest.raises(KeyError, match="unknown model family 'nope'"):
+        get_family("nope")
+
+
+def test_a_copy_of_a_family_module_under_another_name_is_one_more_family(tmp_path, monkeypatch):
+    """Adding a family is one new file: discovery finds it, nothing else is edited."""
+    source = (families.__path__[0] + "/hist_gradient_boosting.py")
+    text = open(source).read()
+    assert text.count('name = "hist_gradient_boosting"') == 1
+    copy = tmp_path / "copied_boosting.py"
+    copy.write_text(text.replace('name = "hist_gradient_boosting"', 'name = "copied_boosting"'))
+    monkeypatch.setattr(families, "__path__", [*families.__path__, str(tmp_path)])
+    try:
+        assert "copied_boosting" in family_names()
+        assert get_family("copied_boosting").name == "copied_boosting"
+    finally:
+        families._REGISTRY.pop("copied_boosting", None)
+        shutil.rmtree(tmp_path / "__pycache__", ignore_errors=True)
+
+
+def test_two_families_with_one_name_are_refused():
+    class Impostor(Family):
+        name = "catboost"
+
+    with pytest.raises(ValueError, match="two model families are called 'catboost'"):
+        families.register(Impostor)
+
+
 def test_build_is_unfitted_and_rebuildable_from_its_params(family, splits):
-    model = family.build(PARAMS[family.name], splits, seed=1)
+    model = family.build(params_for(family), splits, seed=1)
     if family.name == "catboost":
         # sklearn's clone() trips on CatBoost's list-valued cat_features; get_params() round-trips.
         rebuilt = type(model)(**model.get_params())
@@ -30,8 +74,8 @@ def test_build_is_unfitted_and_rebuildable_from_its_params(family, splits):
 def test_fit_predict_shapes_and_seed_determinism(family, splits):
     x_train, y_train = splits.xy("train")
     x_val, _ = splits.xy("val")
-    first = family.build(PARAMS[family.name], splits, seed=1).fit(x_train, y_train).predict(x_val)
-    second = family.build(PARAMS[family.name], splits, seed=1).fit(x_train, y_train).predict(x_val)
+    first = family.build(params_for(family), splits, seed=1).fit(x_train, y_train).predict(x_val)
+    second = family.build(params_for(family), splits, seed=1).fit(x_train, y_train).predict(x_val)
     assert first.shape == (len(x_val),)
     np.testing.assert_array_equal(first, second)
 
@@ -40,7 +84,7 @@ def test_categorical_columns_carry_signal(family, splits):
     """The frame's categorical 'colour' shifts y by ±4: a family that handles it beats a constant."""
     x_train, y_train = splits.xy("train")
     x_val, y_val = splits.xy("val")
-    model = family.build(PARAMS[family.name], splits, seed=1).fit(x_train, y_train)
+    model = family.build(params_for(family), splits, seed=1).fit(x_train, y_train)
     rmse = float(np.sqrt(np.mean((model.predict(x_val) - y_val) ** 2)))
     assert rmse < 0.5 * float(np.std(y_val))
 
@@ -53,9 +97,29 @@ def test_space_suggests_only_tunable_parameters(family):
 
 
 def test_explain_names_features(family, splits):
-    model = family.build(PARAMS[family.name], splits, seed=1).fit(*splits.xy("train"))
+    model = family.build(params_for(family), splits, seed=1).fit(*splits.xy("train"))
     explained = family.explain(model, splits)
-    assert len(explained) >= len(splits.numeric) and explained.name
+    if type(family).explain is Family.explain:
+        assert explained is None  # the default: nothing to show
+    else:
+        assert len(explained) >= len(splits.numeric) and explained.name
+
+
+def test_refit_params_hist_gradient_boosting_iterations_from_early_stopping(splits):
+    family = get_family("hist_gradient_boosting")
+    tuned = params_for(family)
+    params = family.refit_params(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10)
+    assert 1 <= params["max_iter"] <= 300
+    assert {k: v for k, v in params.items() if k != "max_iter"} == {k: v for k, v in tuned.items() if k != "max_iter"}
+
+
+def test_hist_gradient_boosting_predicts_missing_values_and_unseen_levels(splits):
+    family = get_family("hist_gradient_boosting")
+    model = family.build(params_for(family), splits, seed=1).fit(*splits.xy("train"))
+    rows = splits.xy("val")[0].head(3).copy()
+    rows.loc[rows.index[0], "x1"] = np.nan
+    rows.loc[rows.index[1], "colour"] = "a colour never seen"
+    assert np.isfinite(model.predict(rows)).all()
 
 
 def test_refit_params_catboost_tree_count_from_early_stopping(splits):

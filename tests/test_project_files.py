@@ -8,7 +8,7 @@ import yaml
 
 from tests.conftest import PROJECT_DIR
 
-STEPS = ["main", "prepare", "tune_lasso", "tune_catboost", "refit", "package"]
+STEPS = ["main", "prepare", "tune_lasso", "tune", "tune_catboost", "refit", "package"]
 
 
 def _pins(lines):

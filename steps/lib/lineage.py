@@ -4,9 +4,10 @@ a child of this one. This is what lets every step also run on its own."""
 
 from __future__ import annotations
 
-from steps.lib import names, tracking
+from steps.lib import names, pipeline, tracking
 from steps.lib.data import Splits, data_settings_key, read_splits
 from steps.lib.errors import InputError
+from steps.lib.families import family_names
 
 DEFAULT_DATA_SETTINGS = data_settings_key(names.DEFAULT_DATA, "target", 0.2, 0.2, 42)
 
@@ -31,24 +32,29 @@ def load_splits(data_run_id: str) -> Splits:
 
 
 def tune_runs(tune_run_ids: str, data_run_id: str) -> tuple[str, list[str]]:
-    """The data run and the tuning runs to choose a family from; all on the same data."""
+    """The data run and the tuning runs to choose a family from; all on the same data. Without
+    run IDs: the latest FINISHED tuning run of each default family on the data run, each run
+    first if there is none."""
     ids = [part.strip() for part in tune_run_ids.split(",") if part.strip()]
     if not ids:
         data_run_id = data_run(data_run_id)
-        for step in names.TUNE_STEPS:
-            found = tracking.find_latest_run(step, {names.DATA_RUN_TAG: data_run_id})
+        for step in map(pipeline.tuning_step, pipeline.DEFAULT_FAMILIES):
+            found = tracking.find_latest_run(step.name, {names.DATA_RUN_TAG: data_run_id})
             if not found:
-                print(f"no FINISHED {step} run on data run {data_run_id}: running {step} first")
-                found = tracking.run_step(step, {"data_run_id": data_run_id})
+                print(f"no FINISHED {step.name} run on data run {data_run_id}: running {step.name} first")
+                found = tracking.run_step(step.name, {"data_run_id": data_run_id, **step.fixed},
+                                          entry_point=step.entry_point)
             ids.append(found)
         return data_run_id, ids
     data_runs = set()
+    tuning_steps = tuple(names.tune_step(family) for family in family_names())
+    worker_steps = tuple(names.worker_step(family) for family in family_names())
     for index, run_id in enumerate(ids):
-        run = tracking.resolve_run(run_id, "tune_run_ids", (*names.TUNE_STEPS, names.TUNE_WORKER))
-        if run.data.tags[names.STEP_TAG] == names.TUNE_WORKER:
+        run = tracking.resolve_run(run_id, "tune_run_ids", (*tuning_steps, *worker_steps))
+        if names.is_worker_step(run.data.tags[names.STEP_TAG]):
             # a worker that joined a shared study: its trials (and best.json) are on the study's run
             ids[index] = run.data.tags[names.TUNING_RUN_TAG]
-            run = tracking.resolve_run(ids[index], "tune_run_ids", names.TUNE_STEPS)
+            run = tracking.resolve_run(ids[index], "tune_run_ids", tuning_steps)
         data_runs.add(run.data.tags.get(names.DATA_RUN_TAG))
     if data_run_id and data_runs != {data_run_id}:
         raise InputError(

@@ -1,13 +1,32 @@
 """Every name shared between steps, spelled once: step names, tags, artifact paths."""
 
 PREPARE = "prepare"
-TUNE_LASSO = "tune_lasso"
-TUNE_CATBOOST = "tune_catboost"
+TUNE = "tune"  # the Optuna tuning entry point, for any family
+TUNE_LASSO = "tune_lasso"  # the LASSO grid (the tutorial's alphas), also a step name
 REFIT = "refit"
 PACKAGE = "package"
 MAIN = "main"
-TUNE_STEPS = (TUNE_LASSO, TUNE_CATBOOST)
-TUNE_WORKER = f"{TUNE_CATBOOST}.worker"  # a tune_catboost run that joined another run's study
+TUNE_PREFIX = "tune_"
+WORKER_SUFFIX = ".worker"
+
+
+def tune_step(family: str) -> str:
+    """The step name of a tuning run of `family` (run name and tag), e.g. tune_catboost."""
+    return f"{TUNE_PREFIX}{family}"
+
+
+def worker_step(family: str) -> str:
+    """The step name of a worker run that joined another tuning run's shared study."""
+    return tune_step(family) + WORKER_SUFFIX
+
+
+def is_tune_step(step: str | None) -> bool:
+    return bool(step) and step.startswith(TUNE_PREFIX) and not step.endswith(WORKER_SUFFIX)
+
+
+def is_worker_step(step: str | None) -> bool:
+    return bool(step) and step.startswith(TUNE_PREFIX) and step.endswith(WORKER_SUFFIX)
+
 
 # Tags
 STEP_TAG = "tabtune.step"
@@ -15,6 +34,10 @@ DATA_RUN_TAG = "tabtune.data_run_id"
 TUNE_RUNS_TAG = "tabtune.tune_run_ids"
 REFIT_RUN_TAG = "tabtune.refit_run_id"
 TUNING_RUN_TAG = "tabtune.tuning_run_id"
+STUDY_NAME_TAG = "tabtune.study_name"
+STUDY_STORAGE_TAG = "tabtune.study_storage"
+WORKER_TAG = "tabtune.worker"
+DATA_DIGEST_TAG = "tabtune.data_digest"
 DATA_SETTINGS_TAG = "tabtune.data_settings"
 FAMILY_TAG = "tabtune.family"
 TRIAL_STATE_TAG = "tabtune.trial_state"

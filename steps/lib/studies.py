@@ -165,11 +165,72 @@ def counted_trials(study) -> list:
             if not t.user_attrs.get(SURPLUS_ATTR)]
 
 
-def has_slot(study, number: int, trials: int) -> bool:
-    """Whether trial `number` is within the study-wide budget: the first `trials` counted trials
-    by number win, so concurrent workers never overshoot the total."""
-    numbers = sorted(t.number for t in counted_trials(study))
-    return number in numbers[:trials]
+class SharedBudget:
+    """The study-wide trial budget of workers sharing one study. Optuna's `n_trials` counts per
+    process; here the first `trials` counted trials by number win, so concurrent workers never
+    overshoot the total, and each trial records the worker that ran it."""
+
+    def __init__(self, study, trials: int, worker: Worker):
+        self.study = study
+        self.trials = trials
+        self.worker = str(worker)
+
+    def claim(self, trial) -> bool:
+        """Record this worker on `trial`; False (and the trial marked surplus) when the budget
+        was already used up by other workers."""
+        trial.set_user_attr(WORKER_ATTR, self.worker)
+        numbers = sorted(t.number for t in counted_trials(self.study))
+        if trial.number in numbers[: self.trials]:
+            return True
+        trial.set_user_attr(SURPLUS_ATTR, True)
+        return False
+
+    def used_up(self) -> bool:
+        return len(counted_trials(self.study)) >= self.trials
+
+
+def is_surplus(frozen_trial) -> bool:
+    return bool(frozen_trial.user_attrs.get(SURPLUS_ATTR))
+
+
+def is_idle(study) -> bool:
+    """No trial of the study is running: whoever sees this last may write the summary."""
+    from optuna.trial import TrialState
+
+    return not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """What a finished study says: its best complete trial, the counts per state, the trials."""
+
+    best: dict  # best.json: family, params (tuned + fixed), val_rmse, trial, study_name
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    trials: object  # the study's trials as a DataFrame
+
+
+def summarize(study, family: str, fixed: dict) -> StudySummary:
+    """The study's summary, computed from the storage alone, so whichever worker finishes last
+    computes the same one."""
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise InputError("trials", f"no trial of study {study.study_name!r} completed")
+    best = study.best_trial  # COMPLETE trials only: a pruned trial is never best
+    metrics = best.user_attrs.get(METRICS_ATTR, {})
+    counts = {state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,)))
+              for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    return StudySummary(
+        best={"family": family, "params": {**best.params, **fixed}, "val_rmse": best.value,
+              "trial": best.number, "study_name": study.study_name},
+        metrics={"best_val_rmse": best.value, "best_val_mae": metrics.get("val_mae", float("nan")),
+                 "best_val_r2": metrics.get("val_r2", float("nan")),
+                 **{f"trials_{state}": n for state, n in counts.items()}},
+        tags={"best_trial": str(best.number), **{f"best_{k}": str(v) for k, v in best.params.items()}},
+        trials=study.trials_dataframe(),
+    )
 
 
 def fail_dead_workers_trials(study) -> list[int]:

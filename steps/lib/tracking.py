@@ -75,7 +75,8 @@ def tag_failed_run(message: str) -> None:
             _client().set_tag(run_id, names.ERROR_TAG, mask_url(message)[:5000])
 
 
-def run_step(step: str, parameters: dict[str, Any], *, env_manager: str = "local") -> str:
+def run_step(step: str, parameters: dict[str, Any], *, env_manager: str = "local",
+             entry_point: str | None = None) -> str:
     """Run another entry point of this project as a child of the active run; its run ID.
 
     Synchronous on purpose: MLflow runs the entry point's command directly, where an
@@ -89,7 +90,7 @@ def run_step(step: str, parameters: dict[str, Any], *, env_manager: str = "local
     try:
         submitted = projects.run(
             uri=str(PROJECT_DIR),
-            entry_point=step,
+            entry_point=entry_point or step,
             parameters={k: str(v) for k, v in parameters.items()},
             env_manager=env_manager,
             run_name=step,

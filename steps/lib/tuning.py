@@ -64,15 +64,15 @@ class _Surplus(Exception):
 
 def optimize(
     family, splits, *, study, trials: int, iterations: int, seed: int, timeout_s: float = 0,
-    n_jobs: int = 1, prune: bool = False, shared: bool = False,
+    n_jobs: int = 1, prune: bool = False, budget=None,
     on_start: Callable[[int], None] = lambda number: None,
     on_trial: Callable[[TrialResult], None] = lambda result: None,
 ):
-    """Run trials of `family.space` on `study` until it holds `trials` counted trials.
+    """Run trials of `family.space` on `study` until it holds `trials` trials.
 
-    shared: other workers use the same study, so the budget is counted across all of them and
-    each trial records which worker ran it. prune: CatBoost reports val RMSE while it fits and
-    the study's pruner may stop it early. Each trial is announced (`on_start`) and reported
+    budget: a `studies.SharedBudget` when other workers use the same study, so the total is
+    counted across all of them. prune: the family reports val RMSE while it fits and the
+    study's pruner may stop it early. Each trial is announced (`on_start`) and reported
     (`on_trial`) from the thread that ran it."""
     import optuna
 
@@ -81,15 +81,11 @@ def optimize(
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     fixed = family.fixed_params(iterations=iterations)
     outcomes: dict[int, tuple[dict, float, str]] = {}
-    worker = str(studies.Worker.this())
     own_failures = []
 
     def objective(trial: optuna.Trial) -> float:
-        if shared:
-            trial.set_user_attr(studies.WORKER_ATTR, worker)
-            if not studies.has_slot(study, trial.number, trials):
-                trial.set_user_attr(studies.SURPLUS_ATTR, True)
-                raise _Surplus()
+        if budget is not None and not budget.claim(trial):
+            raise _Surplus()
         params = {**family.space(trial), **fixed}
         on_start(trial.number)
         reporter = _PruningReporter(trial, iterations) if prune else None
@@ -106,7 +102,7 @@ def optimize(
         return fitted.metrics["val_rmse"]
 
     def report(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
-        if frozen.user_attrs.get(studies.SURPLUS_ATTR):
+        if studies.is_surplus(frozen):
             study.stop()
             return
         metrics, fit_s, error = outcomes.pop(frozen.number, ({}, 0.0, ""))
@@ -122,13 +118,12 @@ def optimize(
                 frozen.datetime_start, frozen.datetime_complete, error,
             )
         )
-        budget_used = len(studies.counted_trials(study)) >= trials if shared else False
-        if budget_used or len(own_failures) >= trials:
+        if (budget is not None and budget.used_up()) or len(own_failures) >= trials:
             study.stop()
 
     study.optimize(
         objective,
-        n_trials=None if shared else trials,
+        n_trials=None if budget is not None else trials,
         timeout=timeout_s or None,
         n_jobs=n_jobs,
         callbacks=[report],

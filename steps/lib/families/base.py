@@ -1,46 +1,61 @@
-"""The small interface every model family implements; adding a family is one new file."""
+"""The small interface every model family implements. A family must say how to search it
+(`space`) and how to build an unfitted model (`build`); everything else has a default that
+means "nothing special": no fixed parameters, nothing to prune, refit with the tuned
+parameters, nothing to explain. Adding a family is one new module in this package that
+subclasses `Family` and decorates it with `@register`."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import os
+from importlib.metadata import version
+from typing import Any
 
 import pandas as pd
 
 from steps.lib.data import Splits
 
 
-class Family(Protocol):
+class Family:
     """A model family: how to search it, build it, refit it and explain it."""
 
-    name: str
-    flavor: str  # the mlflow module that logs it: "sklearn", "catboost", …
+    name: str = ""
+    flavor: str = "sklearn"  # the mlflow module that logs it: "sklearn", "catboost", …
+    # What serving imports; sklearn-flavored models are stored with skops (no pickle).
+    requirements: tuple[str, ...] = ("scikit-learn", "skops", "pandas", "numpy", "scipy")
+
+    def __init__(self, *, thread_count: int | None = None):
+        # Threads one fit may use; a family that fits single-threaded ignores it.
+        self.thread_count = thread_count or os.cpu_count() or 1
 
     def space(self, trial) -> dict[str, Any]:
         """Parameters suggested for one Optuna trial, and nothing else."""
-
-    def fixed_params(self, *, iterations: int) -> dict[str, Any]:
-        """Parameters held constant while tuning (logged on every child run)."""
+        raise NotImplementedError
 
     def build(self, params: dict[str, Any], splits: Splits, seed: int):
         """An unfitted scikit-learn-compatible regressor that brings its own preprocessing."""
+        raise NotImplementedError
+
+    def fixed_params(self, *, iterations: int) -> dict[str, Any]:
+        """Parameters held constant while tuning (logged on every child run); `iterations` is
+        the tuning budget per fit for families that fit iteratively."""
+        return {}
 
     def fit_options(self, splits: Splits, on_iteration) -> dict[str, Any]:
         """Extra `fit` arguments that call `on_iteration(iteration, val_rmse) -> go_on` while
-        fitting, for pruning; {} for a family that does not fit iteratively."""
+        fitting, so a pruner can stop a bad trial; {} when the family cannot report progress."""
+        return {}
 
-    def refit_params(
-        self,
-        params: dict[str, Any],
-        splits: Splits,
-        seed: int,
-        *,
-        max_iterations: int,
-        early_stopping_rounds: int,
-    ) -> dict[str, Any]:
+    def refit_params(self, params: dict[str, Any], splits: Splits, seed: int, *, max_iterations: int,
+                     early_stopping_rounds: int) -> dict[str, Any]:
         """Parameters for the final train+val fit (e.g. a tree count chosen by early stopping)."""
+        return dict(params)
 
-    def explain(self, fitted, splits: Splits) -> pd.Series:
-        """Feature importances or coefficients of a fitted model, indexed by feature."""
+    def explain(self, fitted, splits: Splits) -> pd.Series | None:
+        """Feature importances or coefficients of a fitted model, indexed by feature and named
+        after what they are; None when the family has nothing to show."""
+        return None
 
     def pip_requirements(self) -> list[str]:
-        """Exactly what serving the model needs, so logging skips requirement inference."""
+        """Exactly what serving the model needs, pinned to what is installed, so logging the
+        model skips MLflow's (slow) requirement inference."""
+        return [f"{package}=={version(package)}" for package in ("mlflow", *self.requirements)]

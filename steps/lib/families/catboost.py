@@ -1,22 +1,22 @@
-"""CatBoost: gradient-boosted trees with native categorical handling, tuned by Optuna."""
+"""CatBoost: gradient-boosted trees with native categorical handling, tuned by Optuna at a fixed
+tree count, refit with the tree count chosen by early stopping on val."""
 
 from __future__ import annotations
 
-import os
-from importlib.metadata import version
 from typing import Any
 
 import pandas as pd
 
 from steps.lib.data import Splits
+from steps.lib.families import register
+from steps.lib.families.base import Family
 
 
-class CatBoostFamily:
+@register
+class CatBoostFamily(Family):
     name = "catboost"
     flavor = "catboost"
-
-    def __init__(self, thread_count: int | None = None):
-        self.thread_count = thread_count or os.cpu_count() or 1
+    requirements = ("catboost", "pandas", "numpy")
 
     def space(self, trial) -> dict[str, Any]:
         return {
@@ -71,9 +71,6 @@ class CatBoostFamily:
         return pd.Series(
             fitted.get_feature_importance(), index=fitted.feature_names_, name="importance"
         )
-
-    def pip_requirements(self) -> list[str]:
-        return [f"{p}=={version(p)}" for p in ("mlflow", "catboost", "pandas", "numpy")]
 
 
 class _IterationHook:

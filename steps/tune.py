@@ -1,0 +1,138 @@
+"""tune: one model family tuned by Optuna TPE at a fixed iteration count, one child run per trial.
+
+Reads: the prepare run `data_run_id` (or the latest one with default settings); optionally an
+Optuna study in `storage` shared with other workers.
+Writes: a run tagged tabtune.step=tune_<family>, with one child run per trial (every parameter
+including fixed ones; metrics val_rmse/val_mae/val_r2, fit_s, trial_number; tags
+tabtune.trial_state = complete | failed | pruned, tabtune.worker = host:pid). On the tuning run:
+metric best_val_rmse, tags best_trial and best_<param>, `best.json` (what refit reads),
+`trials.csv`, Optuna's plots. A worker joining a study created by another is nested under that
+study's tuning run and tagged tabtune.step=tune_<family>.worker."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import click
+
+from steps.lib import cli, lineage, names, studies, tracking, workers
+from steps.lib.errors import InputError
+from steps.lib.families import Family, family_names, get_family
+from steps.lib.secrets import mask_url
+from steps.lib.tuning import FAILED, optimize
+
+
+def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s: float,
+        storage: str = "", study_name: str = "", n_jobs: int = 1, pruner: str = "none",
+        parent_run_id: str = "", thread_count: int = 0) -> str:
+    """Run (or join) the study, logging each trial as it ends; returns this step's run ID."""
+    # Never oversubscribe: the cores are shared among the trials running at once.
+    model_family = _family(family, thread_count or max(1, (os.cpu_count() or 1) // n_jobs))
+    if pruner != "none" and type(model_family).fit_options is Family.fit_options:
+        raise InputError("pruner", f"{family} reports no progress while fitting, so it cannot be pruned; "
+                                   "use pruner=none")
+    step = names.tune_step(family)
+    tags = {names.FAMILY_TAG: family, names.STUDY_STORAGE_TAG: mask_url(storage) or "memory"}
+    with tracking.step_run(step, tags) as run_id:
+        if parent_run_id:
+            tracking.resolve_run(parent_run_id, "parent_run_id", (step,), allow_running=True)
+        data_run_id = lineage.data_run(data_run_id)
+        splits = lineage.load_splits(data_run_id)
+        name = study_name or workers.default_study_name(family, data_run_id, iterations)
+        member = workers.join(family=family, storage=storage, study_name=name, trials=trials, seed=seed,
+                              n_jobs=n_jobs, pruner=pruner, iterations=iterations, own_run_id=run_id,
+                              parent_run_id=parent_run_id)
+        tracking.set_tags({names.DATA_RUN_TAG: data_run_id, names.STUDY_NAME_TAG: name})
+        workers.reap(member)
+        writer = tracking.BackgroundChildRunWriter(member.tuning_run_id)
+        children, done, started = {}, [], time.perf_counter()
+        worker = str(studies.Worker.this())
+
+        def on_start(number: int) -> None:
+            children[number] = writer.start(workers.trial_run_name(number), {
+                names.TRIAL_NUMBER_TAG: str(number), names.WORKER_TAG: worker}, int(time.time() * 1000))
+
+        def on_trial(result) -> None:
+            done.append(result)
+            if result.number not in children:
+                writer.flush()  # its start was never queued: raises the writer's error
+            writer.finish(
+                children.pop(result.number),
+                params={**result.params, "family": family, "seed": seed},
+                metrics={**result.metrics, "fit_s": result.fit_s, "trial_number": result.number},
+                tags={names.TRIAL_STATE_TAG: result.state,
+                      **({names.ERROR_TAG: result.error[:5000]} if result.error else {})},
+                failed=result.state == FAILED,
+                finished_ms=int(result.finished.timestamp() * 1000) if result.finished else None,
+            )
+            print(f"{step}: trial #{result.number} ({len(done)}/{trials}) {result.state}"
+                  f" val_rmse={result.value:.4f} fit={result.fit_s:.2f}s"
+                  f" elapsed={time.perf_counter() - started:.0f}s", flush=True)
+
+        try:
+            optimize(model_family, splits, study=member.study, trials=trials, iterations=iterations, seed=seed,
+                     timeout_s=timeout_s, n_jobs=n_jobs, prune=pruner != "none", budget=member.budget,
+                     on_start=on_start, on_trial=on_trial)
+        finally:
+            writer.close()  # every finished trial's child run is written before anything else
+        summary = workers.finish(member, family=family, fixed=model_family.fixed_params(iterations=iterations))
+        if summary is None:
+            print(f"{step}: other workers still run trials of {name!r}; the last one writes the summary")
+        else:
+            log_summary(summary, member.study, member.tuning_run_id)
+            print(f"{step}: best trial #{summary.best['trial']} val_rmse={summary.best['val_rmse']:.4f};"
+                  f" tuning run {member.tuning_run_id}")
+        return run_id
+
+
+def log_summary(summary: studies.StudySummary, study, tuning_run_id: str) -> None:
+    """The study's summary on its tuning run; idempotent, so whichever worker finishes last may
+    (re)write it."""
+    from steps.lib import plots
+
+    tracking.log_results(metrics=summary.metrics, tags=summary.tags, run_id=tuning_run_id)
+    tracking.log_json(summary.best, names.BEST_FILE, run_id=tuning_run_id)
+    tracking.log_table(summary.trials, names.TRIALS_FILE, run_id=tuning_run_id)
+    for file_name, figure in plots.optuna_figures(study).items():
+        tracking.log_figure(figure, f"{names.PLOTS_DIR}/{file_name}", run_id=tuning_run_id)
+
+
+def _family(name: str, thread_count: int) -> Family:
+    try:
+        return get_family(name, thread_count=thread_count)
+    except KeyError:
+        raise InputError("family", f"unknown model family {name!r}; known: {', '.join(family_names())}") from None
+
+
+OPTIONS = [
+    click.Option(["--data-run-id"], default=""),
+    click.Option(["--trials"], type=click.IntRange(min=1), default=50, show_default=True,
+                 help="Total trials of the study, across all workers."),
+    click.Option(["--iterations"], type=click.IntRange(min=1), default=500, show_default=True,
+                 help="Boosting iterations per trial (fixed while tuning)."),
+    click.Option(["--seed"], type=cli.SEED, default=42, show_default=True),
+    click.Option(["--timeout-s"], type=click.FloatRange(min=0), default=0, show_default=True,
+                 help="Stop starting new trials after this many seconds (0 = no limit)."),
+    click.Option(["--storage"], default="", help="Optuna storage URL ('' = in memory), journal:PATH or env:VAR."),
+    click.Option(["--study-name"], default="", help="Default: derived from the family, data run and iterations."),
+    click.Option(["--n-jobs"], type=click.IntRange(min=1, max=64), default=1, show_default=True),
+    click.Option(["--pruner"], type=click.Choice(studies.PRUNERS), default="none", show_default=True),
+    click.Option(["--parent-run-id"], default="", help="Attach this worker's trials to this tuning run."),
+    click.Option(["--thread-count"], type=click.IntRange(min=0, max=256), default=0, show_default=True,
+                 help="Threads per fit (0 = cores / n_jobs)."),
+]
+
+# Any registered family name is accepted here; an unknown one gets the error naming `family`.
+command = click.Command(names.TUNE, params=[click.Option(["--family"], default="catboost", show_default=True),
+                                            *OPTIONS], callback=lambda **options: run(**options))
+
+
+def family_command(family: str) -> click.Command:
+    """The tuning command of one family (e.g. tune_catboost): every option but --family."""
+    return click.Command(names.tune_step(family), params=list(OPTIONS),
+                         callback=lambda **options: run(family=family, **options))
+
+
+if __name__ == "__main__":
+    cli.main(command, names.TUNE)
