@@ -1,0 +1,140 @@
+"""Every step's `run()` in-process against a throwaway sqlite store: the logic of each step in
+seconds, without the `mlflow run` subprocesses of the slow tests. One small pipeline is shared
+by the assertions (module-scoped), and a throwaway fourth family, defined only here, goes
+through the generic tuning step and refit."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from steps import package, prepare, refit, tune, tune_catboost, tune_lasso
+from steps.lib import families, names
+from steps.lib.errors import InputError
+from steps.lib.families.base import Family
+from tests.conftest import make_frame
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A sqlite tracking store and registry in a temp dir, as the default for this process."""
+    directory = tmp_path_factory.mktemp("steps")
+    uri = f"sqlite:///{directory / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch, contextlib.chdir(directory):
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_REGISTRY_URI", uri)
+        patch.delenv("MLFLOW_RUN_ID", raising=False)
+        patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        csv = directory / "table.csv"
+        make_frame(160, seed=3).to_csv(csv, index=False)
+        try:
+            yield MlflowClient(uri, registry_uri=uri), str(csv)
+        finally:
+            mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="module")
+def pipeline(store):
+    """prepare → tune_lasso → tune_catboost → refit → package, each step's run() called directly."""
+    _, csv = store
+    ids = {"prepare": prepare.run(data=csv, target="y", val_size=0.2, test_size=0.2, seed=5)}
+    ids["tune_lasso"] = tune_lasso.run(data_run_id=ids["prepare"], alphas="1,0.1,0.01", seed=5)
+    ids["tune_catboost"] = tune_catboost.run(data_run_id=ids["prepare"], trials=2, iterations=20, seed=5,
+                                             timeout_s=0)
+    ids["refit"] = refit.run(data_run_id="", tune_run_ids=f"{ids['tune_lasso']},{ids['tune_catboost']}",
+                             max_iterations=60, early_stopping_rounds=10)
+    ids["package"] = package.run(model_run_id=ids["refit"], registered_model_name="steps-test", alias="champion")
+    return ids
+
+
+def test_prepare_logs_splits_schema_and_row_counts(store, pipeline):
+    client, _ = store
+    run = client.get_run(pipeline["prepare"])
+    assert run.data.tags[names.STEP_TAG] == names.PREPARE
+    assert {k: run.data.metrics[f"rows_{k}"] for k in names.SPLITS} == {"train": 96, "val": 32, "test": 32}
+    schema = json.loads(open(mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
+                                                                 artifact_path=names.SCHEMA_FILE)).read())
+    assert schema["categorical"] == ["colour", "size"] and schema["numeric"] == ["x1", "x2"]
+
+
+def test_tuning_steps_log_one_child_run_per_point_and_their_best(store, pipeline):
+    client, _ = store
+    for step, count in (("tune_lasso", 3), ("tune_catboost", 2)):
+        run = client.get_run(pipeline[step])
+        children = client.search_runs([run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{pipeline[step]}'")
+        assert len(children) == count and {c.info.status for c in children} == {"FINISHED"}
+        best = min(c.data.metrics["val_rmse"] for c in children)
+        assert run.data.metrics["best_val_rmse"] == pytest.approx(best)
+        assert run.data.tags[names.STEP_TAG] == step
+        assert run.data.tags[names.DATA_RUN_TAG] == pipeline["prepare"]
+
+
+def test_refit_picks_the_family_with_the_best_val_rmse_and_scores_it_on_test(store, pipeline):
+    client, _ = store
+    run = client.get_run(pipeline["refit"])
+    bests = {step: client.get_run(pipeline[step]).data.metrics["best_val_rmse"]
+             for step in ("tune_lasso", "tune_catboost")}
+    winner = min(bests, key=bests.get)
+    assert run.data.tags[names.FAMILY_TAG] == winner.removeprefix("tune_")
+    assert run.data.metrics["val_rmse"] == pytest.approx(bests[winner])
+    assert run.data.tags[names.BEST_MODEL_TAG] == "true" and run.data.metrics["test_rmse"] > 0
+
+
+def test_package_registers_the_model_under_the_alias(store, pipeline):
+    client, _ = store
+    version = client.get_model_version_by_alias("steps-test", "champion")
+    assert version.tags["refit_run_id"] == pipeline["refit"]
+    assert client.get_run(pipeline["package"]).data.params["registered_version"] == str(version.version)
+
+
+def test_tune_refuses_an_unknown_family_and_a_pruner_for_a_family_that_cannot_prune(store, pipeline):
+    with pytest.raises(InputError, match="^family: unknown model family 'nope'"):
+        tune.run(family="nope", data_run_id=pipeline["prepare"], trials=1, iterations=5, seed=0, timeout_s=0)
+    with pytest.raises(InputError, match="^pruner: hist_gradient_boosting reports no progress"):
+        tune.run(family="hist_gradient_boosting", data_run_id=pipeline["prepare"], trials=1, iterations=5,
+                 seed=0, timeout_s=0, pruner="median")
+
+
+class NearestNeighbours(Family):
+    """A throwaway fourth family, defined only in this test: k nearest neighbours on one-hot
+    and scaled features. No pruning, no early stopping, nothing to explain: all defaults."""
+
+    name = "test_nearest_neighbours"
+
+    def space(self, trial):
+        return {"n_neighbors": trial.suggest_int("n_neighbors", 2, 15)}
+
+    def build(self, params, splits, seed):
+        from sklearn.neighbors import KNeighborsRegressor
+        from sklearn.pipeline import Pipeline
+
+        from steps.lib.features import build_preprocessor
+
+        return Pipeline([("preprocess", build_preprocessor(splits.numeric, splits.categorical)),
+                         ("regressor", KNeighborsRegressor(**params))])
+
+
+def test_a_fourth_family_defined_here_is_tuned_and_refit_by_the_generic_steps(store, pipeline):
+    client, _ = store
+    families.register(NearestNeighbours)
+    try:
+        tuned = tune.run(family=NearestNeighbours.name, data_run_id=pipeline["prepare"], trials=3,
+                         iterations=1, seed=1, timeout_s=0)
+        run = client.get_run(tuned)
+        assert run.data.tags[names.STEP_TAG] == "tune_test_nearest_neighbours"
+        children = client.search_runs([run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{tuned}'")
+        assert sorted(int(c.data.params["n_neighbors"]) >= 2 for c in children) == [True] * 3
+        refit_run_id = refit.run(data_run_id="", tune_run_ids=tuned, max_iterations=10, early_stopping_rounds=5)
+        refitted = client.get_run(refit_run_id)
+        assert refitted.data.tags[names.FAMILY_TAG] == NearestNeighbours.name
+        model = mlflow.pyfunc.load_model(refitted.data.tags[names.MODEL_URI_TAG])
+        assert np.isfinite(model.predict(model.input_example)).all()
+    finally:
+        families._REGISTRY.pop(NearestNeighbours.name, None)
