@@ -199,7 +199,7 @@ def assert_token_only_in_headers(workspace: Workspace) -> None:
 
 # -------------------------------------------------------------------- classic: mlflow run -b databricks
 REQUIRED = {"MLproject", "python_env.yaml", "conda.yaml", "requirements.txt", "steps/main.py",
-            "steps/lib/tracking.py"}
+            "steps/lib/tracking/__init__.py"}
 UNWANTED = (".git", ".venv", "mlflow.db", "mlruns", "__pycache__", ".pytest_cache")
 
 

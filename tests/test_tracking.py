@@ -82,3 +82,29 @@ def test_source_tags_with_credentials_are_masked(parent):
     client.set_tag(parent, "mlflow.source.name", "https://user:tok3n@example.com/r.git")
     tracking._mask_source_tags(client.get_run(parent))
     assert client.get_run(parent).data.tags["mlflow.source.name"] == "https://user:***@example.com/r.git"
+
+
+@pytest.mark.parametrize(("entry_point", "expected"), [(None, "tune_lasso"), ("tune", "tune")])
+def test_run_step_runs_the_entry_point_named_after_the_step_unless_told(monkeypatch, entry_point, expected):
+    from mlflow import projects
+
+    calls = []
+
+    class Submitted:
+        run_id = "abc"
+
+    monkeypatch.setattr(projects, "run", lambda **kwargs: calls.append(kwargs) or Submitted())
+    assert tracking.run_step("tune_lasso", {"trials": 3}, entry_point=entry_point) == "abc"
+    assert calls[0]["entry_point"] == expected
+    assert calls[0]["run_name"] == "tune_lasso"
+    assert calls[0]["uri"] == str(tracking.PROJECT_DIR)
+    assert calls[0]["parameters"] == {"trials": "3"}
+
+
+def test_a_uri_that_cannot_be_downloaded_is_the_users_input_error(tmp_path, monkeypatch):
+    from steps.lib.data import read_table
+    from steps.lib.errors import InputError
+
+    monkeypatch.setattr(tracking, "download_uri", lambda uri: (_ for _ in ()).throw(OSError("unreachable")))
+    with pytest.raises(InputError, match=r"cannot download 's3://bucket/t.csv': unreachable"):
+        read_table("s3://bucket/t.csv")

@@ -56,7 +56,7 @@ def read_table(data: str) -> pd.DataFrame:
             return pd.read_parquet(local_path)
         if suffix in (".csv", ".txt", ".gz"):
             return pd.read_csv(local_path)
-    except Exception as error:  # noqa: BLE001 - any reader failure is the user's file
+    except Exception as error:  # any reader failure is the user's file
         raise InputError("data", f"cannot read {data!r} as a table: {error}") from error
     raise InputError("data", f"{data!r} is neither 'diabetes' nor a .csv or .parquet file")
 
@@ -69,11 +69,11 @@ def _localize(data: str) -> str:
         if not os.path.isfile(path):
             raise InputError("data", f"no such file: {data!r}")
         return path
-    from mlflow.artifacts import download_artifacts
+    from steps.lib import tracking  # imported here: MLflow is heavy, and most reads never need it
 
     try:
-        return download_artifacts(artifact_uri=data)
-    except Exception as error:  # noqa: BLE001
+        return tracking.download_uri(data)
+    except Exception as error:
         raise InputError("data", f"cannot download {data!r}: {error}") from error
 
 
@@ -93,8 +93,8 @@ def clean_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
 
 def split_sizes(n_rows: int, val_size: float, test_size: float) -> tuple[int, int, int]:
     """Row counts (train, val, test); refuses sizes that leave a split too small to use."""
-    n_test = int(round(n_rows * test_size))
-    n_val = int(round(n_rows * val_size))
+    n_test = round(n_rows * test_size)
+    n_val = round(n_rows * val_size)
     n_train = n_rows - n_val - n_test
     if n_test < 1 or n_val < 1 or n_train < MIN_TRAIN_ROWS:
         raise InputError(

@@ -1,4 +1,4 @@
-"""Every name shared between steps, spelled once: step names, tags, artifact paths."""
+"""Every name shared between steps, spelled once: step names, tags, limits, artifact paths."""
 
 PREPARE = "prepare"
 TUNE = "tune"  # the Optuna tuning entry point, for any family
@@ -47,6 +47,11 @@ ERROR_TAG = "tabtune.error"
 WARNING_TAG = "tabtune.warning"
 BEST_MODEL_TAG = "best_model"
 STEP_RUN_TAG_PREFIX = "tabtune.run_id."
+SOURCE_TAGS = ("mlflow.source.name", "mlflow.source.git.repoURL", "mlflow.gitRepoURL")  # may hold a token
+
+# Limits
+MAX_PARAM_LENGTH = 6000  # longer param values are cut to this many characters
+MAX_ERROR_LENGTH = 5000  # an error message in ERROR_TAG is cut to this many characters
 
 # Artifacts
 SPLITS_DIR = "splits"

@@ -1,0 +1,72 @@
+"""Every MLflow call tabtune makes lives in this package: step runs, child runs, artifacts, models.
+
+Steps hand each other run IDs; everything a step reads comes from the artifacts of the run it
+was given, so a step works on any machine that shares the tracking server. Callers use the
+names re-exported here: `from steps.lib import tracking; tracking.step_run(...)`."""
+
+# The submodule `child_runs` and the function `runs.child_runs` share a name: importing the
+# submodule binds the name on this package, so the function must be imported after it.
+from steps.lib.tracking.artifacts import (
+    download_dir,
+    download_json,
+    download_uri,
+    log_figure,
+    log_files,
+    log_json,
+    log_split_inputs,
+    log_table,
+    log_text,
+)
+from steps.lib.tracking.child_runs import BackgroundChildRunWriter, ChildRunWriter
+from steps.lib.tracking.models import load_pyfunc, log_model, register_model
+from steps.lib.tracking.runs import (
+    PROJECT_DIR,
+    StepFailed,
+    _mask_source_tags,
+    child_runs,
+    create_run,
+    end_failed,
+    end_finished,
+    find_latest_run,
+    log_results,
+    resolve_run,
+    run_metrics,
+    run_step,
+    run_tags,
+    set_tags,
+    step_run,
+    tag_failed_run,
+)
+
+__all__ = [
+    "PROJECT_DIR",
+    "BackgroundChildRunWriter",
+    "ChildRunWriter",
+    "StepFailed",
+    "_mask_source_tags",
+    "child_runs",
+    "create_run",
+    "download_dir",
+    "download_json",
+    "download_uri",
+    "end_failed",
+    "end_finished",
+    "find_latest_run",
+    "load_pyfunc",
+    "log_figure",
+    "log_files",
+    "log_json",
+    "log_model",
+    "log_results",
+    "log_split_inputs",
+    "log_table",
+    "log_text",
+    "register_model",
+    "resolve_run",
+    "run_metrics",
+    "run_step",
+    "run_tags",
+    "set_tags",
+    "step_run",
+    "tag_failed_run",
+]

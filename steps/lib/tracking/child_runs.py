@@ -1,0 +1,136 @@
+"""Child runs of a parent run (one per trial), written through explicit run IDs, optionally from
+a background thread so that a trial never waits for the tracking server."""
+
+from __future__ import annotations
+
+import time
+
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from steps.lib import names
+from steps.lib.tracking.runs import _client
+
+
+class ChildRunWriter:
+    """One child run per trial under a parent run, through explicit run IDs (no fluent run
+    stack, so any thread may write), three calls a trial: create at the start (so a crash
+    leaves a RUNNING run to mark FAILED), then one batch and the final status at the end."""
+
+    def __init__(self, parent_run_id: str):
+        self.client = _client()
+        self.parent_run_id = parent_run_id
+        self.experiment_id = self.client.get_run(parent_run_id).info.experiment_id
+
+    def start(self, name: str, tags: dict[str, str], started_ms: int | None = None) -> str:
+        run = self.client.create_run(
+            self.experiment_id,
+            start_time=started_ms,
+            tags={MLFLOW_PARENT_RUN_ID: self.parent_run_id, MLFLOW_RUN_NAME: name, **tags},
+            run_name=name,
+        )
+        return run.info.run_id
+
+    def finish(self, run_id: str, *, params: dict, metrics: dict, tags: dict, failed: bool,
+               finished_ms: int | None = None) -> None:
+        timestamp = finished_ms or int(time.time() * 1000)
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), timestamp, 0) for k, v in metrics.items()],
+            params=[Param(k, str(v)[:names.MAX_PARAM_LENGTH]) for k, v in params.items()],
+            tags=[RunTag(k, str(v)) for k, v in tags.items()],
+        )
+        status = RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)
+        self.client.set_terminated(run_id, status, end_time=finished_ms)
+
+    def write(self, *, name: str, params: dict, metrics: dict, tags: dict, failed: bool) -> str:
+        """A finished child run in one go (for evaluations that cannot crash half-way)."""
+        run_id = self.start(name, tags)
+        self.finish(run_id, params=params, metrics=metrics, tags={}, failed=failed)
+        return run_id
+
+    def has_child(self, tag: str, value: str) -> bool:
+        """Whether a child run with this tag value exists (used after crashes, never per trial)."""
+        return bool(self.client.search_runs(
+            [self.experiment_id],
+            f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.parent_run_id}' and tags.`{tag}` = '{value}'",
+            max_results=1,
+        ))
+
+    def running_children(self) -> list:
+        """Children still RUNNING: after a crash, the trials that never finished."""
+        return self.client.search_runs(
+            [self.experiment_id],
+            f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.parent_run_id}' and attributes.status = 'RUNNING'",
+            max_results=50000,
+        )
+
+
+class BackgroundChildRunWriter:
+    """A ChildRunWriter whose calls run on one background thread, in submission order, so a
+    trial never waits for the tracking server. `flush()` waits for every queued call and raises
+    if any failed; after a failure nothing more is sent and every later call raises at once,
+    so a study never goes on with child runs silently missing."""
+
+    def __init__(self, parent_run_id: str, writer: ChildRunWriter | None = None):
+        import queue
+        import threading
+
+        self.writer = writer or ChildRunWriter(parent_run_id)
+        self.parent_run_id = parent_run_id
+        self._queue: queue.Queue = queue.Queue()
+        self._run_ids: dict[int, str] = {}
+        self._next_token = 0
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="tabtune-child-runs", daemon=True)
+        self._thread.start()
+
+    def start(self, name: str, tags: dict[str, str], started_ms: int | None = None) -> int:
+        """Queue the creation of a RUNNING child run; returns a token for `finish`."""
+        with self._lock:
+            token = self._next_token
+            self._next_token += 1
+        self._put(lambda: self._run_ids.__setitem__(
+            token, self.writer.start(name, tags, started_ms or int(time.time() * 1000))))
+        return token
+
+    def finish(self, token: int, **result) -> None:
+        result.setdefault("finished_ms", int(time.time() * 1000))
+        self._put(lambda: self.writer.finish(self._run_ids.pop(token), **result))
+
+    def running_children(self) -> list:
+        self.flush()
+        return self.writer.running_children()
+
+    def flush(self) -> None:
+        self._queue.join()
+        self._raise_if_failed()
+
+    def close(self) -> None:
+        """Flush, then stop the thread."""
+        try:
+            self.flush()
+        finally:
+            self._queue.put(None)
+            self._thread.join(timeout=60)
+
+    def _put(self, call) -> None:
+        self._raise_if_failed()
+        self._queue.put(call)
+
+    def _raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"logging a child run failed, so the study stops: {self.error}") from self.error
+
+    def _drain(self) -> None:
+        while (call := self._queue.get()) is not None:
+            try:
+                if self.error is None:
+                    call()
+            except BaseException as error:  # noqa: BLE001 - reported by flush()/the next call
+                self.error = error
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+

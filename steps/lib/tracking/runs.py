@@ -1,0 +1,191 @@
+"""Step runs and run lookups: start, resume, end and find the runs that steps hand each other,
+and log params, metrics and tags on them in batched calls."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from steps.lib import names
+from steps.lib.errors import InputError
+from steps.lib.secrets import mask_url
+
+PROJECT_DIR = Path(__file__).resolve().parents[3]
+
+
+class StepFailed(Exception):
+    """A step started through `mlflow.run` ended FAILED."""
+
+    def __init__(self, step: str, run_id: str):
+        super().__init__(f"step {step} failed (run {run_id})")
+        self.step = step
+        self.run_id = run_id
+
+
+def _client() -> MlflowClient:
+    return MlflowClient()
+
+
+@contextlib.contextmanager
+def step_run(step: str, tags: dict[str, str] | None = None) -> Iterator[str]:
+    """The run `mlflow run` made for this step (or a new one), tagged with the step name.
+
+    Any error inside marks it FAILED with the message as a tag, so the UI says why."""
+    with mlflow.start_run(tags={names.STEP_TAG: step, **(tags or {})}) as run:
+        _mask_source_tags(run)
+        try:
+            yield run.info.run_id
+        except BaseException as error:
+            with contextlib.suppress(Exception):
+                mlflow.set_tag(names.ERROR_TAG, mask_url(str(error))[:names.MAX_ERROR_LENGTH])
+            raise
+
+
+def _mask_source_tags(run) -> None:
+    """MLflow records the project's git URL verbatim; a token in it must not stay in the store."""
+    leaked = {key: mask_url(value) for key, value in run.data.tags.items()
+              if key in names.SOURCE_TAGS and mask_url(value) != value}
+    if leaked:
+        log_results(tags=leaked, run_id=run.info.run_id)
+
+
+def tag_failed_run(message: str) -> None:
+    """Record an error on the run `mlflow run` created, when the step failed before using it."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if run_id:
+        with contextlib.suppress(Exception):
+            _client().set_tag(run_id, names.ERROR_TAG, mask_url(message)[:names.MAX_ERROR_LENGTH])
+
+
+def run_step(step: str, parameters: dict[str, Any], *, env_manager: str = "local",
+             entry_point: str | None = None) -> str:
+    """Run another entry point of this project as a child of the active run; its run ID.
+
+    `entry_point` is the MLproject entry point to run (default: `step`); the run is named `step`
+    either way, so several steps can share one entry point. Synchronous on purpose: MLflow runs
+    the entry point's command directly, where an asynchronous run would start a whole extra
+    `mlflow run` process per step. Raises StepFailed naming the step and its run when it does
+    not finish."""
+    import re
+
+    from mlflow import projects
+    from mlflow.exceptions import ExecutionException
+
+    try:
+        submitted = projects.run(
+            uri=str(PROJECT_DIR),
+            entry_point=entry_point or step,
+            parameters={k: str(v) for k, v in parameters.items()},
+            env_manager=env_manager,
+            run_name=step,
+            synchronous=True,
+        )
+    except ExecutionException as error:
+        failed = re.search(r"Run \(ID '([0-9a-f]+)'\) failed", str(error))
+        raise StepFailed(step, failed.group(1) if failed else "not created") from None
+    return submitted.run_id
+
+
+def create_run(name: str, *, tags: dict[str, str], experiment: str | None = None,
+               parent_run_id: str | None = None) -> str:
+    """A RUNNING run that a step can later resume (through MLFLOW_RUN_ID), in `experiment` (a
+    name or workspace path) or in the parent's experiment; its ID. For orchestrators other than
+    `mlflow run`, e.g. a Databricks job's tasks."""
+    client = _client()
+    if parent_run_id:
+        experiment_id = client.get_run(parent_run_id).info.experiment_id
+        tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, **tags}
+    else:
+        experiment_id = mlflow.set_experiment(experiment).experiment_id
+    return client.create_run(experiment_id, tags={MLFLOW_RUN_NAME: name, **tags}, run_name=name).info.run_id
+
+
+def end_failed(run_id: str, message: str) -> None:
+    """End a run FAILED with the (masked) reason in `tabtune.error`, unless it already ended."""
+    client = _client()
+    with contextlib.suppress(Exception):
+        if client.get_run(run_id).info.status == "RUNNING":
+            log_results(tags={names.ERROR_TAG: mask_url(message)[:names.MAX_ERROR_LENGTH]}, run_id=run_id)
+            client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+
+
+def end_finished(run_id: str) -> None:
+    _client().set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+
+def resolve_run(run_id: str, param: str, expected_steps: tuple[str, ...], *, allow_running: bool = False):
+    """The run `run_id`, checked to be FINISHED (or RUNNING, if allowed) and made by one of
+    `expected_steps`."""
+    try:
+        run = _client().get_run(run_id)
+    except Exception as error:  # MLflow raises several kinds for a bad ID
+        raise InputError(param, f"no run {run_id!r} in the tracking store") from error
+    step = run.data.tags.get(names.STEP_TAG)
+    if step not in expected_steps:
+        raise InputError(
+            param,
+            f"run {run_id} is a {step or 'non-tabtune'!r} run; expected a {' or '.join(expected_steps)} run",
+        )
+    if run.info.status != "FINISHED" and not (allow_running and run.info.status == "RUNNING"):
+        raise InputError(param, f"run {run_id} ({step}) is {run.info.status}, not FINISHED")
+    return run
+
+
+def find_latest_run(step: str, tags: dict[str, str] | None = None) -> str | None:
+    """The newest FINISHED run of `step` in the active experiment with the given tags, if any."""
+    clauses = [f"tags.`{names.STEP_TAG}` = '{step}'", "attributes.status = 'FINISHED'"]
+    clauses += [f"tags.`{key}` = '{value}'" for key, value in (tags or {}).items()]
+    experiment_id = mlflow.active_run().info.experiment_id
+    runs = _client().search_runs(
+        [experiment_id], " and ".join(clauses), order_by=["attributes.start_time DESC"], max_results=1
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def run_tags(run_id: str) -> dict[str, str]:
+    return _client().get_run(run_id).data.tags
+
+
+def run_metrics(run_id: str) -> dict[str, float]:
+    return _client().get_run(run_id).data.metrics
+
+
+def set_tags(tags: dict[str, str]) -> None:
+    """Tags on the active run, in one call."""
+    log_results(tags=tags)
+
+
+def log_results(
+    params: dict[str, Any] | None = None,
+    metrics: dict[str, float] | None = None,
+    tags: dict[str, str] | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Params, metrics and tags on a run (the active one by default) in one batched call."""
+    run_id = run_id or mlflow.active_run().info.run_id
+    now = int(time.time() * 1000)
+    _client().log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
+        params=[Param(k, str(v)[:names.MAX_PARAM_LENGTH]) for k, v in (params or {}).items()],
+        tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
+    )
+
+
+def child_runs(parent_run_id: str) -> list:
+    """Direct children of a run (for checks and summaries, never inside a trial)."""
+    run = _client().get_run(parent_run_id)
+    return _client().search_runs(
+        [run.info.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'",
+        max_results=50000,
+    )
+
