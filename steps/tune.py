@@ -62,7 +62,7 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
                 params={**result.params, "family": family, "seed": seed},
                 metrics={**result.metrics, "fit_s": result.fit_s, "trial_number": result.number},
                 tags={names.TRIAL_STATE_TAG: result.state,
-                      **({names.ERROR_TAG: result.error[:5000]} if result.error else {})},
+                      **({names.ERROR_TAG: result.error[:names.MAX_ERROR_LENGTH]} if result.error else {})},
                 failed=result.state == FAILED,
                 finished_ms=int(result.finished.timestamp() * 1000) if result.finished else None,
             )

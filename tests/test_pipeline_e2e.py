@@ -9,11 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from steps.lib import pipeline as wiring
 from tests.conftest import TINY, check, make_frame
 
 pytestmark = pytest.mark.slow
 
-STEPS = ["prepare", "tune_lasso", "tune_catboost", "refit", "package"]
+# The two tutorial families and the third one, so the generic tuning step runs end to end too.
+FAMILIES = ("lasso", "catboost", "hist_gradient_boosting")
+STEPS = ["prepare", "tune_lasso", "tune_catboost", "tune_hist_gradient_boosting", "refit", "package"]
+ENTRY_POINTS = {step.name: step.entry_point for step in wiring.steps(FAMILIES)}
 
 
 def pipeline_run_id(result) -> str:
@@ -24,8 +28,9 @@ def pipeline_run_id(result) -> str:
 @pytest.fixture(scope="session")
 def pipeline(session_store):
     """Two pipeline runs with the same seed in one store."""
-    first = pipeline_run_id(check(session_store.run("main", TINY)))
-    second = pipeline_run_id(check(session_store.run("main", TINY)))
+    params = {**TINY, "families": ",".join(FAMILIES)}
+    first = pipeline_run_id(check(session_store.run("main", params)))
+    second = pipeline_run_id(check(session_store.run("main", params)))
     return session_store, first, second
 
 
@@ -41,7 +46,7 @@ def test_hierarchy_counts_and_parent_tags(pipeline):
     pipeline_run = store.client.get_run(pipeline_id)
     for step, run in steps.items():
         assert run.info.status == "FINISHED"
-        assert run.data.tags["mlflow.project.entryPoint"] == step
+        assert run.data.tags["mlflow.project.entryPoint"] == ENTRY_POINTS[step]
         assert pipeline_run.data.tags[f"tabtune.run_id.{step}"] == run.info.run_id
     alpha_runs = store.children(steps["tune_lasso"].info.run_id)
     assert sorted(float(r.data.params["alpha"]) for r in alpha_runs) == [0.01, 0.1, 1.0]
@@ -51,7 +56,10 @@ def test_hierarchy_counts_and_parent_tags(pipeline):
         assert run.data.tags["tabtune.trial_state"] == "complete" and run.info.status == "FINISHED"
         assert run.data.params["iterations"] == "30" and "learning_rate" in run.data.params
         assert {"val_rmse", "val_mae", "val_r2", "fit_s"} <= set(run.data.metrics)
-    for leaf in [*alpha_runs, *trial_runs]:
+    boosting_runs = store.children(steps["tune_hist_gradient_boosting"].info.run_id)
+    assert sorted(int(r.data.metrics["trial_number"]) for r in boosting_runs) == [0, 1, 2]
+    assert {r.data.params["max_iter"] for r in boosting_runs} == {"30"}
+    for leaf in [*alpha_runs, *trial_runs, *boosting_runs]:
         assert store.children(leaf.info.run_id) == []
     assert pipeline_run.data.metrics["test_rmse"] == steps["refit"].data.metrics["test_rmse"]
 
@@ -93,7 +101,7 @@ def test_registered_version_alias_and_lineage(pipeline):
     first = next(v for v in versions if v.tags["refit_run_id"] == steps["refit"].info.run_id)
     assert first.tags["data_run_id"] == steps["prepare"].info.run_id
     assert set(first.tags["tune_run_ids"].split(",")) == {
-        steps["tune_lasso"].info.run_id, steps["tune_catboost"].info.run_id}
+        steps[f"tune_{family}"].info.run_id for family in FAMILIES}
     card = {a.path for a in store.client.list_artifacts(steps["package"].info.run_id)}
     assert "model_card.md" in card
 
@@ -122,7 +130,7 @@ def test_refit_logs_preprocessor_leaderboard_and_plots(pipeline):
     assert {"plots/predicted_vs_actual.png", "plots/residuals.png"} <= plots
     mlflow.set_tracking_uri(store.uri)
     board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=refit.info.run_id, artifact_path="leaderboard.csv"))
-    assert sorted(board["family"]) == ["catboost", "lasso"] and board["chosen"].sum() == 1
+    assert sorted(board["family"]) == sorted(FAMILIES) and board["chosen"].sum() == 1
     chosen = board[board["chosen"]].iloc[0]
     assert chosen["val_rmse"] == board["val_rmse"].min()
     assert chosen["test_rmse"] == pytest.approx(refit.data.metrics["test_rmse"])
@@ -131,7 +139,7 @@ def test_refit_logs_preprocessor_leaderboard_and_plots(pipeline):
 def test_rerun_with_same_seed_is_identical(pipeline):
     store, first_id, second_id = pipeline
     first, second = step_runs(store, first_id), step_runs(store, second_id)
-    for step in ("tune_catboost", "tune_lasso"):
+    for step in ("tune_catboost", "tune_lasso", "tune_hist_gradient_boosting"):
         a, b = first[step].data, second[step].data
         best_a = {k: v for k, v in {**a.params, **a.tags}.items() if k.startswith("best_")}
         best_b = {k: v for k, v in {**b.params, **b.tags}.items() if k.startswith("best_")}

@@ -47,6 +47,7 @@ ERROR_TAG = "tabtune.error"
 WARNING_TAG = "tabtune.warning"
 BEST_MODEL_TAG = "best_model"
 STEP_RUN_TAG_PREFIX = "tabtune.run_id."
+PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own: what nests a run under another
 SOURCE_TAGS = ("mlflow.source.name", "mlflow.source.git.repoURL", "mlflow.gitRepoURL")  # may hold a token
 
 # Limits

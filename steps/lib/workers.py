@@ -110,8 +110,8 @@ def _mark_worker(own_run_id: str, tuning_run_id: str, worker_step: str) -> None:
     """A worker attached to another tuning run is shown under it, and is not itself a tuning
     run that refit could pick."""
     tags = {names.STEP_TAG: worker_step, names.TUNING_RUN_TAG: tuning_run_id}
-    if "mlflow.parentRunId" not in tracking.run_tags(own_run_id):
-        tags["mlflow.parentRunId"] = tuning_run_id
+    if names.PARENT_RUN_TAG not in tracking.run_tags(own_run_id):
+        tags[names.PARENT_RUN_TAG] = tuning_run_id
     tracking.log_results(tags=tags, run_id=own_run_id)
 
 
