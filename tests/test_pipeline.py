@@ -1,0 +1,58 @@
+"""The pipeline as data: which step consumes what, and the checks `main` makes before any step."""
+
+from __future__ import annotations
+
+import pytest
+
+from steps import main
+from steps.lib import pipeline
+from steps.lib.errors import InputError
+
+SETTINGS = dict(data="d.csv", target="y", trials=7, alphas="1,0.1", iterations=30, seed=3, storage="",
+                study_name="", n_jobs=1, pruner="none", registered_model_name="m", alias="champion",
+                max_iterations=100, early_stopping_rounds=10)
+
+
+def test_default_pipeline_is_the_tutorial_s_five_steps_in_order():
+    steps = pipeline.steps()
+    assert [s.name for s in steps] == ["prepare", "tune_lasso", "tune_catboost", "refit", "package"]
+    assert [s.entry_point for s in steps] == ["prepare", "tune_lasso", "tune", "refit", "package"]
+    assert steps[3].depends_on == ("prepare", "tune_lasso", "tune_catboost")
+
+
+def test_each_step_gets_its_settings_and_its_upstream_run_ids():
+    steps = {s.name: s for s in pipeline.steps(("lasso", "hist_gradient_boosting"))}
+    run_ids = {"prepare": "P", "tune_lasso": "L", "tune_hist_gradient_boosting": "H", "refit": "R"}
+    assert steps["tune_hist_gradient_boosting"].parameters(SETTINGS, run_ids) == {
+        "trials": "7", "iterations": "30", "seed": "3", "storage": "", "study_name": "", "n_jobs": "1",
+        "pruner": "none", "family": "hist_gradient_boosting", "data_run_id": "P"}
+    assert steps["refit"].parameters(SETTINGS, run_ids) == {
+        "max_iterations": "100", "early_stopping_rounds": "10", "data_run_id": "P", "tune_run_ids": "L,H"}
+    assert steps["package"].parameters(SETTINGS, run_ids) == {
+        "registered_model_name": "m", "alias": "champion", "model_run_id": "R"}
+
+
+def test_families_are_parsed_with_one_clear_error():
+    assert pipeline.parse_families(" lasso , hist_gradient_boosting ") == ("lasso", "hist_gradient_boosting")
+    with pytest.raises(InputError, match="^families: unknown model family 'xgboost'; known: catboost, "):
+        pipeline.parse_families("lasso,xgboost")
+    with pytest.raises(InputError, match="^families: duplicate"):
+        pipeline.parse_families("lasso,lasso")
+    with pytest.raises(InputError, match="^families: expected a comma list"):
+        pipeline.parse_families(" , ")
+
+
+def test_main_refuses_one_study_name_for_two_tuned_families_before_any_step():
+    steps = pipeline.steps(("catboost", "hist_gradient_boosting"))
+    with pytest.raises(InputError, match="^study_name: one study name for 2 tuned families"):
+        main.check(steps, {**SETTINGS, "study_name": "s"})
+    main.check(pipeline.steps(), {**SETTINGS, "study_name": "s"})  # one tuned family: fine
+    with pytest.raises(InputError, match="^alphas:"):
+        main.check(steps, {**SETTINGS, "alphas": "x"})
+
+
+def test_summary_lists_steps_and_leaderboard():
+    text = pipeline.summary({"prepare": "p1", "refit": "r1"}, "family,val_rmse,final_params\nlasso,1.5,{}\n",
+                            {"test_rmse": 2.0})
+    assert "| prepare | `p1` |" in text and "**2.0000**" in text and "| lasso | 1.5000 |" in text
+    assert "final_params" not in text
