@@ -33,7 +33,8 @@ def test_env_files_pin_the_same_versions():
 def test_installed_versions_match_the_pins():
     from importlib.metadata import version
 
-    for name, line in _pins(yaml.safe_load((PROJECT_DIR / "python_env.yaml").read_text())["dependencies"]).items():
+    python_env = yaml.safe_load((PROJECT_DIR / "python_env.yaml").read_text())
+    for name, line in _pins(python_env["dependencies"]).items():
         assert version(name) == line.split("==")[1], name
 
 
