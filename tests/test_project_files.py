@@ -50,6 +50,21 @@ def test_mlproject_parameters_match_step_options(step):
     assert spec["command"].startswith(f"python -m steps.{step} ")
 
 
+@pytest.mark.parametrize("step", STEPS)
+def test_mlproject_defaults_match_step_option_defaults(step):
+    """`mlflow run` passes each MLproject default to the step as a string on the command line: read
+    through the option's type, it must be the default the step uses when run on its own."""
+    spec = yaml.safe_load((PROJECT_DIR / "MLproject").read_text())["entry_points"][step]["parameters"]
+    command = importlib.import_module(f"steps.{step}").command
+    mismatches = {}
+    for option in command.params:
+        assert "default" in spec[option.name], f"MLproject {step}.{option.name} has no default"
+        through_mlflow = option.type.convert(str(spec[option.name]["default"]), option, None)
+        if through_mlflow != option.default:
+            mismatches[option.name] = (spec[option.name]["default"], option.default)
+    assert mismatches == {}, "MLproject default vs click default"
+
+
 def test_run_output_is_ignored():
     ignored = (PROJECT_DIR / ".gitignore").read_text().split()
     for pattern in ["mlflow.db", "mlruns/", "mlartifacts/", "catboost_info/", ".venv/", "*.pkl"]:
