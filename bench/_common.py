@@ -33,7 +33,8 @@ def temp_store() -> str:
 
 def timed_mlflow_run(tracking_uri: str, entry_point: str, params: dict) -> tuple[float, str]:
     """Wall seconds of `mlflow run . -e <entry_point> --env-manager local`, and the run ID it made."""
-    args = [sys.executable, "-m", "mlflow", "run", str(PROJECT_DIR), "-e", entry_point, "--env-manager", "local"]
+    args = [sys.executable, "-m", "mlflow", "run", str(PROJECT_DIR), "-e", entry_point,
+            "--env-manager", "local"]
     for key, value in params.items():
         args += ["-P", f"{key}={value}"]
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
@@ -53,8 +54,8 @@ def emit(name: str, figures: dict) -> None:
 
 def run_json(args: list[str]) -> dict:
     """Run another bench script and parse the JSON it prints."""
-    result = subprocess.run([sys.executable, *args], cwd=PROJECT_DIR / "bench", capture_output=True, text=True,
-                            env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"})
+    result = subprocess.run([sys.executable, *args], cwd=PROJECT_DIR / "bench", capture_output=True,
+                            text=True, env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"})
     if result.returncode != 0:
         sys.exit(f"{args} failed:\n{result.stderr[-4000:]}")
     return json.loads(result.stdout[result.stdout.index("{"):])

@@ -34,7 +34,8 @@ def main() -> None:
     for key, run_id in pipeline.data.tags.items():
         if key.startswith("tabtune.run_id."):
             run = client.get_run(run_id)
-            steps[key.removeprefix("tabtune.run_id.")] = round((run.info.end_time - run.info.start_time) / 1000, 2)
+            seconds = (run.info.end_time - run.info.start_time) / 1000
+            steps[key.removeprefix("tabtune.run_id.")] = round(seconds, 2)
     emit("pipeline", {
         "trials": args.trials,
         "iterations": args.iterations,

@@ -25,8 +25,8 @@ def main() -> None:
     pipeline, script, steps = [], [], []
     for _ in range(args.repeats):
         uri = temp_store()
-        wall, pipeline_id = timed_mlflow_run(uri, "main", {"trials": args.trials, "iterations": args.iterations,
-                                                           "pruner": args.pruner})
+        wall, pipeline_id = timed_mlflow_run(
+            uri, "main", {"trials": args.trials, "iterations": args.iterations, "pruner": args.pruner})
         pipeline.append(wall)
         client = MlflowClient(uri)
         tags = client.get_run(pipeline_id).data.tags
@@ -34,7 +34,8 @@ def main() -> None:
         for key, run_id in tags.items():
             if key.startswith("tabtune.run_id."):
                 info = client.get_run(run_id).info
-                step_s[key.removeprefix("tabtune.run_id.")] = round((info.end_time - info.start_time) / 1000, 2)
+                seconds = (info.end_time - info.start_time) / 1000
+                step_s[key.removeprefix("tabtune.run_id.")] = round(seconds, 2)
         steps.append(step_s)
         script.append(run_json(["naive_tutorial.py", "--trials", str(args.trials), "--iterations",
                                 str(args.iterations)])["wall_s"])

@@ -24,7 +24,8 @@ def main() -> None:
     figures = {}
     for pruner in args.pruners.split(","):
         wall, tune_id = timed_mlflow_run(uri, "tune_catboost", {
-            "data_run_id": data_run_id, "trials": args.trials, "iterations": args.iterations, "pruner": pruner})
+            "data_run_id": data_run_id, "trials": args.trials, "iterations": args.iterations,
+            "pruner": pruner})
         metrics = MlflowClient(uri).get_run(tune_id).data.metrics
         detail = tuning_figures(uri, tune_id)
         figures[pruner] = {"cli_wall_s": round(wall, 2), "step_s": detail["step_s"],

@@ -28,7 +28,8 @@ def sampler_only_ms(trials: int, window: int) -> tuple[float, float]:
     for _ in range(trials):
         started = time.perf_counter()
         trial = study.ask()
-        value = sum([trial.suggest_int("depth", 3, 8), trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+        value = sum([trial.suggest_int("depth", 3, 8),
+                     trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
                      trial.suggest_float("l2_leaf_reg", 1.0, 30.0, log=True),
                      trial.suggest_float("bagging_temperature", 0.0, 1.0),
                      trial.suggest_float("random_strength", 1e-3, 10.0, log=True)])

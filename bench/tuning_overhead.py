@@ -50,9 +50,12 @@ def main() -> None:
                 "tabtune_step_over_fit_sum": statistics.median(r["step_over_fit_sum"] for r in tabtune),
                 "tabtune_step_s": statistics.median(r["step_s"] for r in tabtune),
                 "tabtune_fit_sum_s": statistics.median(r["fit_sum_s"] for r in tabtune),
-                "tabtune_per_trial_outside_fit_ms": statistics.median(r["per_trial_outside_fit_ms"] for r in tabtune),
-                "tutorial_per_trial_outside_fit_ms": statistics.median(r["per_trial_outside_fit_ms"] for r in naive),
-                "tutorial_loop_over_fit_sum": statistics.median(r["tuning_loop_s"] / r["fit_sum_s"] for r in naive),
+                "tabtune_per_trial_outside_fit_ms": statistics.median(
+                    r["per_trial_outside_fit_ms"] for r in tabtune),
+                "tutorial_per_trial_outside_fit_ms": statistics.median(
+                    r["per_trial_outside_fit_ms"] for r in naive),
+                "tutorial_loop_over_fit_sum": statistics.median(
+                    r["tuning_loop_s"] / r["fit_sum_s"] for r in naive),
                 "runs": {"tabtune": [{k: v for k, v in r.items() if k != "per_trial_overhead_ms_series"}
                                      for r in tabtune], "tutorial": naive},
             }

@@ -34,7 +34,8 @@ def main() -> None:
         for workers in (1, 2):
             study_name = f"bench-{workers}-workers"
             command = [sys.executable, "-m", "mlflow", "run", str(PROJECT_DIR), "-e", "tune_catboost",
-                       "--env-manager", "local", "-P", f"data_run_id={data_run_id}", "-P", f"trials={args.trials}",
+                       "--env-manager", "local", "-P", f"data_run_id={data_run_id}",
+                       "-P", f"trials={args.trials}",
                        "-P", f"iterations={args.iterations}", "-P", "storage=env:TABTUNE_BENCH_STORAGE",
                        "-P", f"study_name={study_name}", "-P", "thread_count=1"]
             processes = [subprocess.Popen([*command, "-P", f"seed={seed}"], env=env, cwd=PROJECT_DIR,
@@ -43,13 +44,16 @@ def main() -> None:
             if any(p.wait() for p in processes):
                 sys.exit(f"a worker failed ({workers} workers)")
             study = optuna.load_study(study_name=study_name, storage=pg["url"]("optuna"))
-            done = [t for t in study.trials if t.datetime_complete and not t.user_attrs.get("tabtune.surplus")]
-            span = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
+            done = [t for t in study.trials
+                    if t.datetime_complete and not t.user_attrs.get("tabtune.surplus")]
+            span = (max(t.datetime_complete for t in done)
+                    - min(t.datetime_start for t in done)).total_seconds()
             figures[f"{workers}_workers"] = {"trials": len(done), "span_s": round(span, 2),
                                              "trials_per_min": round(60 * len(done) / span, 1),
                                              "best_val_rmse": round(study.best_value, 4)}
+    speedup = figures["2_workers"]["trials_per_min"] / figures["1_workers"]["trials_per_min"]
     emit("workers", {"iterations": args.iterations, "thread_count": 1, **figures,
-                     "speedup": round(figures["2_workers"]["trials_per_min"] / figures["1_workers"]["trials_per_min"], 2)})
+                     "speedup": round(speedup, 2)})
 
 
 if __name__ == "__main__":

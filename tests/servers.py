@@ -148,7 +148,8 @@ def git_daemon(base_path: Path) -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     try:
-        wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or True, "git daemon")
+        wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or True,
+                 "git daemon")
         yield f"git://127.0.0.1:{port}"
     finally:
         stop_process(daemon.pid)

@@ -3,8 +3,14 @@ import pandas as pd
 import pytest
 
 from steps.lib.data import (
-    MISSING_CATEGORY, clean_target, data_settings_key, describe_columns, frame_digest, read_table,
-    split_frame, split_sizes,
+    MISSING_CATEGORY,
+    clean_target,
+    data_settings_key,
+    describe_columns,
+    frame_digest,
+    read_table,
+    split_frame,
+    split_sizes,
 )
 from steps.lib.errors import InputError
 
@@ -54,7 +60,7 @@ def test_bad_targets_name_the_parameter(frame, change, target, param, text):
 
 def test_too_few_rows_for_the_splits():
     assert split_sizes(100, 0.2, 0.2) == (60, 20, 20)
-    with pytest.raises(InputError, match="data: 6 rows .* too few"):
+    with pytest.raises(InputError, match=r"data: 6 rows .* too few"):
         split_sizes(6, 0.2, 0.2)
 
 
@@ -65,9 +71,9 @@ def test_read_table_formats_and_errors(tmp_path, frame):
     assert read_table(f"file://{tmp_path / 't.parquet'}").shape == frame.shape
     assert read_table("diabetes").columns[-1] == "target"
     (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
-    with pytest.raises(InputError, match="^data: cannot read"):
+    with pytest.raises(InputError, match=r"^data: cannot read"):
         read_table(str(tmp_path / "bad.parquet"))
-    with pytest.raises(InputError, match="^data: no such file"):
+    with pytest.raises(InputError, match=r"^data: no such file"):
         read_table(str(tmp_path / "missing.csv"))
     with pytest.raises(InputError, match="neither 'diabetes' nor"):
         (tmp_path / "t.xlsx").write_text("x")

@@ -333,11 +333,11 @@ GIT_URL = "https://github.com/example/tabtune"
 
 
 def P(name: str) -> str:  # a job parameter reference
-    return "{{job.parameters.%s}}" % name
+    return "{{job.parameters." + name + "}}"
 
 
 def V(task_key: str, key: str = "run_id") -> str:  # a task value reference
-    return "{{tasks.%s.values.%s}}" % (task_key, key)
+    return "{{tasks." + task_key + ".values." + key + "}}"
 
 
 PIPELINE = {"pipeline_run_id": V("prepare", "pipeline_run_id")}
@@ -392,7 +392,8 @@ def test_job_runs_the_steps_in_dependency_order():
     settings = job.build_job(experiment=EXPERIMENT, cluster={"spark_version": "15.4.x"}, git_url=GIT_URL)
     assert_pipeline_job(settings)
     assert settings["git_source"] == {"git_url": GIT_URL, "git_provider": "gitHub", "git_branch": "main"}
-    assert settings["job_clusters"] == [{"job_cluster_key": "tabtune", "new_cluster": {"spark_version": "15.4.x"}}]
+    assert settings["job_clusters"] == [
+        {"job_cluster_key": "tabtune", "new_cluster": {"spark_version": "15.4.x"}}]
     assert (PROJECT_DIR / f"{job.NOTEBOOK}.py").read_text().startswith("# Databricks notebook source\n")
 
 

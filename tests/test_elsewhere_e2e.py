@@ -57,7 +57,8 @@ def test_pipeline_from_a_git_url_at_a_commit(store, served_repo, tmp_path):
     assert checkout.startswith("file://") and str(caller) not in checkout and str(PROJECT_DIR) not in checkout
     assert {r.data.tags["mlflow.source.git.repoURL"] for r in step_runs} == {f"{base}/tabtune.git"}
     tune = store.client.get_run(last_run_id(standalone))
-    assert tune.data.tags["mlflow.source.git.commit"] == commit and tune.data.tags["mlflow.source.git.branch"] == "main"
+    assert tune.data.tags["mlflow.source.git.commit"] == commit
+    assert tune.data.tags["mlflow.source.git.branch"] == "main"
     assert list(caller.iterdir()) == []
 
 
@@ -91,10 +92,12 @@ def leaks(store, run_ids: list[str], text: str, tmp_path: Path) -> list[str]:
         run = store.client.get_run(run_id)
         for kind, values in (("param", run.data.params), ("tag", run.data.tags)):
             found += [f"{run_id} {kind} {k}" for k, v in values.items() if text in v]
-        local = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="",
-                                                         tracking_uri=store.uri, dst_path=str(tmp_path / run_id)))
-        found += [f"{run_id} artifact {p}" for p in local.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
-    for model in store.client.search_logged_models([e.experiment_id for e in store.client.search_experiments()]):
+        local = Path(mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="", tracking_uri=store.uri, dst_path=str(tmp_path / run_id)))
+        found += [f"{run_id} artifact {p}" for p in local.rglob("*")
+                  if p.is_file() and text.encode() in p.read_bytes()]
+    experiment_ids = [e.experiment_id for e in store.client.search_experiments()]
+    for model in store.client.search_logged_models(experiment_ids):
         found += [f"model {model.model_id} tag {k}" for k, v in model.tags.items() if text in v]
         found += [f"model {model.model_id} param {k}" for k, v in model.params.items() if text in v]
     return found
@@ -129,7 +132,8 @@ def test_pipeline_on_a_postgres_backed_server(tracking_server, secret_git_url, t
     result = check(mlflow_run(server.uri, "main", {**TINY, "trials": 2}, uri=secret_git_url, cwd=tmp_path))
     pipeline_id = last_run_id(result)
     runs = descendants(server, pipeline_id)
-    steps = {r.data.tags["tabtune.step"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == pipeline_id}
+    steps = {r.data.tags["tabtune.step"]: r for r in runs
+             if r.data.tags.get("mlflow.parentRunId") == pipeline_id}
     assert sorted(steps) == ["package", "prepare", "refit", "tune_catboost", "tune_lasso"]
     assert len(server.children(steps["tune_lasso"].info.run_id)) == 3
     assert len(server.children(steps["tune_catboost"].info.run_id)) == 2

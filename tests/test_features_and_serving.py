@@ -61,5 +61,6 @@ def test_check_serves_requires_schema_enforcement():
 
 
 def test_model_card_lists_lineage_and_metrics():
-    card = model_card("m", "3", "champion", "lasso", "models:/m-1", {"refit_run_id": "abc"}, {"test_rmse": 1.5})
+    card = model_card("m", "3", "champion", "lasso", "models:/m-1", {"refit_run_id": "abc"},
+                      {"test_rmse": 1.5})
     assert "# m v3 (@champion)" in card and "`abc`" in card and "| test_rmse | 1.5 |" in card

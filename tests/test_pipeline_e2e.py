@@ -8,6 +8,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
 
 from steps.lib import pipeline as wiring
 from tests.conftest import TINY, check, make_frame
@@ -116,7 +117,7 @@ def test_model_loads_predicts_and_has_a_signature(pipeline):
     example = model.input_example
     predictions = np.asarray(model.predict(example)).ravel()
     assert len(predictions) == len(example) and np.isfinite(predictions).all()
-    with pytest.raises(Exception):
+    with pytest.raises(MlflowException, match=r"(?s)Failed to enforce schema.*column age"):
         model.predict(example.assign(age="old"))
 
 
@@ -129,7 +130,8 @@ def test_refit_logs_preprocessor_leaderboard_and_plots(pipeline):
     plots = {a.path for a in store.client.list_artifacts(refit.info.run_id, "plots")}
     assert {"plots/predicted_vs_actual.png", "plots/residuals.png"} <= plots
     mlflow.set_tracking_uri(store.uri)
-    board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=refit.info.run_id, artifact_path="leaderboard.csv"))
+    board = pd.read_csv(
+        mlflow.artifacts.download_artifacts(run_id=refit.info.run_id, artifact_path="leaderboard.csv"))
     assert sorted(board["family"]) == sorted(FAMILIES) and board["chosen"].sum() == 1
     chosen = board[board["chosen"]].iloc[0]
     assert chosen["val_rmse"] == board["val_rmse"].min()
@@ -147,7 +149,8 @@ def test_rerun_with_same_seed_is_identical(pipeline):
         assert a.metrics["best_val_rmse"] == b.metrics["best_val_rmse"]
     assert {"best_depth", "best_learning_rate", "best_trial"} <= set(first["tune_catboost"].data.tags)
     assert first["refit"].data.metrics["test_rmse"] == second["refit"].data.metrics["test_rmse"]
-    assert first["prepare"].data.tags["tabtune.data_digest"] == second["prepare"].data.tags["tabtune.data_digest"]
+    digest = "tabtune.data_digest"
+    assert first["prepare"].data.tags[digest] == second["prepare"].data.tags[digest]
 
 
 def test_standalone_tune_catboost_on_a_fresh_store(store):
@@ -161,7 +164,8 @@ def test_standalone_tune_catboost_on_a_fresh_store(store):
     # A second standalone run reuses that prepare run instead of splitting again.
     check(store.run("tune_catboost", {"trials": 1, "iterations": 20}))
     assert len(store.runs_of("prepare")) == 1
-    assert {r.data.tags["tabtune.data_run_id"] for r in store.runs_of("tune_catboost")} == {prepares[0].info.run_id}
+    data_runs = {r.data.tags["tabtune.data_run_id"] for r in store.runs_of("tune_catboost")}
+    assert data_runs == {prepares[0].info.run_id}
 
 
 def test_csv_with_categorical_columns(store, tmp_path):

@@ -33,7 +33,8 @@ def test_env_files_pin_the_same_versions():
 def test_installed_versions_match_the_pins():
     from importlib.metadata import version
 
-    for name, line in _pins(yaml.safe_load((PROJECT_DIR / "python_env.yaml").read_text())["dependencies"]).items():
+    python_env = yaml.safe_load((PROJECT_DIR / "python_env.yaml").read_text())
+    for name, line in _pins(python_env["dependencies"]).items():
         assert version(name) == line.split("==")[1], name
 
 
@@ -47,6 +48,21 @@ def test_mlproject_parameters_match_step_options(step):
         assert f"--{name.replace('_', '-')} {{{name}}}" in spec["command"]
     assert set(re.findall(r"\{(\w+)\}", spec["command"])) == options
     assert spec["command"].startswith(f"python -m steps.{step} ")
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_mlproject_defaults_match_step_option_defaults(step):
+    """`mlflow run` passes each MLproject default to the step as a string on the command line: read
+    through the option's type, it must be the default the step uses when run on its own."""
+    spec = yaml.safe_load((PROJECT_DIR / "MLproject").read_text())["entry_points"][step]["parameters"]
+    command = importlib.import_module(f"steps.{step}").command
+    mismatches = {}
+    for option in command.params:
+        assert "default" in spec[option.name], f"MLproject {step}.{option.name} has no default"
+        through_mlflow = option.type.convert(str(spec[option.name]["default"]), option, None)
+        if through_mlflow != option.default:
+            mismatches[option.name] = (spec[option.name]["default"], option.default)
+    assert mismatches == {}, "MLproject default vs click default"
 
 
 def test_run_output_is_ignored():

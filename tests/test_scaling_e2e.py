@@ -30,7 +30,8 @@ def server(tracking_server):
 
 @pytest.fixture(scope="module")
 def data_run_id(server):
-    return last_run_id(check(mlflow_run(server.uri, "prepare", {}, extra_args=["--experiment-name", "scaling"])))
+    result = mlflow_run(server.uri, "prepare", {}, extra_args=["--experiment-name", "scaling"])
+    return last_run_id(check(result))
 
 
 @pytest.fixture
@@ -42,7 +43,8 @@ def storage_env(postgres_cluster):
 def worker_args(data_run_id: str, study: str, trials: int, iterations: int, seed: int) -> list[str]:
     return mlflow_run_args("tune_catboost", {
         "data_run_id": data_run_id, "storage": f"env:{STORAGE_VAR}", "study_name": study,
-        "trials": trials, "iterations": iterations, "seed": seed}, extra_args=["--experiment-name", "scaling"])
+        "trials": trials, "iterations": iterations, "seed": seed},
+        extra_args=["--experiment-name", "scaling"])
 
 
 def load(storage_env, study: str) -> optuna.Study:
@@ -63,7 +65,8 @@ def test_three_workers_share_one_study(server, data_run_id, storage_env, postgre
                                 env=mlflow_env(server.uri, **storage_env), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for seed in (1, 2, 3)]
     outputs = [worker.communicate(timeout=600) for worker in workers]
-    failures = [err[-3000:] for worker, (_, err) in zip(workers, outputs) if worker.returncode != 0]
+    failures = [err[-3000:] for worker, (_, err) in zip(workers, outputs, strict=True)
+                if worker.returncode != 0]
     assert not failures, "\n----\n".join(failures)
     study = load(storage_env, study_name)
     trials = counted(study)
@@ -71,11 +74,13 @@ def test_three_workers_share_one_study(server, data_run_id, storage_env, postgre
     assert sorted(t.number for t in trials) == sorted({t.number for t in trials})
     tuning_run_id = study.user_attrs["tabtune.mlflow_run_id"]
     children = trial_children(server, tuning_run_id)
-    assert sorted(int(r.data.tags["tabtune.trial_number"]) for r in children) == sorted(t.number for t in trials)
+    numbers = sorted(int(r.data.tags["tabtune.trial_number"]) for r in children)
+    assert numbers == sorted(t.number for t in trials)
     assert [(r.info.status, r.data.tags.get("tabtune.trial_state"), r.data.tags.get("tabtune.error"))
             for r in children if r.info.status != "FINISHED"] == []
     assert len({r.data.tags["tabtune.worker"] for r in children}) >= 2
-    worker_runs = [r for r in server.children(tuning_run_id) if r.data.tags.get("tabtune.step") == "tune_catboost.worker"]
+    worker_runs = [r for r in server.children(tuning_run_id)
+                   if r.data.tags.get("tabtune.step") == "tune_catboost.worker"]
     assert len(worker_runs) == 2
     tuning = server.client.get_run(tuning_run_id)
     assert tuning.data.tags["tabtune.step"] == "tune_catboost"
@@ -107,8 +112,8 @@ def test_a_killed_worker_is_resumed(server, data_run_id, storage_env):
     first.communicate(timeout=120)
     assert first.returncode != 0
 
-    check(subprocess.run(args, cwd=PROJECT_DIR, env=mlflow_env(server.uri, **storage_env), capture_output=True,
-                         text=True, timeout=600))
+    check(subprocess.run(args, cwd=PROJECT_DIR, env=mlflow_env(server.uri, **storage_env),
+                         capture_output=True, text=True, timeout=600))
     study = load(storage_env, study_name)
     assert study.trials[victim.number].state == TrialState.FAIL
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 6

@@ -39,8 +39,8 @@ class FailingClient(MlflowClient):
 
 
 def finish_args(value: float) -> dict:
-    return {"params": {"p": value}, "metrics": {"val_rmse": value}, "tags": {"tabtune.trial_state": "complete"},
-            "failed": False}
+    return {"params": {"p": value}, "metrics": {"val_rmse": value},
+            "tags": {"tabtune.trial_state": "complete"}, "failed": False}
 
 
 def test_background_writer_writes_everything_in_order(parent):
@@ -57,24 +57,36 @@ def test_background_writer_writes_everything_in_order(parent):
 
 def test_a_dead_writer_stops_the_study_loudly_and_loses_no_finished_trial(parent, splits):
     inner = tracking.ChildRunWriter(parent)
-    inner.client = FailingClient(ok=2)
+    inner.client = FailingClient(ok=2)  # trials 0 and 1 are written, trial 2's results are not
     writer = tracking.BackgroundChildRunWriter(parent, writer=inner)
     reported, tokens = [], {}
 
     def on_start(number):
+        # Wait for the writer to catch up before each trial, so the failure shows up during the
+        # study at the same trial every time (without this, 8 fast trials can all be queued
+        # before the background thread gets to the failing call, and only close() would raise).
+        writer.flush()
         tokens[number] = writer.start(f"trial-{number}", {"tabtune.trial_number": str(number)})
 
     def on_trial(result):
+        if result.number not in tokens:
+            # on_start raised, so optuna FAILED the trial: like the step, re-raise the writer's
+            # error from here (optuna catches errors in the objective, not in callbacks)
+            writer.flush()
         writer.finish(tokens.pop(result.number), **finish_args(result.value))
         reported.append(result.number)
 
-    with pytest.raises(RuntimeError, match="logging a child run failed.*went away"):
+    with pytest.raises(RuntimeError, match=r"logging a child run failed.*went away"):
         optimize(get_family("catboost"), splits, study=new_study(), trials=8, iterations=10, seed=0,
                  on_start=on_start, on_trial=on_trial)
+    assert reported == [0, 1, 2]  # trial 3 found the writer dead: the study stopped there
+    # The writer stays failed: later calls and closing it raise instead of succeeding quietly.
+    with pytest.raises(RuntimeError, match=r"logging a child run failed.*went away"):
+        writer.start("trial-late", {})
+    with pytest.raises(RuntimeError, match=r"logging a child run failed.*went away"):
         writer.close()
     finished = [r for r in tracking.child_runs(parent) if r.info.status == "FINISHED"]
-    assert len(finished) == 2
-    assert sorted(int(r.data.tags["tabtune.trial_number"]) for r in finished) == reported[:2]
+    assert sorted(int(r.data.tags["tabtune.trial_number"]) for r in finished) == [0, 1]
 
 
 def test_source_tags_with_credentials_are_masked(parent):

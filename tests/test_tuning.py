@@ -25,7 +25,8 @@ def new_study(seed=0, pruner="none", iterations=20):
 def test_optimize_is_seeded_and_reports_each_trial(splits):
     family = get_family("catboost")
     first, second = [], []
-    study = optimize(family, splits, study=new_study(5), trials=3, iterations=20, seed=5, on_trial=first.append)
+    study = optimize(family, splits, study=new_study(5), trials=3, iterations=20, seed=5,
+                     on_trial=first.append)
     optimize(family, splits, study=new_study(5), trials=3, iterations=20, seed=5, on_trial=second.append)
     assert [r.number for r in first] == [0, 1, 2] and len(study.trials) == 3
     assert [r.params for r in first] == [r.params for r in second]

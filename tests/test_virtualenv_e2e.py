@@ -16,7 +16,8 @@ def test_prepare_runs_in_the_pinned_virtualenv(store):
     result = check(store.run("prepare", {}, env_manager=None, timeout=1800))
     assert "virtualenv" in result.stderr.lower() or "Environment" in result.stderr
     (run,) = store.runs_of("prepare", "FINISHED")
-    assert run.data.metrics["rows_train"] + run.data.metrics["rows_val"] + run.data.metrics["rows_test"] == 442
+    metrics = run.data.metrics
+    assert metrics["rows_train"] + metrics["rows_val"] + metrics["rows_test"] == 442
     command = next(line for line in result.stderr.splitlines() if "Running command" in line)
     # The step ran with the interpreter of the environment MLflow built, not the one running the tests.
     assert ".mlflow/envs/" in command or "mlflow-" in command, command
