@@ -36,11 +36,11 @@ LAST_STEP = names.PACKAGE
 
 
 def job_parameter(name: str) -> str:
-    return "{{job.parameters.%s}}" % name
+    return f"{{{{job.parameters.{name}}}}}"
 
 
 def task_value(task_key: str, key: str = RUN_ID_KEY) -> str:
-    return "{{tasks.%s.values.%s}}" % (task_key, key)
+    return f"{{{{tasks.{task_key}.values.{key}}}}}"
 
 
 def task_parameters(step: pipeline.Step) -> dict[str, str]:

@@ -17,7 +17,6 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-
 from databricks_jobs.job import (
     CONTROL_KEYS,
     ENTRY_POINT_KEY,

@@ -80,7 +80,8 @@ def _log_plots(family, model, splits, y_test, predictions) -> None:
     from steps.lib import plots
 
     title = f"{family.name} on test"
-    tracking.log_figure(plots.predicted_vs_actual(y_test, predictions, title), f"{names.PLOTS_DIR}/predicted_vs_actual.png")
+    tracking.log_figure(plots.predicted_vs_actual(y_test, predictions, title),
+                        f"{names.PLOTS_DIR}/predicted_vs_actual.png")
     tracking.log_figure(plots.residuals(y_test, predictions, title), f"{names.PLOTS_DIR}/residuals.png")
     explained = family.explain(model, splits)
     if explained is None:
@@ -91,7 +92,8 @@ def _log_plots(family, model, splits, y_test, predictions) -> None:
 
 @click.command()
 @click.option("--data-run-id", default="")
-@click.option("--tune-run-ids", default="", help="Comma list of tuning run IDs (tune_lasso, tune_catboost, tune_<family>).")
+@click.option("--tune-run-ids", default="",
+              help="Comma list of tuning run IDs (tune_lasso, tune_catboost, tune_<family>).")
 @click.option("--max-iterations", type=click.IntRange(min=1), default=5000, show_default=True)
 @click.option("--early-stopping-rounds", type=click.IntRange(min=1), default=100, show_default=True)
 def command(**options) -> None:

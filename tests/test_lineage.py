@@ -102,7 +102,7 @@ def test_empty_data_run_is_the_latest_finished_prepare_run_with_default_settings
 def test_tune_runs_returns_their_shared_data_run(runs):
     prepare = runs.make(names.PREPARE)
     lasso = runs.make(names.TUNE_LASSO, **{names.DATA_RUN_TAG: prepare})
-    catboost = runs.make(names.TUNE_CATBOOST, **{names.DATA_RUN_TAG: prepare})
+    catboost = runs.make(names.tune_step("catboost"), **{names.DATA_RUN_TAG: prepare})
     assert lineage.tune_runs(f"{lasso}, {catboost}", "") == (prepare, [lasso, catboost])
     assert lineage.tune_runs(f"{lasso},{catboost}", prepare) == (prepare, [lasso, catboost])
 
@@ -110,7 +110,7 @@ def test_tune_runs_returns_their_shared_data_run(runs):
 def test_tune_runs_on_different_data_runs_are_rejected(runs):
     first, second = runs.make(names.PREPARE), runs.make(names.PREPARE)
     lasso = runs.make(names.TUNE_LASSO, **{names.DATA_RUN_TAG: first})
-    catboost = runs.make(names.TUNE_CATBOOST, **{names.DATA_RUN_TAG: second})
+    catboost = runs.make(names.tune_step("catboost"), **{names.DATA_RUN_TAG: second})
     with pytest.raises(InputError, match=r"^tune_run_ids: tuning runs on different data runs"):
         lineage.tune_runs(f"{lasso},{catboost}", "")
 
@@ -124,8 +124,8 @@ def test_tune_runs_on_another_data_run_than_the_given_one_are_rejected(runs):
 
 def test_a_worker_run_stands_for_the_tuning_run_whose_study_it_joined(runs):
     prepare = runs.make(names.PREPARE)
-    tuning = runs.make(names.TUNE_CATBOOST, **{names.DATA_RUN_TAG: prepare})
-    worker = runs.make(names.TUNE_WORKER, **{names.TUNING_RUN_TAG: tuning})
+    tuning = runs.make(names.tune_step("catboost"), **{names.DATA_RUN_TAG: prepare})
+    worker = runs.make(names.worker_step("catboost"), **{names.TUNING_RUN_TAG: tuning})
     lasso = runs.make(names.TUNE_LASSO, **{names.DATA_RUN_TAG: prepare})
     assert lineage.tune_runs(f"{lasso},{worker}", "") == (prepare, [lasso, tuning])
 
@@ -142,7 +142,7 @@ def test_model_run_accepts_a_finished_refit_run(runs):
     assert lineage.model_run(refit) == refit
 
 
-@pytest.mark.parametrize("step", [names.PREPARE, names.TUNE_CATBOOST, names.PACKAGE])
+@pytest.mark.parametrize("step", [names.PREPARE, names.tune_step("catboost"), names.PACKAGE])
 def test_model_run_rejects_other_runs(runs, step):
     other = runs.make(step)
     expected = rf"^model_run_id: run {other} is a '{step}' run; expected a refit run"

@@ -34,20 +34,20 @@ def test_each_step_gets_its_settings_and_its_upstream_run_ids():
 
 def test_families_are_parsed_with_one_clear_error():
     assert pipeline.parse_families(" lasso , hist_gradient_boosting ") == ("lasso", "hist_gradient_boosting")
-    with pytest.raises(InputError, match="^families: unknown model family 'xgboost'; known: catboost, "):
+    with pytest.raises(InputError, match=r"^families: unknown model family 'xgboost'; known: catboost, "):
         pipeline.parse_families("lasso,xgboost")
-    with pytest.raises(InputError, match="^families: duplicate"):
+    with pytest.raises(InputError, match=r"^families: duplicate"):
         pipeline.parse_families("lasso,lasso")
-    with pytest.raises(InputError, match="^families: expected a comma list"):
+    with pytest.raises(InputError, match=r"^families: expected a comma list"):
         pipeline.parse_families(" , ")
 
 
 def test_main_refuses_one_study_name_for_two_tuned_families_before_any_step():
     steps = pipeline.steps(("catboost", "hist_gradient_boosting"))
-    with pytest.raises(InputError, match="^study_name: one study name for 2 tuned families"):
+    with pytest.raises(InputError, match=r"^study_name: one study name for 2 tuned families"):
         main.check(steps, {**SETTINGS, "study_name": "s"})
     main.check(pipeline.steps(), {**SETTINGS, "study_name": "s"})  # one tuned family: fine
-    with pytest.raises(InputError, match="^alphas:"):
+    with pytest.raises(InputError, match=r"^alphas:"):
         main.check(steps, {**SETTINGS, "alphas": "x"})
 
 

@@ -32,6 +32,9 @@ def store(tmp_path_factory):
         patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
+        # An experiment of this store as the active one (another test may have set one elsewhere).
+        mlflow.set_experiment(experiment_id=MlflowClient(uri).create_experiment(
+            "steps", artifact_location=(directory / "artifacts").as_uri()))
         csv = directory / "table.csv"
         make_frame(160, seed=3).to_csv(csv, index=False)
         try:
@@ -95,9 +98,9 @@ def test_package_registers_the_model_under_the_alias(store, pipeline):
 
 
 def test_tune_refuses_an_unknown_family_and_a_pruner_for_a_family_that_cannot_prune(store, pipeline):
-    with pytest.raises(InputError, match="^family: unknown model family 'nope'"):
+    with pytest.raises(InputError, match=r"^family: unknown model family 'nope'"):
         tune.run(family="nope", data_run_id=pipeline["prepare"], trials=1, iterations=5, seed=0, timeout_s=0)
-    with pytest.raises(InputError, match="^pruner: hist_gradient_boosting reports no progress"):
+    with pytest.raises(InputError, match=r"^pruner: hist_gradient_boosting reports no progress"):
         tune.run(family="hist_gradient_boosting", data_run_id=pipeline["prepare"], trials=1, iterations=5,
                  seed=0, timeout_s=0, pruner="median")
 

@@ -82,9 +82,13 @@ def test_a_second_worker_asking_for_the_same_seed_gets_another_one():
 # --------------------------------------------------------------------------------------- budget
 def test_only_the_first_trials_by_number_have_a_slot():
     study = memory_study()
+    budget = studies.SharedBudget(study, 2, studies.Worker("host-a", 100))
     asked = [study.ask() for _ in range(3)]
     assert [t.number for t in asked] == [0, 1, 2]
-    assert [studies.has_slot(study, t.number, trials=2) for t in asked] == [True, True, False]
+    assert [budget.claim(t) for t in asked] == [True, True, False]
+    assert [t.user_attrs.get(studies.WORKER_ATTR) for t in study.trials] == ["host-a:100"] * 3
+    assert [studies.is_surplus(t) for t in study.trials] == [False, False, True]
+    assert budget.used_up()
 
 
 def test_surplus_and_failed_trials_do_not_use_up_the_budget():
@@ -94,8 +98,8 @@ def test_surplus_and_failed_trials_do_not_use_up_the_budget():
     study.tell(failed, state=TrialState.FAIL)
     study.tell(finished, 1.0)
     assert [t.number for t in studies.counted_trials(study)] == [finished.number, running.number]
-    assert studies.has_slot(study, running.number, trials=2)
-    assert not studies.has_slot(study, surplus.number, trials=2)
+    budget = studies.SharedBudget(study, 2, studies.Worker("host-a", 100))
+    assert budget.claim(running) and budget.used_up()
 
 
 # --------------------------------------------------------------------------------- dead workers

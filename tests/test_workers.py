@@ -60,7 +60,7 @@ def test_a_second_worker_attaches_to_the_first_one_s_tuning_run(client, tmp_path
 def test_an_explicit_parent_run_that_is_not_the_study_s_is_refused(client, tmp_path):
     storage = f"journal:{tmp_path / 'study.log'}"
     workers.join(storage=storage, own_run_id=new_run(client), **JOIN)
-    with pytest.raises(InputError, match="^parent_run_id: study 's' belongs to tuning run"):
+    with pytest.raises(InputError, match=r"^parent_run_id: study 's' belongs to tuning run"):
         workers.join(storage=storage, own_run_id=new_run(client), parent_run_id="0" * 32, **JOIN)
 
 

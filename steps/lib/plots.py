@@ -6,9 +6,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # steps run headless
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 
 def rmse_by_alpha(alphas, rmses, best_alpha: float):
