@@ -14,6 +14,7 @@ import click
 import pandas as pd
 
 from steps.lib import cli, lineage, names, tracking
+from steps.lib.data import unconform
 from steps.lib.families import get_family
 from steps.lib.training import refit_and_test
 
@@ -44,7 +45,8 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         family, fitted = finals[winner["tune_run_id"]]
         x_test, y_test = splits.xy("test")
         predictions = fitted.model.predict(x_test)
-        model_uri = tracking.log_model(family, fitted.model, x_test, predictions)
+        example = unconform(x_test.head(5), splits.categorical)
+        model_uri = tracking.log_model(family, fitted.model, splits.numeric, splits.categorical, example)
         tracking.log_results(
             params={"family": family.name, **{f"final_{k}": v for k, v in fitted.params.items()}},
             metrics={**fitted.metrics, "val_rmse": winner["val_rmse"], "fit_s": fitted.fit_s},

@@ -41,7 +41,9 @@ class FakeModel:
 
     class Meta:
         def get_input_schema(self):
-            return "schema"
+            from mlflow.types import ColSpec, Schema
+
+            return Schema([ColSpec("double", "a")])
 
     def __init__(self, enforce: bool):
         self.input_example = pd.DataFrame({"a": [1.0, 2.0]})
@@ -64,3 +66,50 @@ def test_model_card_lists_lineage_and_metrics():
     card = model_card("m", "3", "champion", "lasso", "models:/m-1", {"refit_run_id": "abc"},
                       {"test_rmse": 1.5})
     assert "# m v3 (@champion)" in card and "`abc`" in card and "| test_rmse | 1.5 |" in card
+
+
+@pytest.fixture
+def logged(tmp_path, monkeypatch, splits):
+    """A LASSO fitted on the small frame and logged as tabtune logs every model, in a temp store."""
+    import contextlib
+
+    import mlflow
+
+    from steps.lib import tracking
+    from steps.lib.data import unconform
+    from steps.lib.families import get_family
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    family = get_family("lasso")
+    model = family.build({"alpha": 0.01}, splits, seed=0).fit(*splits.xy("train"))
+    x_test = splits.xy("test")[0]
+    with contextlib.chdir(tmp_path):
+        experiment = mlflow.create_experiment("serving", artifact_location=(tmp_path / "a").as_uri())
+        with mlflow.start_run(experiment_id=experiment):
+            uri = tracking.log_model(family, model, splits.numeric, splits.categorical,
+                                     unconform(x_test.head(3), splits.categorical))
+        yield mlflow.pyfunc.load_model(uri), model, x_test
+    mlflow.set_tracking_uri(None)
+
+
+def test_logged_model_takes_raw_rows_as_users_send_them(logged):
+    pyfunc, model, x_test = logged
+    check_serves(pyfunc)
+    np.testing.assert_allclose(pyfunc.predict(x_test), model.predict(x_test))
+    raw = pd.DataFrame({"colour": [None, "purple", np.nan], "x2": [np.nan, 0.5, None], "size": [None, "XL", "S"],
+                        "x1": [None, 1.0, 2.0]})  # nulls everywhere, unseen levels, columns in any order
+    assert np.isfinite(pyfunc.predict(raw)).all()
+    types = {c.name: c.type.name for c in pyfunc.metadata.get_input_schema().inputs}
+    assert types == {"x1": "double", "x2": "double", "colour": "string", "size": "string"}
+
+
+def test_logged_model_names_the_column_it_refuses(logged):
+    from mlflow.exceptions import MlflowException
+
+    pyfunc, _, x_test = logged
+    with pytest.raises(MlflowException, match="x1"):
+        pyfunc.predict(x_test.assign(x1="not a number"))
+    with pytest.raises(MlflowException, match=r"missing inputs \['colour'\]"):
+        pyfunc.predict(x_test.drop(columns=["colour"]))

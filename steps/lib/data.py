@@ -111,8 +111,9 @@ def split_frame(
     """Shuffle once with `seed` and cut train/val/test, so a rerun gives the same rows."""
     n_train, n_val, _ = split_sizes(len(frame), val_size, test_size)
     order = np.random.default_rng(seed).permutation(len(frame))
-    shuffled = normalize_categoricals(frame.iloc[order].reset_index(drop=True), target)
-    numeric, categorical = describe_columns(shuffled, target)
+    raw = frame.iloc[order].reset_index(drop=True)
+    numeric, categorical = describe_columns(raw, target)
+    shuffled = conform(raw, numeric, categorical).assign(**{target: raw[target]})
     return Splits(
         train=shuffled.iloc[:n_train].reset_index(drop=True),
         val=shuffled.iloc[n_train : n_train + n_val].reset_index(drop=True),
@@ -138,16 +139,30 @@ def describe_columns(frame: pd.DataFrame, target: str) -> tuple[list[str], list[
 MISSING_CATEGORY = "__missing__"
 
 
-def normalize_categoricals(frame: pd.DataFrame, target: str) -> pd.DataFrame:
-    """Non-numeric features as plain strings with an explicit missing level, as CatBoost needs."""
-    _, categorical = describe_columns(frame, target)
-    if not categorical:
-        return frame
-    frame = frame.copy()
+def conform(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
+    """The feature columns as every model sees them, in training and in serving alike (one code
+    path, so no skew): numeric columns as float64 with NaN for missing values, categorical ones
+    as strings with an explicit missing level (CatBoost refuses NaN categories), in a fixed
+    order. A numeric column holding text raises a ValueError naming the column."""
+    columns = {}
+    for column in numeric:
+        try:
+            columns[column] = frame[column].astype("float64")
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"column {column!r} must be numeric: {error}") from None
     for column in categorical:
-        frame[column] = frame[column].astype("object").where(frame[column].notna(), MISSING_CATEGORY)
-        frame[column] = frame[column].astype(str).astype(object)
-    return frame
+        values = frame[column].astype("object")
+        columns[column] = values.where(values.notna(), MISSING_CATEGORY).astype(str).astype(object)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def unconform(features: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
+    """Conformed rows as a caller would send them: missing categories as None again (for the
+    model's input example)."""
+    rows = features.copy()
+    for column in categorical:
+        rows[column] = rows[column].where(rows[column] != MISSING_CATEGORY, None)
+    return rows
 
 
 def frame_digest(frame: pd.DataFrame) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
@@ -10,19 +11,41 @@ class ServingCheckFailed(Exception):
 
 
 def check_serves(pyfunc_model) -> None:
-    """The model predicts its input example and rejects a frame with a wrongly typed column."""
+    """The model serves what users send: it predicts its input example, a row with a null in
+    every column and unseen categorical levels (finite values), and it rejects a frame with a
+    wrongly typed column."""
     example = pyfunc_model.input_example
-    if example is None or pyfunc_model.metadata.get_input_schema() is None:
+    schema = pyfunc_model.metadata.get_input_schema()
+    if example is None or schema is None:
         raise ServingCheckFailed("the model has no input example or no signature")
-    predictions = pd.Series(pd.DataFrame(pyfunc_model.predict(example)).iloc[:, 0])
+    predictions = _as_series(pyfunc_model.predict(example))
     if len(predictions) != len(example) or predictions.isna().any():
         raise ServingCheckFailed(f"predicting the input example gave {list(predictions)}")
+    awkward = awkward_rows(example, [c.name for c in schema.inputs if c.type.name == "string"])
+    predictions = _as_series(pyfunc_model.predict(awkward))
+    if len(predictions) != len(awkward) or not np.isfinite(predictions.to_numpy(dtype="float64")).all():
+        raise ServingCheckFailed(f"rows with nulls and unseen levels gave {list(predictions)}")
     wrong = corrupt_one_column(example)
     try:
         pyfunc_model.predict(wrong)
     except Exception:  # noqa: BLE001 - MLflow's schema enforcement raises MlflowException
         return
     raise ServingCheckFailed(f"a frame with column {wrong.attrs['corrupted']!r} of the wrong type was accepted")
+
+
+def awkward_rows(example: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
+    """Two rows a real caller sends: one null in every column, one with categorical levels
+    never seen in training (numbers from the example)."""
+    nulls = pd.DataFrame({c: pd.Series([None], dtype="float64" if c not in categorical else "object")
+                          for c in example.columns})
+    unseen = example.head(1).reset_index(drop=True).copy()
+    for column in categorical:
+        unseen[column] = f"never seen in {column}"
+    return pd.concat([nulls, unseen], ignore_index=True)
+
+
+def _as_series(predictions) -> pd.Series:
+    return pd.Series(pd.DataFrame(predictions).iloc[:, 0])
 
 
 def corrupt_one_column(example: pd.DataFrame) -> pd.DataFrame:

@@ -25,22 +25,31 @@ class LassoFamily(Family):
         return {"max_iter": MAX_ITER}
 
     def build(self, params: dict[str, Any], splits: Splits, seed: int):
+        """Standardised features and a standardised target, so alpha means the same on every
+        table whatever the target's unit: alpha ≥ 1 zeroes every coefficient, 0.001 is almost
+        unregularised. Predictions are scaled back inside the model."""
+        from sklearn.compose import TransformedTargetRegressor
         from sklearn.linear_model import Lasso
         from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
 
         from steps.lib.features import build_preprocessor
 
         regressor = Lasso(alpha=float(params["alpha"]), max_iter=MAX_ITER, random_state=seed)
-        return Pipeline(
+        pipeline = Pipeline(
             [
                 ("preprocess", build_preprocessor(splits.numeric, splits.categorical)),
                 ("regressor", regressor),
             ]
         )
+        return TransformedTargetRegressor(regressor=pipeline, transformer=StandardScaler(), check_inverse=False)
 
     def refit_params(self, params, splits, seed, *, max_iterations, early_stopping_rounds):
         return {"alpha": float(params["alpha"])}
 
     def explain(self, fitted, splits: Splits) -> pd.Series:
-        names = fitted.named_steps["preprocess"].get_feature_names_out()
-        return pd.Series(fitted.named_steps["regressor"].coef_, index=names, name="coefficient")
+        """Coefficients in target units per standard deviation of each (encoded) feature."""
+        pipeline = fitted.regressor_
+        names = pipeline.named_steps["preprocess"].get_feature_names_out()
+        scale = float(fitted.transformer_.scale_[0])
+        return pd.Series(pipeline.named_steps["regressor"].coef_ * scale, index=names, name="coefficient")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -10,28 +13,45 @@ import mlflow
 from steps.lib import names
 from steps.lib.tracking.runs import _client
 
+RAW_ROWS_MODEL = Path(__file__).with_name("raw_rows_model.py")
 
-def log_model(family, model, x_example, predictions) -> str:
-    """Log the model through its family's flavor with signature and input example; its URI.
 
+def log_model(family, model, numeric: list[str], categorical: list[str], input_example) -> str:
+    """Log the fitted model as one self-contained MLflow model that takes raw rows; its URI.
+
+    The estimator is saved by its family's flavor (sklearn ones with skops, never pickle) and
+    wrapped by `raw_rows_model.py`, which conforms every request the way training data was
+    conformed. The signature says double (nullable) for numeric columns and string for
+    categorical ones, so MLflow refuses a missing column or text in a numeric one, naming it.
     Explicit pip requirements spare MLflow the (slow) inference of them."""
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
 
     options: dict[str, Any] = {}
     if family.flavor == "sklearn":
         import skops.io
 
         # Our own pipeline: trust exactly the types it is made of, nothing else.
-        options["skops_trusted_types"] = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-    flavor = getattr(mlflow, family.flavor)
-    info = flavor.log_model(
-        model,
-        name=names.MODEL_NAME,
-        signature=infer_signature(x_example, predictions),
-        input_example=x_example.head(5),
-        pip_requirements=family.pip_requirements(),
-        **options,
+        options = {"serialization_format": "skops",
+                   "skops_trusted_types": skops.io.get_untrusted_types(data=skops.io.dumps(model))}
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("double", c) for c in numeric] + [ColSpec("string", c) for c in categorical]),
+        outputs=Schema([ColSpec("double")]),
     )
+    with tempfile.TemporaryDirectory() as tmp:
+        estimator_dir = Path(tmp) / "estimator"
+        getattr(mlflow, family.flavor).save_model(model, str(estimator_dir), **options)
+        columns_file = Path(tmp) / "columns.json"
+        columns_file.write_text(json.dumps({"numeric": list(numeric), "categorical": list(categorical)}))
+        info = mlflow.pyfunc.log_model(
+            name=names.MODEL_NAME,
+            python_model=str(RAW_ROWS_MODEL),
+            artifacts={"estimator": str(estimator_dir), "columns": str(columns_file)},
+            code_paths=[str(RAW_ROWS_MODEL.parents[2])],  # the `steps` package: conform() and its imports
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=family.pip_requirements(),
+        )
     return info.model_uri
 
 

@@ -1,0 +1,33 @@
+"""The registered model: raw rows in, predictions out.
+
+MLflow loads this file as the model's code ("models from code": nothing of ours is pickled).
+The model is two artifacts, the fitted estimator saved by its family's own MLflow flavor and
+the feature columns; every request's rows go through `steps.lib.data.conform`, the very
+function that shaped the training data, before the estimator sees them. The `steps` package
+ships inside the model (code_paths), so it loads wherever the pinned requirements are
+installed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+
+class RawRowsModel(PythonModel):
+    def load_context(self, context) -> None:
+        self.columns = json.loads(Path(context.artifacts["columns"]).read_text())
+        self.estimator = mlflow.pyfunc.load_model(context.artifacts["estimator"])
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
+        from steps.lib.data import conform
+
+        rows = conform(model_input, self.columns["numeric"], self.columns["categorical"])
+        return self.estimator.predict(rows)
+
+
+mlflow.models.set_model(RawRowsModel())
