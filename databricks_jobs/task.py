@@ -77,7 +77,8 @@ def run_task(step: str, params: dict[str, str], task_values: TaskValues, runner:
     tracking.log_results(tags={names.STEP_RUN_TAG_PREFIX + step: step_run_id}, run_id=pipeline_run_id)
     task_values.set(RUN_ID_KEY, step_run_id)
     if step == LAST_STEP:
-        finish_pipeline_run(pipeline_run_id)
+        finish_pipeline_run(pipeline_run_id, registered_model_name=options["registered_model_name"],
+                            alias=options["alias"])
     print(f"{step}: run {step_run_id} (pipeline run {pipeline_run_id})")
     return step_run_id
 
@@ -107,12 +108,13 @@ def _resuming(run_id: str) -> Iterator[None]:
             os.environ["MLFLOW_RUN_ID"] = previous
 
 
-def finish_pipeline_run(pipeline_run_id: str) -> None:
+def finish_pipeline_run(pipeline_run_id: str, *, registered_model_name: str, alias: str) -> None:
     """What `main` logs on its pipeline run once every step finished; then end it FINISHED."""
     prefix = names.STEP_RUN_TAG_PREFIX
     step_ids = {key[len(prefix):]: value for key, value in tracking.run_tags(pipeline_run_id).items()
                 if key.startswith(prefix)}
     tuning = sorted(step for step in step_ids if names.is_tune_step(step))
     order = (names.PREPARE, *tuning, names.REFIT, names.PACKAGE)
-    pipeline.record_results(pipeline_run_id, {step: step_ids[step] for step in order})
+    pipeline.record_results(pipeline_run_id, {step: step_ids[step] for step in order},
+                            registered_model_name=registered_model_name, alias=alias)
     tracking.end_finished(pipeline_run_id)

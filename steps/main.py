@@ -35,9 +35,21 @@ def run(*, data: str, target: str, families: str = ",".join(pipeline.DEFAULT_FAM
             run_ids[step.name] = tracking.run_step(step.name, step.parameters(settings, run_ids),
                                                    env_manager=env_manager, entry_point=step.entry_point)
             tracking.set_tags({names.STEP_RUN_TAG_PREFIX + step.name: run_ids[step.name]})
-        metrics = pipeline.record_results(pipeline_run_id, run_ids)
-        print(f"main: test_rmse={metrics['test_rmse']:.4f}; pipeline run {pipeline_run_id}")
+        outcome = pipeline.record_results(pipeline_run_id, run_ids, registered_model_name=registered_model_name,
+                                          alias=alias)
+        print(closing_lines(outcome, pipeline_run_id, *tracking.store_location()), flush=True)
         return pipeline_run_id
+
+
+def closing_lines(outcome: pipeline.Outcome, pipeline_run_id: str, store: str, ui_command: str | None) -> str:
+    """Where the results went and how to look at them: what a person reads last."""
+    look = f"look at it: {ui_command}  (then open http://127.0.0.1:5000)" if ui_command else f"open {store}"
+    return "\n".join([
+        f"main: test_rmse={outcome.test_rmse:.4f}; pipeline run {pipeline_run_id}",
+        f"main: {pipeline.registry_line(outcome).replace('`', '')}",
+        f"main: results are in {store}; {look}",
+        f"main: load the model: mlflow.pyfunc.load_model('models:/{outcome.registered_model_name}@{outcome.alias}')",
+    ])
 
 
 def check(steps: list[pipeline.Step], settings: dict) -> None:

@@ -51,8 +51,32 @@ def test_main_refuses_one_study_name_for_two_tuned_families_before_any_step():
         main.check(steps, {**SETTINGS, "alphas": "x"})
 
 
-def test_summary_lists_steps_and_leaderboard():
-    text = pipeline.summary({"prepare": "p1", "refit": "r1"}, "family,val_rmse,final_params\nlasso,1.5,{}\n",
-                            {"test_rmse": 2.0})
+def outcome(alias_version: str | None) -> pipeline.Outcome:
+    return pipeline.Outcome(step_ids={"prepare": "p1", "refit": "r1"}, test_rmse=2.0,
+                            leaderboard_csv="family,val_rmse,final_params\nlasso,1.5,{}\n",
+                            registered_model_name="m", registered_version="3", alias="champion",
+                            alias_version=alias_version)
+
+
+def test_summary_lists_result_registry_steps_and_leaderboard():
+    text = pipeline.summary(outcome("3"))
     assert "| prepare | `p1` |" in text and "**2.0000**" in text and "| lasso | 1.5000 |" in text
+    assert "Registered `m` version 3; @champion now points to it." in text
     assert "final_params" not in text
+
+
+def test_registry_line_says_whether_the_alias_moved():
+    assert pipeline.registry_line(outcome("1")) == "Registered `m` version 3; @champion stays on version 1."
+    assert pipeline.registry_line(outcome(None)) == "Registered `m` version 3; no version holds @champion."
+
+
+def test_main_ends_saying_where_the_results_are():
+    text = main.closing_lines(outcome("3"), "run1", "sqlite:////abs/mlflow.db",
+                              "mlflow ui --backend-store-uri sqlite:////abs/mlflow.db")
+    assert text.splitlines() == [
+        "main: test_rmse=2.0000; pipeline run run1",
+        "main: Registered m version 3; @champion now points to it.",
+        "main: results are in sqlite:////abs/mlflow.db; look at it: mlflow ui --backend-store-uri "
+        "sqlite:////abs/mlflow.db  (then open http://127.0.0.1:5000)",
+        "main: load the model: mlflow.pyfunc.load_model('models:/m@champion')",
+    ]

@@ -112,7 +112,7 @@ def test_mlflow_models_predict_scores_a_csv_file(shop, tmp_path):
 def test_champion_loads_in_a_fresh_process_without_the_project_on_its_path(shop, tmp_path):
     """The model carries the code it needs (no pickle of ours): a fresh interpreter in an empty
     directory loads it and predicts."""
-    store, _, model = shop
+    store, _, _ = shop
     script = ("import mlflow, pandas as pd, sys; "
               f"m = mlflow.pyfunc.load_model({MODEL!r}); "
               "print(float(m.predict(pd.DataFrame({'x1': [1.0], 'x2': [None], 'colour': [None], 'size': ['S']}))[0]))")

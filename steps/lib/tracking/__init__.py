@@ -31,12 +31,14 @@ from steps.lib.tracking.runs import (
     log_results,
     resolve_run,
     run_metrics,
+    run_params,
     run_step,
     run_tags,
     set_tags,
     step_run,
     tag_failed_run,
 )
+from steps.lib.tracking.ui import alias_version, present_run, store_location
 
 __all__ = [
     "PROJECT_DIR",
@@ -44,6 +46,7 @@ __all__ = [
     "ChildRunWriter",
     "StepFailed",
     "_mask_source_tags",
+    "alias_version",
     "child_runs",
     "create_run",
     "download_dir",
@@ -61,12 +64,15 @@ __all__ = [
     "log_split_inputs",
     "log_table",
     "log_text",
+    "present_run",
     "register_model",
     "resolve_run",
     "run_metrics",
+    "run_params",
     "run_step",
     "run_tags",
     "set_tags",
     "step_run",
+    "store_location",
     "tag_failed_run",
 ]

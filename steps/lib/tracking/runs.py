@@ -159,6 +159,10 @@ def run_metrics(run_id: str) -> dict[str, float]:
     return _client().get_run(run_id).data.metrics
 
 
+def run_params(run_id: str) -> dict[str, str]:
+    return _client().get_run(run_id).data.params
+
+
 def set_tags(tags: dict[str, str]) -> None:
     """Tags on the active run, in one call."""
     log_results(tags=tags)

@@ -1,0 +1,59 @@
+"""What a person sees of a pipeline: the run's name and description in MLflow's UI, the kind of
+experiment the UI opens it as, and where the results went."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import mlflow
+
+from steps.lib.secrets import mask_url
+from steps.lib.tracking.runs import _client
+
+NOTE_TAG = "mlflow.note.content"  # the run page's description, rendered as markdown
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"  # otherwise MLflow 3's UI may open it in GenAI mode
+
+
+def _is_generated_name(name: str) -> bool:
+    """Whether MLflow made this run name up (`predicate-noun-123`), i.e. the user gave none."""
+    from mlflow.utils import name_utils
+
+    match = re.fullmatch(r"([a-z]+)-([a-z]+)-\d+", name or "")
+    return bool(match) and match[1] in name_utils._GENERATOR_PREDICATES and match[2] in name_utils._GENERATOR_NOUNS
+
+
+def present_run(run_id: str, *, name: str, description: str) -> None:
+    """Name the run `name` unless the user named it (`--run-name`), put `description` on its
+    page, and mark its experiment as model development if it has no kind yet."""
+    client = _client()
+    run = client.get_run(run_id)
+    if _is_generated_name(run.info.run_name):
+        client.update_run(run_id, name=name)
+    client.set_tag(run_id, NOTE_TAG, description)
+    experiment = client.get_experiment(run.info.experiment_id)
+    if EXPERIMENT_KIND_TAG not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+
+
+def store_location() -> tuple[str, str | None]:
+    """The tracking store (password masked) and, for a local store, a ready-to-paste command
+    that opens MLflow's UI on it (None for a server: open its URL)."""
+    uri = mlflow.get_tracking_uri()
+    if uri.startswith("sqlite:///"):
+        path = uri.removeprefix("sqlite:///")
+        uri = f"sqlite:///{path if path.startswith('/') else os.path.abspath(path)}"
+    elif "://" not in uri or uri.startswith("file://"):
+        uri = os.path.abspath(uri.removeprefix("file://"))
+    else:
+        return mask_url(uri), None
+    return uri, f"mlflow ui --backend-store-uri {uri}"
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    """The version of registered model `name` that holds `alias`, if any."""
+    try:
+        return str(_client().get_model_version_by_alias(name, alias).version)
+    except Exception:  # noqa: BLE001 - no such model or alias
+        return None
