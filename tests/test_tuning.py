@@ -1,5 +1,7 @@
 import math
 
+import pytest
+
 from steps.lib import studies
 from steps.lib.families import get_family
 from steps.lib.training import refit_and_test
@@ -85,3 +87,26 @@ def test_pruning_stops_the_bad_region_and_never_picks_a_pruned_trial(splits):
     assert all(r.metrics["pruned_at_iteration"] < 100 for r in pruned)
     assert study.best_trial.params["learning_rate"] == 0.2
     assert best_result(results).state == COMPLETE and best_result(results).value == study.best_value
+
+
+@pytest.mark.parametrize("scale", [1.0, 2e5, 3e6])
+def test_the_lasso_grid_means_the_same_at_any_target_scale(scale):
+    """1 → 0.001 spans 'every coefficient zero' to 'almost unregularised' whatever the target's
+    unit (houses in the hundreds of thousands, a target in the millions), without convergence
+    warnings."""
+    import warnings
+
+    import numpy as np
+
+    from steps.lib.data import split_frame
+    from tests.conftest import make_frame
+
+    frame = make_frame(n_rows=200, seed=2)
+    frame["y"] = frame["y"] * scale + 10 * scale
+    splits = split_frame(frame, "y", val_size=0.2, test_size=0.2, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ConvergenceWarning fails the test
+        results = evaluate_grid(get_family("lasso"), [{"alpha": a} for a in (1.0, 0.1, 0.01, 0.001)], splits, seed=0)
+    rmse = [r.value / scale for r in results]
+    assert rmse[0] == pytest.approx(np.std(splits.val["y"] / scale, ddof=0), rel=0.25)  # alpha 1: a constant
+    assert rmse[0] > 2 * rmse[-1]  # the small alphas fit the signal
