@@ -96,8 +96,8 @@ def _log_plots(family, model, splits, y_test, predictions) -> None:
 @click.option("--data-run-id", default="")
 @click.option("--tune-run-ids", default="",
               help="Comma list of tuning run IDs (tune_lasso, tune_catboost, tune_<family>).")
-@click.option("--max-iterations", type=click.IntRange(min=1), default=5000, show_default=True)
-@click.option("--early-stopping-rounds", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--max-iterations", type=cli.Whole(min=1), default=5000, show_default=True)
+@click.option("--early-stopping-rounds", type=cli.Whole(min=1), default=100, show_default=True)
 def command(**options) -> None:
     run(**options)
 

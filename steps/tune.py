@@ -107,19 +107,19 @@ def _family(name: str, thread_count: int) -> Family:
 
 OPTIONS = [
     click.Option(["--data-run-id"], default=""),
-    click.Option(["--trials"], type=click.IntRange(min=1), default=50, show_default=True,
+    click.Option(["--trials"], type=cli.Whole(min=1), default=50, show_default=True,
                  help="Total trials of the study, across all workers."),
-    click.Option(["--iterations"], type=click.IntRange(min=1), default=500, show_default=True,
+    click.Option(["--iterations"], type=cli.Whole(min=1), default=500, show_default=True,
                  help="Boosting iterations per trial (fixed while tuning)."),
     click.Option(["--seed"], type=cli.SEED, default=42, show_default=True),
     click.Option(["--timeout-s"], type=click.FloatRange(min=0), default=0, show_default=True,
                  help="Stop starting new trials after this many seconds (0 = no limit)."),
     click.Option(["--storage"], default="", help="Optuna storage URL ('' = in memory), journal:PATH or env:VAR."),
     click.Option(["--study-name"], default="", help="Default: derived from the family, data run and iterations."),
-    click.Option(["--n-jobs"], type=click.IntRange(min=1, max=64), default=1, show_default=True),
+    click.Option(["--n-jobs"], type=cli.Whole(min=1, max=64), default=1, show_default=True),
     click.Option(["--pruner"], type=click.Choice(studies.PRUNERS), default="none", show_default=True),
     click.Option(["--parent-run-id"], default="", help="Attach this worker's trials to this tuning run."),
-    click.Option(["--thread-count"], type=click.IntRange(min=0, max=256), default=0, show_default=True,
+    click.Option(["--thread-count"], type=cli.Whole(min=0, max=256), default=0, show_default=True,
                  help="Threads per fit (0 = cores / n_jobs)."),
 ]
 

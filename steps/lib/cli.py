@@ -10,7 +10,26 @@ import click
 
 from steps.lib.errors import InputError
 
-SEED = click.IntRange(min=0, max=2**31 - 1)
+
+class Whole(click.IntRange):
+    """A whole number in a range; "50.0" counts as 50, since MLproject declares counts as floats
+    and MLflow passes what the user typed (so trials=50 and trials=50.0 are the same run)."""
+
+    name = "whole number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+            else:
+                if number.is_integer():
+                    value = int(number)
+        return super().convert(value, param, ctx)
+
+
+SEED = Whole(min=0, max=2**31 - 1)
 FRACTION = click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True)
 
 
