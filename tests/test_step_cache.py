@@ -48,7 +48,7 @@ def test_parameters_are_keyed_as_the_step_reads_them():
     as_typed = step_cache.interpreted_parameters("tune", {"family": "catboost", "trials": "50", "seed": "42"})
     as_float = step_cache.interpreted_parameters("tune", {"family": "catboost", "trials": "50.0"})
     assert as_typed == as_float and as_typed["trials"] == 50 and as_typed["iterations"] == 500
-    with pytest.raises(click.BadParameter, match="50.5"):
+    with pytest.raises(click.BadParameter, match=r"50\.5"):
         step_cache.interpreted_parameters("tune", {"trials": "50.5"})
 
 
