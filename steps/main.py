@@ -3,7 +3,9 @@
 Reads: the data settings, the families to tune and the budgets below.
 Writes: the pipeline run, with child runs prepare → one tuning run per family → refit →
 package (each started by `mlflow.run` and handed the run IDs it needs, as
-steps/lib/pipeline.py wires them); tags `tabtune.run_id.<step>`, metric test_rmse, and
+steps/lib/pipeline.py wires them; with reuse=auto, a step whose earlier FINISHED run has the
+same cache key is not run again: a stand-in child run tagged tabtune.reused_from points to
+it); tags `tabtune.run_id.<step>` (the runs that did the work), metric test_rmse, and
 `pipeline_summary.md` + `leaderboard.csv`. If a step fails, no later step runs and this run
 ends FAILED naming the step and its run."""
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import click
 
 from steps.lib import cli, names, pipeline, studies, tracking
+from steps.lib import reuse as reuse_module
 from steps.lib.errors import InputError
 from steps.lib.grid import parse_alphas
 
@@ -21,8 +24,9 @@ ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
 def run(*, data: str, target: str, families: str = ",".join(pipeline.DEFAULT_FAMILIES), trials: int,
         alphas: str, iterations: int, seed: int, env_manager: str, storage: str = "", study_name: str = "",
         n_jobs: int = 1, pruner: str = "none", registered_model_name: str = "tabtune-regressor",
-        alias: str = "champion", max_iterations: int = 5000, early_stopping_rounds: int = 100) -> str:
-    """Run every step in order; returns the pipeline's run ID."""
+        alias: str = "champion", max_iterations: int = 5000, early_stopping_rounds: int = 100,
+        reuse: str = "auto") -> str:
+    """Run every step in order (or reuse its earlier run); returns the pipeline's run ID."""
     settings = dict(data=data, target=target, trials=trials, alphas=alphas, iterations=iterations, seed=seed,
                     storage=storage, study_name=study_name, n_jobs=n_jobs, pruner=pruner,
                     registered_model_name=registered_model_name, alias=alias, max_iterations=max_iterations,
@@ -32,8 +36,19 @@ def run(*, data: str, target: str, families: str = ",".join(pipeline.DEFAULT_FAM
     with tracking.step_run(names.MAIN) as pipeline_run_id:
         run_ids: dict[str, str] = {}
         for step in steps:
-            run_ids[step.name] = tracking.run_step(step.name, step.parameters(settings, run_ids),
-                                                   env_manager=env_manager, entry_point=step.entry_point)
+            parameters = step.parameters(settings, run_ids)
+            key = reuse_module.cache_key(step, parameters)
+            earlier = reuse_module.reusable_run(step, key, parameters) if reuse == "auto" else None
+            if earlier:
+                tracking.record_reused_step(step.name, earlier, pipeline_run_id)
+                run_ids[step.name] = earlier  # later steps read the run that did the work
+                print(f"main: {step.name}: reused {earlier}", flush=True)
+            else:
+                run_ids[step.name] = tracking.run_step(step.name, parameters, env_manager=env_manager,
+                                                       entry_point=step.entry_point)
+                if key:
+                    tracking.log_results(tags={names.CACHE_KEY_TAG: key}, run_id=run_ids[step.name])
+                print(f"main: {step.name}: ran {run_ids[step.name]}", flush=True)
             tracking.set_tags({names.STEP_RUN_TAG_PREFIX + step.name: run_ids[step.name]})
         outcome = pipeline.record_results(pipeline_run_id, run_ids, registered_model_name=registered_model_name,
                                           alias=alias)
@@ -79,6 +94,8 @@ def check(steps: list[pipeline.Step], settings: dict) -> None:
 @click.option("--alias", default="champion", show_default=True)
 @click.option("--max-iterations", type=cli.Whole(min=1), default=5000, show_default=True)
 @click.option("--early-stopping-rounds", type=cli.Whole(min=1), default=100, show_default=True)
+@click.option("--reuse", type=click.Choice(("auto", "none")), default="auto", show_default=True,
+              help="auto: reuse a step's earlier run when everything that determines it is the same.")
 def command(**options) -> None:
     run(**options)
 

@@ -49,19 +49,19 @@ def read_table(data: str) -> pd.DataFrame:
         from sklearn.datasets import load_diabetes
 
         return load_diabetes(as_frame=True).frame
-    local_path = _localize(data)
-    suffix = os.path.splitext(local_path)[1].lower()
+    path = local_path(data)
+    suffix = os.path.splitext(path)[1].lower()
     try:
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(local_path)
+            return pd.read_parquet(path)
         if suffix in (".csv", ".txt", ".gz"):
-            return pd.read_csv(local_path)
+            return pd.read_csv(path)
     except Exception as error:  # any reader failure is the user's file
         raise InputError("data", f"cannot read {data!r} as a table: {error}") from error
     raise InputError("data", f"{data!r} is neither 'diabetes' nor a .csv or .parquet file")
 
 
-def _localize(data: str) -> str:
+def local_path(data: str) -> str:
     """A local path for `data`, downloading it first when it is a URI (runs:/, s3://, …)."""
     scheme = urlparse(data).scheme
     if scheme in ("", "file") or len(scheme) == 1:  # a bare path, file://, or a Windows drive

@@ -15,8 +15,7 @@ DEFAULT_DATA_SETTINGS = data_settings_key(names.DEFAULT_DATA, "target", 0.2, 0.2
 def data_run(data_run_id: str) -> str:
     """The prepare run to read splits from."""
     if data_run_id:
-        tracking.resolve_run(data_run_id, "data_run_id", (names.PREPARE,))
-        return data_run_id
+        return tracking.resolve_run(data_run_id, "data_run_id", (names.PREPARE,)).info.run_id
     found = tracking.find_latest_run(names.PREPARE, {names.DATA_SETTINGS_TAG: DEFAULT_DATA_SETTINGS})
     if found:
         print(f"using the latest prepare run with the default data settings: {found}")
@@ -51,6 +50,7 @@ def tune_runs(tune_run_ids: str, data_run_id: str) -> tuple[str, list[str]]:
     worker_steps = tuple(names.worker_step(family) for family in family_names())
     for index, run_id in enumerate(ids):
         run = tracking.resolve_run(run_id, "tune_run_ids", (*tuning_steps, *worker_steps))
+        ids[index] = run.info.run_id
         if names.is_worker_step(run.data.tags[names.STEP_TAG]):
             # a worker that joined a shared study: its trials (and best.json) are on the study's run
             ids[index] = run.data.tags[names.TUNING_RUN_TAG]
@@ -70,8 +70,7 @@ def tune_runs(tune_run_ids: str, data_run_id: str) -> tuple[str, list[str]]:
 def model_run(model_run_id: str) -> str:
     """The refit run whose model is packaged."""
     if model_run_id:
-        tracking.resolve_run(model_run_id, "model_run_id", (names.REFIT,))
-        return model_run_id
+        return tracking.resolve_run(model_run_id, "model_run_id", (names.REFIT,)).info.run_id
     found = tracking.find_latest_run(names.REFIT)
     if found:
         print(f"using the latest refit run: {found}")

@@ -123,10 +123,12 @@ def end_finished(run_id: str) -> None:
 
 
 def resolve_run(run_id: str, param: str, expected_steps: tuple[str, ...], *, allow_running: bool = False):
-    """The run `run_id`, checked to be FINISHED (or RUNNING, if allowed) and made by one of
-    `expected_steps`."""
+    """The run `run_id` (or, for a pipeline's stand-in of a reused run, the original), checked
+    to be FINISHED (or RUNNING, if allowed) and made by one of `expected_steps`."""
     try:
         run = _client().get_run(run_id)
+        if names.REUSED_FROM_TAG in run.data.tags:  # a pipeline's stand-in: the work is in the original
+            run = _client().get_run(run.data.tags[names.REUSED_FROM_TAG])
     except Exception as error:  # MLflow raises several kinds for a bad ID
         raise InputError(param, f"no run {run_id!r} in the tracking store") from error
     step = run.data.tags.get(names.STEP_TAG)
@@ -141,14 +143,38 @@ def resolve_run(run_id: str, param: str, expected_steps: tuple[str, ...], *, all
 
 
 def find_latest_run(step: str, tags: dict[str, str] | None = None) -> str | None:
-    """The newest FINISHED run of `step` in the active experiment with the given tags, if any."""
+    """The newest FINISHED run of `step` in the active experiment with the given tags, if any
+    (the original, when the newest is a pipeline's stand-in for a reused run)."""
     clauses = [f"tags.`{names.STEP_TAG}` = '{step}'", "attributes.status = 'FINISHED'"]
     clauses += [f"tags.`{key}` = '{value}'" for key, value in (tags or {}).items()]
     experiment_id = mlflow.active_run().info.experiment_id
     runs = _client().search_runs(
         [experiment_id], " and ".join(clauses), order_by=["attributes.start_time DESC"], max_results=1
     )
+    return (runs[0].data.tags.get(names.REUSED_FROM_TAG) or runs[0].info.run_id) if runs else None
+
+
+def find_keyed_run(step: str, key: str) -> str | None:
+    """The newest FINISHED run of `step` in the active experiment that ran with cache key `key`
+    (stand-ins carry no key, so this is always a run that did the work)."""
+    clauses = [f"tags.`{names.STEP_TAG}` = '{step}'", "attributes.status = 'FINISHED'",
+               f"tags.`{names.CACHE_KEY_TAG}` = '{key}'"]
+    runs = _client().search_runs([mlflow.active_run().info.experiment_id], " and ".join(clauses),
+                                 order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0].info.run_id if runs else None
+
+
+def record_reused_step(step: str, original_run_id: str, pipeline_run_id: str) -> str:
+    """A FINISHED child of the pipeline run standing for `original_run_id`, which the pipeline
+    reused instead of running `step` again: tagged with the original, its metrics copied, so
+    the pipeline still shows every step. Its ID."""
+    client = _client()
+    original = client.get_run(original_run_id)
+    run_id = create_run(step, tags={names.STEP_TAG: step, names.REUSED_FROM_TAG: original_run_id},
+                        parent_run_id=pipeline_run_id)
+    log_results(metrics=original.data.metrics, run_id=run_id)
+    end_finished(run_id)
+    return run_id
 
 
 def run_tags(run_id: str) -> dict[str, str]:
