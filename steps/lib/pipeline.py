@@ -60,7 +60,8 @@ def steps(families: tuple[str, ...] = DEFAULT_FAMILIES) -> list[Step]:
         *tuning,
         Step(names.REFIT, names.REFIT, ("max_iterations", "early_stopping_rounds"),
              {"data_run_id": (names.PREPARE,), "tune_run_ids": tuple(step.name for step in tuning)}),
-        Step(names.PACKAGE, names.PACKAGE, ("registered_model_name", "alias"), {"model_run_id": (names.REFIT,)}),
+        Step(names.PACKAGE, names.PACKAGE, ("registered_model_name", "alias", "min_improvement", "promote"),
+             {"model_run_id": (names.REFIT,)}),
     ]
 
 

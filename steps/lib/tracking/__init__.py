@@ -1,4 +1,5 @@
-"""Every MLflow call tabtune makes lives in this package: step runs, child runs, artifacts, models.
+"""Every MLflow call tabtune makes lives in this package: step runs, child runs, artifacts, models,
+the registry.
 
 Steps hand each other run IDs; everything a step reads comes from the artifacts of the run it
 was given, so a step works on any machine that shares the tracking server. Callers use the
@@ -19,6 +20,17 @@ from steps.lib.tracking.artifacts import (
 )
 from steps.lib.tracking.child_runs import BackgroundChildRunWriter, ChildRunWriter
 from steps.lib.tracking.models import load_pyfunc, log_model, register_model
+from steps.lib.tracking.registry import (
+    alias_version,
+    find_version,
+    link_model_metrics,
+    logged_model_metrics,
+    new_version,
+    set_alias,
+    tag_version,
+    version_tags,
+    version_uri,
+)
 from steps.lib.tracking.runs import (
     PROJECT_DIR,
     StepFailed,
@@ -44,6 +56,7 @@ __all__ = [
     "ChildRunWriter",
     "StepFailed",
     "_mask_source_tags",
+    "alias_version",
     "child_runs",
     "create_run",
     "download_dir",
@@ -52,6 +65,8 @@ __all__ = [
     "end_failed",
     "end_finished",
     "find_latest_run",
+    "find_version",
+    "link_model_metrics",
     "load_pyfunc",
     "log_figure",
     "log_files",
@@ -61,12 +76,18 @@ __all__ = [
     "log_split_inputs",
     "log_table",
     "log_text",
+    "logged_model_metrics",
+    "new_version",
     "register_model",
     "resolve_run",
     "run_metrics",
     "run_step",
     "run_tags",
+    "set_alias",
     "set_tags",
     "step_run",
     "tag_failed_run",
+    "tag_version",
+    "version_tags",
+    "version_uri",
 ]
