@@ -93,7 +93,7 @@ def _gate_and_apply(name: str, alias: str, version: str, decide) -> gate.Decisio
     decision, _ = gate.decide_until_stable(lambda: tracking.alias_version(name, alias),
                                            lambda champion: decide(version, champion))
     if decision.tags:
-        tracking.tag_version(name, version, decision.tags)
+        tracking.tag_version(name, version, decision.tags, replacing=names.GATE_TAGS)
     if decision.promote:
         tracking.set_alias(name, alias, version)
     return decision
@@ -105,7 +105,7 @@ def _score_champion(name: str, version: str, x_test, y_test) -> tuple[float | No
     try:
         champion = tracking.load_pyfunc(tracking.version_uri(name, version))
     except Exception as error:  # noqa: BLE001 - a champion that does not load cannot be compared
-        return None, f"it does not load: {type(error).__name__}: {str(error).strip()[:300]}"
+        return None, f"it does not load: {gate.short_reason(error)}"
     return gate.champion_rmse(champion, x_test, y_test)
 
 

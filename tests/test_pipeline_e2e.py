@@ -101,7 +101,7 @@ def test_registered_version_alias_and_lineage(pipeline):
     assert champion.tags["refit_run_id"] == steps["refit"].info.run_id
     assert champion.tags["tabtune.gate"] == "promoted"
     second_package = step_runs(store, second_id)["package"].data.params
-    assert second_package["registered_version"] == champion.version and second_package["registered_new"] == "False"
+    assert second_package["registered_version"] == str(champion.version) and second_package["registered_new"] == "False"
     first = versions[0]
     assert first.tags["data_run_id"] == steps["prepare"].info.run_id
     assert set(first.tags["tune_run_ids"].split(",")) == {

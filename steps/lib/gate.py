@@ -63,8 +63,15 @@ def champion_rmse(model, x: pd.DataFrame, y: pd.Series) -> tuple[float | None, s
     try:
         return rmse_of(model, x, y), None
     except Exception as error:  # noqa: BLE001 - any failure to score means: not comparable
-        first_line = (str(error).strip().splitlines() or [""])[0][:300]
-        return None, f"{type(error).__name__}: {first_line}"
+        return None, short_reason(error)
+
+
+def short_reason(error: Exception) -> str:
+    """One line saying why: MLflow's schema errors quote the whole frame before the point
+    ("… Error: Model is missing inputs ['colour']."), so keep the part after the last 'Error: '."""
+    text = str(error).strip()
+    text = text.rsplit("Error: ", 1)[-1] if "Error: " in text else (text.splitlines() or [""])[0]
+    return f"{type(error).__name__}: {' '.join(text.split())[:300].rstrip('.')}"
 
 
 def decide(*, version: str, alias: str, new_rmse: float, champion_version: str | None,

@@ -51,6 +51,8 @@ GATE_CHAMPION_RMSE_TAG = "tabtune.gate_champion_test_rmse"
 GATE_CHAMPION_VERSION_TAG = "tabtune.gate_champion_version"
 GATE_MIN_IMPROVEMENT_TAG = "tabtune.gate_min_improvement"
 GATE_REASON_TAG = "tabtune.gate_reason"  # why the champion could not be compared
+GATE_TAGS = (GATE_TAG, GATE_NEW_RMSE_TAG, GATE_CHAMPION_RMSE_TAG, GATE_CHAMPION_VERSION_TAG,
+             GATE_MIN_IMPROVEMENT_TAG, GATE_REASON_TAG)
 ERROR_TAG = "tabtune.error"
 WARNING_TAG = "tabtune.warning"
 BEST_MODEL_TAG = "best_model"

@@ -83,8 +83,13 @@ def new_version(model_uri: str, name: str, tags: dict[str, str], description: st
         raise
 
 
-def tag_version(name: str, version: str, tags: dict[str, str]) -> None:
+def tag_version(name: str, version: str, tags: dict[str, str], *, replacing: tuple[str, ...] = ()) -> None:
+    """Set `tags` on a version, and delete those of the keys `replacing` that `tags` does not set
+    (so a verdict's tags never mix with an earlier verdict's)."""
     client = _client()
+    stale = set(replacing) & set(client.get_model_version(name, version).tags) - set(tags)
+    for key in sorted(stale):
+        client.delete_model_version_tag(name, version, key)
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
 
