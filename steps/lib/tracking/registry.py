@@ -57,9 +57,23 @@ def version_uri(name: str, version: str) -> str:
 
 
 def find_version(name: str, tags: dict[str, str]):
-    """The oldest version of registered model `name` carrying all `tags`, or None."""
-    clauses = [f"name = '{_quote(name)}'", *(f"tags.`{key}` = '{_quote(value)}'" for key, value in tags.items())]
-    versions = _client().search_model_versions(" and ".join(clauses))
+    """The oldest version of registered model `name` carrying all `tags`, or None.
+
+    The registry filters by tag where it can; Unity Catalog takes a single `name = …` condition
+    only, so there every version of `name` is read and the tags are compared here."""
+    client = _client()
+    by_name = f"name = '{_quote(name)}'"
+    clauses = [by_name, *(f"tags.`{key}` = '{_quote(value)}'" for key, value in tags.items())]
+    try:
+        versions = list(client.search_model_versions(" and ".join(clauses)))
+    except MlflowException:
+        versions, token = [], None
+        while True:
+            page = client.search_model_versions(by_name, page_token=token)
+            versions += [v for v in page if all(v.tags.get(k) == value for k, value in tags.items())]
+            token = page.token
+            if not token:
+                break
     return min(versions, key=lambda v: int(v.version)) if versions else None
 
 
