@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import click
 
-from steps.lib import cli, names, pipeline, studies, tracking
+from steps.lib import cli, gate, names, pipeline, studies, tracking
 from steps.lib import reuse as reuse_module
 from steps.lib.errors import InputError
 from steps.lib.grid import parse_alphas
@@ -25,12 +25,13 @@ def run(*, data: str, target: str, families: str = ",".join(pipeline.DEFAULT_FAM
         alphas: str, iterations: int, seed: int, env_manager: str, storage: str = "", study_name: str = "",
         n_jobs: int = 1, pruner: str = "none", registered_model_name: str = "tabtune-regressor",
         alias: str = "champion", max_iterations: int = 5000, early_stopping_rounds: int = 100,
-        reuse: str = "auto") -> str:
+        min_improvement: float = 0.0, promote: str = "gate", reuse: str = "auto") -> str:
     """Run every step in order (or reuse its earlier run); returns the pipeline's run ID."""
     settings = dict(data=data, target=target, trials=trials, alphas=alphas, iterations=iterations, seed=seed,
                     storage=storage, study_name=study_name, n_jobs=n_jobs, pruner=pruner,
                     registered_model_name=registered_model_name, alias=alias, max_iterations=max_iterations,
-                    early_stopping_rounds=early_stopping_rounds)
+                    early_stopping_rounds=early_stopping_rounds, min_improvement=min_improvement,
+                    promote=promote)
     steps = pipeline.steps(pipeline.parse_families(families))
     check(steps, settings)  # fail here, before any step runs
     with tracking.step_run(names.MAIN) as pipeline_run_id:
@@ -70,6 +71,7 @@ def closing_lines(outcome: pipeline.Outcome, pipeline_run_id: str, store: str, u
 def check(steps: list[pipeline.Step], settings: dict) -> None:
     """Settings that would only fail a later step, checked before the first one starts."""
     parse_alphas(settings["alphas"])
+    gate.check_settings(settings["min_improvement"], settings["promote"])
     optuna_steps = [step for step in steps if "study_name" in step.settings]
     if settings["study_name"] and len(optuna_steps) > 1:
         raise InputError("study_name", f"one study name for {len(optuna_steps)} tuned families "
@@ -94,6 +96,10 @@ def check(steps: list[pipeline.Step], settings: dict) -> None:
 @click.option("--alias", default="champion", show_default=True)
 @click.option("--max-iterations", type=cli.Whole(min=1), default=5000, show_default=True)
 @click.option("--early-stopping-rounds", type=cli.Whole(min=1), default=100, show_default=True)
+@click.option("--min-improvement", type=click.FloatRange(min=0.0, max=1.0, max_open=True), default=0.0,
+              show_default=True, help="Forwarded to package: the champion gate's relative margin.")
+@click.option("--promote", type=click.Choice(gate.PROMOTE_MODES), default="gate", show_default=True,
+              help="Forwarded to package: gate, force or never.")
 @click.option("--reuse", type=click.Choice(("auto", "none")), default="auto", show_default=True,
               help="auto: reuse a step's earlier run when everything that determines it is the same.")
 def command(**options) -> None:

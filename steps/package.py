@@ -1,10 +1,16 @@
-"""package: register the refit model as a new version, after proving it serves.
+"""package: register the refit model (once), after proving it serves, and let it take the alias
+only if it beats the version holding it on the same data.
 
-Reads: the refit run `model_run_id` (or the latest FINISHED one): its model and lineage tags.
-Writes: a new version of `registered_model_name` with alias `alias` and tags naming the data,
-tuning and refit runs, registered only after the model loaded through pyfunc, predicted its
-input example and rejected a frame with a wrongly typed column; on this step's run: params
-registered_version, and `model_card.md`."""
+Reads: the refit run `model_run_id` (or the latest FINISHED one): its model, lineage tags and
+fingerprint; the test split of its prepare run; the version currently holding `alias`.
+Writes: a new version of `registered_model_name` — unless a version with the same fingerprint
+(same data, final parameters and code) exists, which is then used instead — registered only
+after the model loaded through pyfunc, predicted its input example and rejected a frame with a
+wrongly typed column; tags naming the data, tuning and refit runs, the fingerprint, the gate's
+verdict (tabtune.gate and the two test RMSEs), a description with the test RMSE and lineage.
+The champion gate (`promote`=gate): both models score the new model's test split; the alias
+moves only if new RMSE < champion RMSE * (1 - min_improvement). On this step's run: params
+registered_version, model_uri; the gate tags; `model_card.md`."""
 
 from __future__ import annotations
 
@@ -12,47 +18,112 @@ import re
 
 import click
 
-from steps.lib import cli, lineage, names, tracking
+from steps.lib import cli, gate, lineage, names, tracking
 from steps.lib.errors import InputError
 from steps.lib.serving import check_serves, model_card
 
 
-def run(*, model_run_id: str, registered_model_name: str, alias: str) -> str:
-    """Check, register and alias the model; returns this step's run ID."""
+def run(*, model_run_id: str, registered_model_name: str, alias: str, min_improvement: float = 0.0,
+        promote: str = "gate") -> str:
+    """Check, register (once) and gate the model; returns this step's run ID."""
     if not registered_model_name.strip():
         raise InputError("registered_model_name", "must not be empty")
     if not alias or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
         raise InputError("alias", f"{alias!r} is empty or reserved by MLflow; use a name such as 'champion'")
+    gate.check_settings(min_improvement, promote)
+    name = registered_model_name
     with tracking.step_run(names.PACKAGE) as run_id:
         model_run_id = lineage.model_run(model_run_id)
         refit_tags = tracking.run_tags(model_run_id)
         model_uri = refit_tags[names.MODEL_URI_TAG]
-        check_serves(tracking.load_pyfunc(model_uri))
+        model = tracking.load_pyfunc(model_uri)
+        check_serves(model)
+        x_test, y_test = lineage.load_splits(refit_tags[names.DATA_RUN_TAG]).xy("test")
+        new_rmse = gate.rmse_of(model, x_test, y_test)
         lineage_tags = {
             "data_run_id": refit_tags[names.DATA_RUN_TAG],
             "tune_run_ids": refit_tags[names.TUNE_RUNS_TAG],
             "refit_run_id": model_run_id,
             "package_run_id": run_id,
         }
-        version = tracking.register_model(model_uri, registered_model_name, alias, lineage_tags)
-        metrics = tracking.run_metrics(model_run_id)
+        fingerprint = refit_tags.get(names.MODEL_FINGERPRINT_TAG)
+        existing = tracking.find_version(name, {names.MODEL_FINGERPRINT_TAG: fingerprint}) if fingerprint else None
+        scores: dict[str, tuple[float | None, str | None]] = {}  # champion version -> its score, once each
+
+        def decide(version: str, champion: str | None) -> gate.Decision:
+            if champion is not None and champion != version and champion not in scores:
+                scores[champion] = _score_champion(name, champion, x_test, y_test)
+            rmse, error = scores.get(champion, (None, None))
+            return gate.decide(version=version, alias=alias, new_rmse=new_rmse, champion_version=champion,
+                               champion_rmse=rmse, champion_error=error, min_improvement=min_improvement,
+                               promote=promote)
+
+        if existing is not None:
+            version = str(existing.version)
+            print(f"package: identical to version {version} (same data, parameters and code): nothing registered")
+            decision = _gate_and_apply(name, alias, version, decide)
+        else:
+            if not fingerprint:
+                print(f"package: refit run {model_run_id} has no {names.MODEL_FINGERPRINT_TAG} tag: "
+                      "registering without a check for an identical version")
+            version_tags = {**lineage_tags, **({names.MODEL_FINGERPRINT_TAG: fingerprint} if fingerprint else {})}
+            description = _description(new_rmse, refit_tags[names.FAMILY_TAG], lineage_tags)
+            with tracking.new_version(model_uri, name, version_tags, description) as registered:
+                version = str(registered.version)
+                decision = _gate_and_apply(name, alias, version, decide)
         tracking.log_results(
-            params={"registered_version": version.version, "model_uri": model_uri},
-            tags={names.REFIT_RUN_TAG: model_run_id},
+            params={"registered_version": version, "model_uri": model_uri, "registered_new": existing is None},
+            tags={names.REFIT_RUN_TAG: model_run_id, **decision.tags},
         )
+        holds_alias = decision.promote or decision.state == gate.UNCHANGED
         tracking.log_text(
-            model_card(registered_model_name, version.version, alias, refit_tags[names.FAMILY_TAG],
-                       model_uri, lineage_tags, metrics),
+            model_card(name, version, alias, refit_tags[names.FAMILY_TAG], model_uri, lineage_tags,
+                       tracking.run_metrics(model_run_id), holds_alias=holds_alias, gate=decision.message),
             names.MODEL_CARD_FILE,
         )
-        print(f"package: {registered_model_name} version {version.version} is @{alias}; run {run_id}")
+        print(f"package: {decision.message}")
+        print(f"package: {name} version {version}; run {run_id}")
         return run_id
+
+
+def _gate_and_apply(name: str, alias: str, version: str, decide) -> gate.Decision:
+    """Decide against the alias's holder (re-read right before acting; decided again if it moved),
+    then tag the version with the verdict and move the alias if it won. Check-then-act: another
+    step moving the alias between the last read and the move is not excluded."""
+    decision, _ = gate.decide_until_stable(lambda: tracking.alias_version(name, alias),
+                                           lambda champion: decide(version, champion))
+    if decision.tags:
+        tracking.tag_version(name, version, decision.tags, replacing=names.GATE_TAGS)
+    if decision.promote:
+        tracking.set_alias(name, alias, version)
+    return decision
+
+
+def _score_champion(name: str, version: str, x_test, y_test) -> tuple[float | None, str | None]:
+    """The champion's test RMSE on these rows, or why it could not produce one (it does not load,
+    or its signature refuses these columns or types)."""
+    try:
+        champion = tracking.load_pyfunc(tracking.version_uri(name, version))
+    except Exception as error:  # noqa: BLE001 - a champion that does not load cannot be compared
+        return None, f"it does not load: {gate.short_reason(error)}"
+    return gate.champion_rmse(champion, x_test, y_test)
+
+
+def _description(test_rmse: float, family: str, lineage_tags: dict[str, str]) -> str:
+    """The registered version's description: how good it is and where it came from."""
+    return (f"{family} regressor, test RMSE {test_rmse:.6g} on the test split of data run "
+            f"{lineage_tags['data_run_id']}. Tuned in runs {lineage_tags['tune_run_ids']}, refit in run "
+            f"{lineage_tags['refit_run_id']}, registered by package run {lineage_tags['package_run_id']}.")
 
 
 @click.command()
 @click.option("--model-run-id", default="")
 @click.option("--registered-model-name", default="tabtune-regressor", show_default=True)
 @click.option("--alias", default="champion", show_default=True)
+@click.option("--min-improvement", type=click.FloatRange(min=0.0, max=1.0, max_open=True), default=0.0,
+              show_default=True, help="Relative test-RMSE improvement over the champion needed to take the alias.")
+@click.option("--promote", type=click.Choice(gate.PROMOTE_MODES), default="gate", show_default=True,
+              help="gate: compare with the champion; force: take the alias; never: register only.")
 def command(**options) -> None:
     run(**options)
 

@@ -3,7 +3,9 @@
 Reads: the tuning runs `tune_run_ids` (their `best.json`) and their prepare run's splits.
 Writes: this step's run, tagged best_model=true, with the model (its MLflow flavor, signature
 on raw features, input example; URI in tag tabtune.model_uri), metrics test_rmse/test_mae/
-test_r2 and val_rmse, `leaderboard.csv` (every family refit the same way), the fitted
+test_r2 (also on the logged model, so the Models view shows them) and val_rmse, the tag
+tabtune.model_fingerprint (data, family, final parameters, code: see steps/lib/fingerprint.py),
+`leaderboard.csv` (every family refit the same way), the fitted
 preprocessor (`preprocessor/preprocessor.skops` + `scaler.json`: no pickle), and plots."""
 
 from __future__ import annotations
@@ -47,18 +49,33 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         predictions = fitted.model.predict(x_test)
         example = unconform(x_test.head(5), splits.categorical)
         model_uri = tracking.log_model(family, fitted.model, splits.numeric, splits.categorical, example)
+        tracking.link_model_metrics(model_uri, fitted.metrics)  # test metrics: on this run and on the model
         tracking.log_results(
             params={"family": family.name, **{f"final_{k}": v for k, v in fitted.params.items()}},
-            metrics={**fitted.metrics, "val_rmse": winner["val_rmse"], "fit_s": fitted.fit_s},
+            metrics={"val_rmse": winner["val_rmse"], "fit_s": fitted.fit_s},
             tags={names.BEST_MODEL_TAG: "true", names.FAMILY_TAG: family.name,
                   names.MODEL_URI_TAG: model_uri, names.DATA_RUN_TAG: data_run_id,
-                  names.TUNE_RUNS_TAG: ",".join(tune_ids)},
+                  names.TUNE_RUNS_TAG: ",".join(tune_ids),
+                  names.MODEL_FINGERPRINT_TAG: _fingerprint(data_run_id, splits, family.name, fitted.params)},
         )
         tracking.log_table(pd.DataFrame(rows), names.LEADERBOARD_FILE)
         _log_preprocessor(splits)
         _log_plots(family, fitted.model, splits, y_test, predictions)
         print(f"refit: chose {family.name}, test_rmse={fitted.metrics['test_rmse']:.4f}; run {run_id}")
         return run_id
+
+
+def _fingerprint(data_run_id: str, splits, family: str, params: dict) -> str:
+    """What makes this model this model: the data (the prepare run's digest of the table, the
+    split seed and a digest of each split), the family, the final parameters, the code under
+    steps/ and the pinned requirements. `package` registers a fingerprint only once."""
+    from steps.lib.data import frame_digest
+    from steps.lib.fingerprint import PROJECT_DIR, code_digest, model_fingerprint, requirement_pins
+
+    data = {"data_digest": tracking.run_tags(data_run_id).get(names.DATA_DIGEST_TAG, ""), "seed": splits.seed,
+            "splits": {split: frame_digest(getattr(splits, split)) for split in names.SPLITS}}
+    return model_fingerprint(data=data, family=family, params=params, code=code_digest(),
+                             requirements=requirement_pins((PROJECT_DIR / "requirements.txt").read_text()))
 
 
 def _log_preprocessor(splits) -> None:

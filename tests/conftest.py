@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -38,6 +39,31 @@ def splits(frame):
     from steps.lib.data import split_frame
 
     return split_frame(frame, "y", val_size=0.2, test_size=0.2, seed=7)
+
+
+@contextlib.contextmanager
+def in_process_store(directory: Path):
+    """A sqlite tracking store and registry in `directory` as this process's default (environment
+    and MLflow's globals), the working directory there, and its Default experiment active: an
+    experiment another test activated in another store must not leak in. Yields (client, uri)."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{directory / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch, contextlib.chdir(directory):
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_REGISTRY_URI", uri)
+        patch.delenv("MLFLOW_RUN_ID", raising=False)
+        patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+        patch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+        patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        mlflow.set_experiment(experiment_id="0")  # the new store's Default experiment
+        try:
+            yield MlflowClient(uri, registry_uri=uri), uri
+        finally:
+            mlflow.set_tracking_uri(None)
 
 
 def mlflow_env(tracking_uri: str, **extra: str) -> dict[str, str]:

@@ -355,7 +355,7 @@ TASK_PARAMETERS = {
               "tune_run_ids": f"{V('tune_lasso')},{V('tune_catboost')}"},
     "package": {"step": "package", "entry_point": "package", **PIPELINE,
                 "registered_model_name": P("registered_model_name"), "alias": P("alias"),
-                "model_run_id": V("refit")},
+                "min_improvement": P("min_improvement"), "promote": P("promote"), "model_run_id": V("refit")},
 }
 CONTROL = {"step", "entry_point", "experiment", "pipeline_run_id"}
 
@@ -404,7 +404,8 @@ def test_job_parameter_defaults_are_the_mlproject_ones():
                         "alphas": "1,0.3,0.1,0.03,0.01,0.003,0.001", "iterations": "500", "seed": "42",
                         "storage": "", "study_name": "", "n_jobs": "1", "pruner": "none",
                         "max_iterations": "5000", "early_stopping_rounds": "100",
-                        "registered_model_name": "tabtune-regressor", "alias": "champion"}
+                        "registered_model_name": "tabtune-regressor", "alias": "champion",
+                        "min_improvement": "0", "promote": "gate"}
     assert_pipeline_job(settings, notebook_path="/Workspace/Users/me/tabtune/databricks_jobs/task_notebook")
     assert "git_source" not in settings
 
@@ -564,7 +565,7 @@ def test_tasks_hand_each_other_run_ids_and_nest_under_one_pipeline_run(local_sto
         "refit": {"data_run_id": data_run_id, "tune_run_ids": f"{ids['tune_lasso']},{ids['tune_catboost']}",
                   "max_iterations": "5000", "early_stopping_rounds": "100"},
         "package": {"model_run_id": ids["refit"], "registered_model_name": "tabtune-regressor",
-                    "alias": "champion"},
+                    "alias": "champion", "min_improvement": "0", "promote": "gate"},
     }
 
     pipeline = local_store.get_run(pipeline_run_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from steps import main
@@ -10,7 +12,7 @@ from steps.lib.errors import InputError
 
 SETTINGS = dict(data="d.csv", target="y", trials=7, alphas="1,0.1", iterations=30, seed=3, storage="",
                 study_name="", n_jobs=1, pruner="none", registered_model_name="m", alias="champion",
-                max_iterations=100, early_stopping_rounds=10)
+                max_iterations=100, early_stopping_rounds=10, min_improvement=0.01, promote="gate")
 
 
 def test_default_pipeline_is_the_tutorial_s_five_steps_in_order():
@@ -29,7 +31,8 @@ def test_each_step_gets_its_settings_and_its_upstream_run_ids():
     assert steps["refit"].parameters(SETTINGS, run_ids) == {
         "max_iterations": "100", "early_stopping_rounds": "10", "data_run_id": "P", "tune_run_ids": "L,H"}
     assert steps["package"].parameters(SETTINGS, run_ids) == {
-        "registered_model_name": "m", "alias": "champion", "model_run_id": "R"}
+        "registered_model_name": "m", "alias": "champion", "min_improvement": "0.01", "promote": "gate",
+        "model_run_id": "R"}
 
 
 def test_families_are_parsed_with_one_clear_error():
@@ -49,6 +52,10 @@ def test_main_refuses_one_study_name_for_two_tuned_families_before_any_step():
     main.check(pipeline.steps(), {**SETTINGS, "study_name": "s"})  # one tuned family: fine
     with pytest.raises(InputError, match=r"^alphas:"):
         main.check(steps, {**SETTINGS, "alphas": "x"})
+    with pytest.raises(InputError, match=r"^promote: expected one of gate, force, never"):
+        main.check(steps, {**SETTINGS, "promote": "always"})
+    with pytest.raises(InputError, match=r"^min_improvement: expected a fraction in \[0, 1\)"):
+        main.check(steps, {**SETTINGS, "min_improvement": 1.0})
 
 
 def outcome(alias_version: str | None) -> pipeline.Outcome:
@@ -67,6 +74,9 @@ def test_summary_lists_result_registry_steps_and_leaderboard():
 
 def test_registry_line_says_whether_the_alias_moved():
     assert pipeline.registry_line(outcome("1")) == "Registered `m` version 3; @champion stays on version 1."
+    again = dataclasses.replace(outcome("3"), registered_new=False)
+    assert pipeline.registry_line(again) == ("Registered `m` version 3 (an identical model was registered before: "
+                                             "no new version); @champion now points to it.")
     assert pipeline.registry_line(outcome(None)) == "Registered `m` version 3; no version holds @champion."
 
 

@@ -95,11 +95,15 @@ def test_tuning_step_runs_record_their_best(pipeline):
 def test_registered_version_alias_and_lineage(pipeline):
     store, pipeline_id, second_id = pipeline
     steps = step_runs(store, pipeline_id)
+    # The second pipeline (same seed) refit an identical model: registered once, named twice.
     versions = store.client.search_model_versions("name = 'tabtune-regressor'")
-    assert len(versions) == 2
+    assert len(versions) == 1
     champion = store.client.get_model_version_by_alias("tabtune-regressor", "champion")
-    assert champion.tags["refit_run_id"] == step_runs(store, second_id)["refit"].info.run_id
-    first = next(v for v in versions if v.tags["refit_run_id"] == steps["refit"].info.run_id)
+    assert champion.tags["refit_run_id"] == steps["refit"].info.run_id
+    assert champion.tags["tabtune.gate"] == "promoted"
+    second_package = step_runs(store, second_id)["package"].data.params
+    assert second_package["registered_version"] == str(champion.version) and second_package["registered_new"] == "False"
+    first = versions[0]
     assert first.tags["data_run_id"] == steps["prepare"].info.run_id
     assert set(first.tags["tune_run_ids"].split(",")) == {
         steps[f"tune_{family}"].info.run_id for family in FAMILIES}

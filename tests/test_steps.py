@@ -5,42 +5,27 @@ through the generic tuning step and refit."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 import mlflow
 import numpy as np
 import pytest
-from mlflow.tracking import MlflowClient
 
 from steps import package, prepare, refit, tune, tune_catboost, tune_lasso
 from steps.lib import families, names
 from steps.lib.errors import InputError
 from steps.lib.families.base import Family
-from tests.conftest import make_frame
+from tests.conftest import in_process_store, make_frame
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """A sqlite tracking store and registry in a temp dir, as the default for this process."""
     directory = tmp_path_factory.mktemp("steps")
-    uri = f"sqlite:///{directory / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch, contextlib.chdir(directory):
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.setenv("MLFLOW_REGISTRY_URI", uri)
-        patch.delenv("MLFLOW_RUN_ID", raising=False)
-        patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        # An experiment of this store as the active one (another test may have set one elsewhere).
-        mlflow.set_experiment(experiment_id=MlflowClient(uri).create_experiment(
-            "steps", artifact_location=(directory / "artifacts").as_uri()))
+    with in_process_store(directory) as (client, _):
         csv = directory / "table.csv"
         make_frame(160, seed=3).to_csv(csv, index=False)
-        try:
-            yield MlflowClient(uri, registry_uri=uri), str(csv)
-        finally:
-            mlflow.set_tracking_uri(None)
+        yield client, str(csv)
 
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,16 @@ FAMILY_TAG = "tabtune.family"
 TRIAL_STATE_TAG = "tabtune.trial_state"
 TRIAL_NUMBER_TAG = "tabtune.trial_number"
 MODEL_URI_TAG = "tabtune.model_uri"
+MODEL_FINGERPRINT_TAG = "tabtune.model_fingerprint"  # on refit runs and registered versions
+# The champion gate's verdict on a registered version, and the figures it compared
+GATE_TAG = "tabtune.gate"  # promoted / rejected / forced / not_promoted
+GATE_NEW_RMSE_TAG = "tabtune.gate_new_test_rmse"
+GATE_CHAMPION_RMSE_TAG = "tabtune.gate_champion_test_rmse"
+GATE_CHAMPION_VERSION_TAG = "tabtune.gate_champion_version"
+GATE_MIN_IMPROVEMENT_TAG = "tabtune.gate_min_improvement"
+GATE_REASON_TAG = "tabtune.gate_reason"  # why the champion could not be compared
+GATE_TAGS = (GATE_TAG, GATE_NEW_RMSE_TAG, GATE_CHAMPION_RMSE_TAG, GATE_CHAMPION_VERSION_TAG,
+             GATE_MIN_IMPROVEMENT_TAG, GATE_REASON_TAG)
 ERROR_TAG = "tabtune.error"
 WARNING_TAG = "tabtune.warning"
 BEST_MODEL_TAG = "best_model"

@@ -61,7 +61,8 @@ def steps(families: tuple[str, ...] = DEFAULT_FAMILIES) -> list[Step]:
         *tuning,
         Step(names.REFIT, names.REFIT, ("max_iterations", "early_stopping_rounds"),
              {"data_run_id": (names.PREPARE,), "tune_run_ids": tuple(step.name for step in tuning)}),
-        Step(names.PACKAGE, names.PACKAGE, ("registered_model_name", "alias"), {"model_run_id": (names.REFIT,)}),
+        Step(names.PACKAGE, names.PACKAGE, ("registered_model_name", "alias", "min_improvement", "promote"),
+             {"model_run_id": (names.REFIT,)}),
     ]
 
 
@@ -82,6 +83,7 @@ class Outcome:
     registered_version: str
     alias: str
     alias_version: str | None
+    registered_new: bool = True  # False: an identical version existed, nothing was registered
 
     @property
     def alias_moved(self) -> bool:
@@ -108,6 +110,8 @@ def registry_line(outcome: Outcome) -> str:
     """One sentence on the registry: which version this run made and where the alias is."""
     name, alias = outcome.registered_model_name, outcome.alias
     where = f"`{name}` version {outcome.registered_version}"
+    if not outcome.registered_new:
+        where += " (an identical model was registered before: no new version)"
     if outcome.alias_moved:
         return f"Registered {where}; @{alias} now points to it."
     if outcome.alias_version:
@@ -131,6 +135,7 @@ def record_results(pipeline_run_id: str, step_ids: dict[str, str], *, registered
         registered_version=package_params.get("registered_version", "?"),
         alias=alias,
         alias_version=tracking.alias_version(registered_model_name, alias),
+        registered_new=package_params.get("registered_new", "True") == "True",
     )
     text = summary(outcome)
     tracking.log_results(metrics={"test_rmse": outcome.test_rmse}, run_id=pipeline_run_id)

@@ -60,14 +60,18 @@ def corrupt_one_column(example: pd.DataFrame) -> pd.DataFrame:
 
 
 def model_card(name: str, version: str, alias: str, family: str, model_uri: str,
-               lineage: dict[str, str], metrics: dict[str, float]) -> str:
-    """A short markdown card: what the model is, where it came from, how good it is."""
+               lineage: dict[str, str], metrics: dict[str, float], *, holds_alias: bool = True,
+               gate: str = "") -> str:
+    """A short markdown card: what the model is, where it came from, how good it is, whether
+    it holds the alias and why (`gate`, the champion gate's verdict)."""
     lines = [
-        f"# {name} v{version} (@{alias})",
+        f"# {name} v{version}" + (f" (@{alias})" if holds_alias else ""),
         "",
         f"- family: **{family}**",
         f"- model URI: `{model_uri}`",
-        f"- load: `mlflow.pyfunc.load_model('models:/{name}@{alias}')`",
+        f"- load: `mlflow.pyfunc.load_model('models:/{name}" + (f"@{alias}" if holds_alias else f"/{version}")
+        + "')`",
+        *([f"- gate: {gate}"] if gate else []),
         "",
         "## Lineage",
         *(f"- {key}: `{value}`" for key, value in lineage.items()),

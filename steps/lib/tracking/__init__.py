@@ -1,4 +1,5 @@
-"""Every MLflow call tabtune makes lives in this package: step runs, child runs, artifacts, models.
+"""Every MLflow call tabtune makes lives in this package: step runs, child runs, artifacts, models,
+the registry.
 
 Steps hand each other run IDs; everything a step reads comes from the artifacts of the run it
 was given, so a step works on any machine that shares the tracking server. Callers use the
@@ -19,6 +20,17 @@ from steps.lib.tracking.artifacts import (
 )
 from steps.lib.tracking.child_runs import BackgroundChildRunWriter, ChildRunWriter
 from steps.lib.tracking.models import load_pyfunc, log_model, register_model
+from steps.lib.tracking.registry import (
+    alias_version,
+    find_version,
+    link_model_metrics,
+    logged_model_metrics,
+    new_version,
+    set_alias,
+    tag_version,
+    version_tags,
+    version_uri,
+)
 from steps.lib.tracking.runs import (
     PROJECT_DIR,
     StepFailed,
@@ -40,7 +52,7 @@ from steps.lib.tracking.runs import (
     step_run,
     tag_failed_run,
 )
-from steps.lib.tracking.ui import alias_version, present_run, store_location
+from steps.lib.tracking.ui import present_run, store_location
 
 __all__ = [
     "PROJECT_DIR",
@@ -58,6 +70,8 @@ __all__ = [
     "end_finished",
     "find_keyed_run",
     "find_latest_run",
+    "find_version",
+    "link_model_metrics",
     "load_pyfunc",
     "log_figure",
     "log_files",
@@ -67,6 +81,8 @@ __all__ = [
     "log_split_inputs",
     "log_table",
     "log_text",
+    "logged_model_metrics",
+    "new_version",
     "present_run",
     "record_reused_step",
     "register_model",
@@ -75,8 +91,12 @@ __all__ = [
     "run_params",
     "run_step",
     "run_tags",
+    "set_alias",
     "set_tags",
     "step_run",
     "store_location",
     "tag_failed_run",
+    "tag_version",
+    "version_tags",
+    "version_uri",
 ]

@@ -49,11 +49,3 @@ def store_location() -> tuple[str, str | None]:
     else:
         return mask_url(uri), None
     return uri, f"mlflow ui --backend-store-uri {uri}"
-
-
-def alias_version(name: str, alias: str) -> str | None:
-    """The version of registered model `name` that holds `alias`, if any."""
-    try:
-        return str(_client().get_model_version_by_alias(name, alias).version)
-    except Exception:  # noqa: BLE001 - no such model or alias
-        return None

@@ -1,0 +1,117 @@
+"""The model registry beyond registering one version: find a version by fingerprint, read who
+holds an alias, register a version with a description (removed again if what follows fails),
+tag versions, move an alias, and attach metrics to a logged model."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+import mlflow
+from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
+
+from steps.lib.tracking.runs import _client
+
+
+def model_id_of(model_uri: str) -> str:
+    """The logged model's ID in an MLflow 3 model URI `models:/m-…`."""
+    model_id = model_uri.removeprefix("models:/")
+    if model_id == model_uri or not model_id.startswith("m-") or "/" in model_id:
+        raise ValueError(f"{model_uri!r} is not a logged model's URI (models:/m-…)")
+    return model_id
+
+
+def link_model_metrics(model_uri: str, metrics: dict[str, float]) -> None:
+    """Log `metrics` on the run that logged the model *and* on the logged model itself, in one
+    call (a metric with a model ID lands on both), so the Models view shows them."""
+    model_id = model_id_of(model_uri)
+    run_id = _client().get_logged_model(model_id).source_run_id
+    now = int(time.time() * 1000)
+    _client().log_batch(
+        run_id, metrics=[Metric(key, float(value), now, 0, model_id=model_id, run_id=run_id)
+                         for key, value in metrics.items()])
+
+
+def logged_model_metrics(model_uri: str) -> dict[str, float]:
+    """The metrics attached to a logged model (latest value per key)."""
+    return {metric.key: metric.value for metric in _client().get_logged_model(model_id_of(model_uri)).metrics or []}
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    """The version number holding `alias` of registered model `name`; None if the model or the
+    alias does not exist yet."""
+    try:
+        model = _client().get_registered_model(name)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    version = (model.aliases or {}).get(alias)
+    return None if version is None else str(version)
+
+
+def version_uri(name: str, version: str) -> str:
+    return f"models:/{name}/{version}"
+
+
+def find_version(name: str, tags: dict[str, str]):
+    """The oldest version of registered model `name` carrying all `tags`, or None.
+
+    The registry filters by tag where it can; Unity Catalog takes a single `name = …` condition
+    only, so there every version of `name` is read and the tags are compared here."""
+    client = _client()
+    by_name = f"name = '{_quote(name)}'"
+    clauses = [by_name, *(f"tags.`{key}` = '{_quote(value)}'" for key, value in tags.items())]
+    try:
+        versions = list(client.search_model_versions(" and ".join(clauses)))
+    except MlflowException:
+        versions, token = [], None
+        while True:
+            page = client.search_model_versions(by_name, page_token=token)
+            versions += [v for v in page if all(v.tags.get(k) == value for k, value in tags.items())]
+            token = page.token
+            if not token:
+                break
+    return min(versions, key=lambda v: int(v.version)) if versions else None
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")
+
+
+@contextlib.contextmanager
+def new_version(model_uri: str, name: str, tags: dict[str, str], description: str) -> Iterator:
+    """Register `model_uri` as a new version of `name` with tags and description, yielding the
+    version; if registering or anything inside the block fails, the version is deleted again,
+    so nothing is left half-registered."""
+    client = _client()
+    version = mlflow.register_model(model_uri, name, tags=tags)
+    try:
+        client.update_model_version(name, version.version, description=description)
+        yield version
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.delete_model_version(name, version.version)
+        raise
+
+
+def tag_version(name: str, version: str, tags: dict[str, str], *, replacing: tuple[str, ...] = ()) -> None:
+    """Set `tags` on a version, and delete those of the keys `replacing` that `tags` does not set
+    (so a verdict's tags never mix with an earlier verdict's)."""
+    client = _client()
+    stale = set(replacing) & set(client.get_model_version(name, version).tags) - set(tags)
+    for key in sorted(stale):
+        client.delete_model_version_tag(name, version, key)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def version_tags(name: str, version: str) -> dict[str, str]:
+    return dict(_client().get_model_version(name, version).tags)
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    _client().set_registered_model_alias(name, alias, version)
+

@@ -1,0 +1,274 @@
+"""The champion gate and idempotent registration: the pure decision and fingerprint, then
+`package.run()` in-process against a real temp sqlite registry (no mocks): a first model takes
+the alias, a worse one is registered but does not, a model of another table cannot take it
+unless forced, and packaging the same model again registers nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from types import SimpleNamespace
+
+import pytest
+
+from steps import package, prepare, refit, tune_lasso
+from steps.lib import gate, names, tracking
+from steps.lib.errors import InputError
+from steps.lib.fingerprint import code_digest, model_fingerprint, requirement_pins
+from tests.conftest import in_process_store, make_frame
+
+GATE = {"version": "3", "alias": "champion", "champion_error": None, "min_improvement": 0.0, "promote": "gate"}
+
+
+# --------------------------------------------------------------------------- the decision
+def test_no_champion_yet_promotes_and_says_so():
+    decision = gate.decide(**{**GATE, "new_rmse": 52.1, "champion_version": None, "champion_rmse": None})
+    assert decision.promote and decision.state == "promoted"
+    assert decision.message == "version 3 is now @champion: no version held @champion yet (test RMSE 52.1)"
+    assert decision.tags[names.GATE_TAG] == "promoted" and names.GATE_CHAMPION_RMSE_TAG not in decision.tags
+
+
+def test_a_better_model_is_promoted_with_both_figures():
+    decision = gate.decide(**{**GATE, "new_rmse": 49.0, "champion_version": "1", "champion_rmse": 51.0})
+    assert decision.promote and decision.state == "promoted"
+    assert decision.tags == {names.GATE_TAG: "promoted", names.GATE_NEW_RMSE_TAG: "49.0",
+                             names.GATE_CHAMPION_RMSE_TAG: "51.0", names.GATE_CHAMPION_VERSION_TAG: "1",
+                             names.GATE_MIN_IMPROVEMENT_TAG: "0.0"}
+
+
+def test_a_worse_or_equal_model_is_rejected_and_the_line_says_why():
+    decision = gate.decide(**{**GATE, "new_rmse": 52.1, "champion_version": "1", "champion_rmse": 50.97})
+    assert not decision.promote and decision.state == "rejected"
+    assert decision.message == ("version 3 kept, @champion stays on version 1: test RMSE 52.1 is not below 50.97 "
+                                "(version 1: 50.97, min_improvement 0)")
+    tie = gate.decide(**{**GATE, "new_rmse": 50.0, "champion_version": "1", "champion_rmse": 50.0})
+    assert not tie.promote
+
+
+def test_min_improvement_is_a_relative_margin():
+    # 10 % better than 50 means below 45: 46 is better, but not by enough
+    not_enough = gate.decide(**{**GATE, "new_rmse": 46.0, "champion_version": "1", "champion_rmse": 50.0,
+                                "min_improvement": 0.1})
+    assert not not_enough.promote and "is not below 45 " in not_enough.message
+    enough = gate.decide(**{**GATE, "new_rmse": 44.9, "champion_version": "1", "champion_rmse": 50.0,
+                            "min_improvement": 0.1})
+    assert enough.promote and enough.tags[names.GATE_MIN_IMPROVEMENT_TAG] == "0.1"
+
+
+def test_a_champion_that_cannot_score_the_data_keeps_the_alias_and_points_to_the_ways_out():
+    decision = gate.decide(**{**GATE, "new_rmse": 1.0, "champion_version": "1", "champion_rmse": None,
+                              "champion_error": "MlflowException: missing column x3"})
+    assert not decision.promote and decision.state == "rejected"
+    assert "cannot score this model's test data (MlflowException: missing column x3)" in decision.message
+    assert "another registered_model_name, or pass -P promote=force" in decision.message
+    assert decision.tags[names.GATE_REASON_TAG].endswith("missing column x3")
+
+
+def test_the_reason_is_one_line_without_the_frame_mlflow_quotes():
+    error = ValueError("Failed to enforce schema of data '   x1\n0  1.5\n1  2.5' with schema '['x1': double]'. "
+                       "Error: Model is missing inputs ['colour', 'size'].")
+    assert gate.short_reason(error) == "ValueError: Model is missing inputs ['colour', 'size']"
+    assert gate.short_reason(KeyError("x3")) == "KeyError: 'x3'"
+
+
+def test_force_and_never_do_not_compare():
+    forced = gate.decide(**{**GATE, "new_rmse": 99.0, "champion_version": "1", "champion_rmse": 1.0,
+                            "promote": "force"})
+    assert forced.promote and forced.state == "forced" and forced.tags[names.GATE_TAG] == "forced"
+    never = gate.decide(**{**GATE, "new_rmse": 0.1, "champion_version": "1", "champion_rmse": 1.0,
+                           "promote": "never"})
+    assert not never.promote and never.tags[names.GATE_TAG] == "not_promoted"
+    assert never.message == "version 3 registered, @champion stays on version 1 (promote=never)"
+
+
+def test_the_version_holding_the_alias_has_nothing_to_do():
+    decision = gate.decide(**{**GATE, "new_rmse": 9.0, "champion_version": "3", "champion_rmse": None})
+    assert not decision.promote and decision.state == "unchanged" and decision.tags == {}
+    assert decision.message == "version 3 already holds @champion: nothing to do"
+
+
+def test_bad_gate_settings_name_the_parameter():
+    with pytest.raises(InputError, match=r"^promote: expected one of gate, force, never, got 'always'"):
+        gate.check_settings(0.0, "always")
+    with pytest.raises(InputError, match=r"^min_improvement: expected a fraction in \[0, 1\), got -0.1"):
+        gate.check_settings(-0.1, "gate")
+    with pytest.raises(InputError, match=r"^min_improvement:"):
+        gate.check_settings(1.0, "gate")
+
+
+def test_the_comparison_is_redone_when_the_alias_moves_meanwhile():
+    holders = iter(["1", "2", "2"])  # another step moved the alias to 2 while we compared with 1
+    compared = []
+
+    def decide_against(champion):
+        compared.append(champion)
+        return gate.decide(**{**GATE, "new_rmse": 5.0, "champion_version": champion, "champion_rmse": 6.0})
+
+    decision, champion = gate.decide_until_stable(lambda: next(holders), decide_against)
+    assert compared == ["1", "2"] and champion == "2" and decision.tags[names.GATE_CHAMPION_VERSION_TAG] == "2"
+    moving = iter(str(n) for n in range(100))
+    with pytest.raises(gate.GateRaced, match="moved 3 times"):
+        gate.decide_until_stable(lambda: next(moving), decide_against)
+
+
+# --------------------------------------------------------------------------- the fingerprint
+def test_code_digest_changes_with_any_module_and_its_path(tmp_path):
+    (tmp_path / "steps" / "lib").mkdir(parents=True)
+    (tmp_path / "steps" / "a.py").write_text("x = 1\n")
+    (tmp_path / "steps" / "lib" / "b.py").write_text("y = 2\n")
+    (tmp_path / "steps" / "notes.txt").write_text("not code")
+    before = code_digest(tmp_path)
+    (tmp_path / "steps" / "notes.txt").write_text("still not code")
+    assert code_digest(tmp_path) == before
+    (tmp_path / "steps" / "lib" / "b.py").write_text("y = 3\n")
+    changed = code_digest(tmp_path)
+    assert changed != before
+    (tmp_path / "steps" / "lib" / "b.py").rename(tmp_path / "steps" / "b.py")
+    assert code_digest(tmp_path) not in (before, changed)
+
+
+def test_fingerprint_depends_on_data_family_params_code_and_pins():
+    base = {"data": {"data_digest": "d1", "seed": 1}, "family": "lasso", "params": {"alpha": 0.1, "max_iter": 5},
+            "code": "c1", "requirements": requirement_pins("# pins\nmlflow==3.17.2\n\nnumpy==2.4.6  # x\n")}
+    assert base["requirements"] == ["mlflow==3.17.2", "numpy==2.4.6"]
+    first = model_fingerprint(**base)
+    assert model_fingerprint(**{**base, "params": {"max_iter": 5, "alpha": 0.1}}) == first  # key order
+    for change in ({"data": {"data_digest": "d1", "seed": 2}}, {"family": "catboost"},
+                   {"params": {"alpha": 0.2, "max_iter": 5}}, {"code": "c2"}, {"requirements": ["mlflow==3.17.1"]}):
+        assert model_fingerprint(**{**base, **change}) != first, change
+
+
+# --------------------------------------------------------------------------- package, for real
+MODEL = "gate-test"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("gate")
+    with in_process_store(directory) as (client, _):
+        tables = {}
+        for key, frame in {"a": make_frame(160, seed=3), "b": make_frame(160, seed=4, categorical=False)}.items():
+            tables[key] = str(directory / f"{key}.csv")
+            frame.to_csv(tables[key], index=False)
+        yield client, tables
+
+
+def refit_lasso(table: str, alphas: str) -> str:
+    """prepare → tune_lasso over `alphas` → refit: a LASSO refit run on `table`, in seconds."""
+    data_run_id = prepare.run(data=table, target="y", val_size=0.2, test_size=0.2, seed=5)
+    tuned = tune_lasso.run(data_run_id=data_run_id, alphas=alphas, seed=5)
+    return refit.run(data_run_id="", tune_run_ids=tuned, max_iterations=10, early_stopping_rounds=5)
+
+
+@pytest.fixture(scope="module")
+def packaged(store):
+    """The story, in order: a good model, a worse one, the good one again, a model of another
+    table (gated, then forced). Each package run's ID and the lines it printed."""
+    _, tables = store
+    refits = {"good": refit_lasso(tables["a"], "0.1,0.01"), "worse": refit_lasso(tables["a"], "100"),
+              "other": refit_lasso(tables["b"], "0.1,0.01")}
+    results = {}
+    for key, refit_key, options in (("good", "good", {}), ("worse", "worse", {}), ("again", "good", {}),
+                                    ("other", "other", {}), ("forced", "other", {"promote": "force"})):
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            run_id = package.run(model_run_id=refits[refit_key], registered_model_name=MODEL, alias="champion",
+                                 **options)
+        print(out.getvalue(), end="")
+        lines = [line for line in out.getvalue().splitlines() if line.startswith("package: ")]
+        results[key] = {"run_id": run_id, "lines": lines}
+    return refits, results
+
+
+def version_of(client, refit_run_id: str):
+    """The one registered version of the model `refit_run_id` made (its number as a string)."""
+    versions = [v for v in client.search_model_versions(f"name = '{MODEL}'") if v.tags["refit_run_id"] == refit_run_id]
+    assert len(versions) == 1, versions
+    return SimpleNamespace(version=str(versions[0].version), tags=versions[0].tags,
+                           description=versions[0].description)
+
+
+def test_the_first_model_is_promoted_with_a_description_and_its_fingerprint(store, packaged):
+    client, _ = store
+    refits, results = packaged
+    good = version_of(client, refits["good"])
+    refit_run = client.get_run(refits["good"])
+    assert good.tags[names.GATE_TAG] == "promoted"
+    assert good.tags[names.MODEL_FINGERPRINT_TAG] == refit_run.data.tags[names.MODEL_FINGERPRINT_TAG]
+    assert float(good.tags[names.GATE_NEW_RMSE_TAG]) == pytest.approx(refit_run.data.metrics["test_rmse"])
+    assert results["good"]["lines"][0] == (f"package: version {good.version} is now @champion: no version held "
+                                          f"@champion yet (test RMSE {refit_run.data.metrics['test_rmse']:.6g})")
+    assert f"test RMSE {refit_run.data.metrics['test_rmse']:.6g}" in good.description
+    for run_id in (good.tags["data_run_id"], good.tags["tune_run_ids"], refits["good"]):
+        assert run_id in good.description
+
+
+def test_a_worse_model_is_registered_but_the_alias_stays(store, packaged):
+    client, _ = store
+    refits, results = packaged
+    good, worse = version_of(client, refits["good"]), version_of(client, refits["worse"])
+    assert worse.tags[names.GATE_TAG] == "rejected" and worse.tags[names.GATE_CHAMPION_VERSION_TAG] == good.version
+    new, champion = float(worse.tags[names.GATE_NEW_RMSE_TAG]), float(worse.tags[names.GATE_CHAMPION_RMSE_TAG])
+    assert new >= champion
+    assert champion == pytest.approx(client.get_run(refits["good"]).data.metrics["test_rmse"])  # same rows
+    assert results["worse"]["lines"][0] == (
+        f"package: version {worse.version} kept, @champion stays on version {good.version}: test RMSE {new:.6g} "
+        f"is not below {champion:.6g} (version {good.version}: {champion:.6g}, min_improvement 0)")
+    assert client.get_run(results["worse"]["run_id"]).info.status == "FINISHED"
+
+
+def test_packaging_the_same_model_again_registers_nothing_and_names_the_version(store, packaged):
+    client, _ = store
+    refits, results = packaged
+    good = version_of(client, refits["good"])
+    assert results["again"]["lines"][:2] == [
+        f"package: identical to version {good.version} (same data, parameters and code): nothing registered",
+        f"package: version {good.version} already holds @champion: nothing to do"]
+    params = client.get_run(results["again"]["run_id"]).data.params
+    assert params["registered_version"] == good.version and params["registered_new"] == "False"
+
+
+def test_a_model_of_another_table_takes_the_alias_only_when_forced(store, packaged):
+    client, _ = store
+    refits, results = packaged
+    good, other = version_of(client, refits["good"]), version_of(client, refits["other"])
+    gated = results["other"]["lines"][0]
+    assert gated.startswith(f"package: version {other.version} kept, @champion stays on version {good.version}: "
+                            f"version {good.version} cannot score this model's test data (")
+    assert "Model is missing inputs ['colour', 'size']" in gated
+    assert gated.endswith("a different table belongs under another registered_model_name, or pass -P promote=force")
+    assert results["forced"]["lines"][:2] == [
+        f"package: identical to version {other.version} (same data, parameters and code): nothing registered",
+        (f"package: version {other.version} is now @champion, replacing version {good.version} "
+         "(promote=force: not compared)")]
+    assert other.tags[names.GATE_TAG] == "forced"
+    assert names.GATE_REASON_TAG not in other.tags  # the earlier refusal's reason went with its verdict
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == other.version
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == 3  # good, worse, other: once each
+
+
+def test_refit_links_its_test_metrics_to_the_logged_model(store, packaged):
+    client, _ = store
+    refits, _ = packaged
+    run = client.get_run(refits["good"])
+    model_id = run.data.tags[names.MODEL_URI_TAG].removeprefix("models:/")
+    model_metrics = {m.key: m.value for m in client.get_logged_model(model_id).metrics}
+    assert model_metrics["test_rmse"] == run.data.metrics["test_rmse"]
+    assert {"test_mae", "test_r2"} <= set(model_metrics)
+    assert len(client.get_metric_history(refits["good"], "test_rmse")) == 1  # logged once, not twice
+
+
+def test_package_refuses_bad_gate_settings_before_registering(store, packaged):
+    client, _ = store
+    refits, _ = packaged
+    before = len(client.search_model_versions(f"name = '{MODEL}'"))
+    with pytest.raises(InputError, match=r"^promote:"):
+        package.run(model_run_id=refits["good"], registered_model_name=MODEL, alias="champion", promote="maybe")
+    with pytest.raises(InputError, match=r"^min_improvement:"):
+        package.run(model_run_id=refits["good"], registered_model_name=MODEL, alias="champion", min_improvement=-1)
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == before
+
+
+def test_registry_helpers_read_the_alias_and_find_by_tag(store, packaged):
+    assert tracking.alias_version("no-such-model", "champion") is None
+    assert tracking.alias_version(MODEL, "no-such-alias") is None
+    assert tracking.find_version(MODEL, {names.MODEL_FINGERPRINT_TAG: "nope"}) is None
