@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import mlflow
 import pytest
-from mlflow.tracking import MlflowClient
 
 from steps.lib.tracking import ui
+from tests.conftest import in_process_store
 
 
 @pytest.fixture
-def client(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri(uri)
-    yield MlflowClient(uri)
-    mlflow.set_tracking_uri(None)
+def client(tmp_path):
+    with in_process_store(tmp_path) as (client, _):
+        yield client
 
 
 def test_a_generated_run_name_is_replaced_a_chosen_one_kept(client):

@@ -6,25 +6,20 @@ from __future__ import annotations
 import os
 import subprocess
 
-import mlflow
 import optuna
 import pytest
-from mlflow.tracking import MlflowClient
 
 from steps.lib import names, studies, tracking, workers
 from steps.lib.errors import InputError
+from tests.conftest import in_process_store
 
 JOIN = dict(family="catboost", study_name="s", trials=3, seed=7, n_jobs=1, pruner="none", iterations=10)
 
 
 @pytest.fixture
-def client(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri(uri)
-    yield MlflowClient(uri)
-    mlflow.set_tracking_uri(None)
+def client(tmp_path):
+    with in_process_store(tmp_path) as (client, _):
+        yield client
 
 
 def new_run(client) -> str:
