@@ -38,24 +38,17 @@ def test_optimize_is_seeded_and_reports_each_trial(splits):
 
 
 def test_failed_trial_is_reported_not_fatal(splits):
-    class Breaking:
+    class Breaking(type(get_family("catboost"))):
         """CatBoost, except that the second trial's fit raises."""
 
-        name, flavor = "breaking", "catboost"
-        inner = get_family("catboost")
+        name = "breaking"
         calls = 0
-
-        def space(self, trial):
-            return self.inner.space(trial)
-
-        def fixed_params(self, *, iterations):
-            return self.inner.fixed_params(iterations=iterations)
 
         def build(self, params, splits, seed):
             Breaking.calls += 1
             if Breaking.calls == 2:
                 raise RuntimeError("boom")
-            return self.inner.build(params, splits, seed)
+            return super().build(params, splits, seed)
 
     results = []
     optimize(Breaking(), splits, study=new_study(), trials=3, iterations=10, seed=0, on_trial=results.append)
@@ -110,3 +103,20 @@ def test_the_lasso_grid_means_the_same_at_any_target_scale(scale):
     rmse = [r.value / scale for r in results]
     assert rmse[0] == pytest.approx(np.std(splits.val["y"] / scale, ddof=0), rel=0.25)  # alpha 1: a constant
     assert rmse[0] > 2 * rmse[-1]  # the small alphas fit the signal
+
+
+def test_fits_on_data_prepared_once_equal_fits_on_frames(splits):
+    """CatBoost's Pool, quantized once per step, gives the very models a fit on frames gives."""
+    import numpy as np
+
+    from steps.lib.training import fit_and_score
+
+    family = get_family("catboost")
+    params = {"depth": 4, "learning_rate": 0.1, "iterations": 30}
+    shared = family.fit_data(splits)
+    assert shared.train_y is None and shared.train_x.is_quantized()
+    once = fit_and_score(family, params, splits, seed=3, data=shared)
+    x_train, y_train = splits.xy("train")
+    x_val, _ = splits.xy("val")
+    plain = family.build(params, splits, seed=3).fit(x_train, y_train)
+    np.testing.assert_array_equal(once.model.predict(x_val), plain.predict(x_val))

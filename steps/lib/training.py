@@ -20,17 +20,18 @@ class Fitted:
     fit_s: float
 
 
-def fit_and_score(family, params: dict[str, Any], splits: Splits, seed: int, on_iteration=None) -> Fitted:
-    """Fit on train and score on val: one tuning evaluation. `on_iteration(iteration, val_rmse)`,
-    if given, follows an iterative fit and may stop it (for pruning)."""
+def fit_and_score(family, params: dict[str, Any], splits: Splits, seed: int, on_iteration=None,
+                  data=None) -> Fitted:
+    """Fit on train and score on val: one tuning evaluation. `data`: the family's `fit_data`,
+    built once per step and shared by the trials. `on_iteration(iteration, val_rmse)`, if given,
+    follows an iterative fit and may stop it (for pruning)."""
+    data = data or family.fit_data(splits)
     model = family.build(params, splits, seed)
-    x_train, y_train = splits.xy("train")
-    options = family.fit_options(splits, on_iteration) if on_iteration else {}
+    options = family.fit_options(data, on_iteration) if on_iteration else {}
     started = time.perf_counter()
-    model.fit(x_train, y_train, **options)
+    model.fit(data.train_x, data.train_y, **options)
     fit_s = time.perf_counter() - started
-    x_val, y_val = splits.xy("val")
-    return Fitted(model, params, score(y_val, model.predict(x_val), "val"), fit_s)
+    return Fitted(model, params, score(data.val_y, model.predict(data.val_x), "val"), fit_s)
 
 
 def refit_and_test(

@@ -39,9 +39,10 @@ def evaluate_grid(
 ) -> list[TrialResult]:
     """Every grid point fit on train and scored on val, in grid order."""
     results = []
+    data = family.fit_data(splits)
     for number, params in enumerate(grid):
         started = datetime.now()
-        fitted = fit_and_score(family, params, splits, seed)
+        fitted = fit_and_score(family, params, splits, seed, data=data)
         result = TrialResult(
             number, params, COMPLETE, fitted.metrics, fitted.fit_s, started, datetime.now()
         )
@@ -80,6 +81,7 @@ def optimize(
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     fixed = family.fixed_params(iterations=iterations)
+    data = family.fit_data(splits)  # once for every trial: the hot path only fits
     outcomes: dict[int, tuple[dict, float, str]] = {}
     own_failures = []
 
@@ -90,7 +92,7 @@ def optimize(
         on_start(trial.number)
         reporter = _PruningReporter(trial, iterations) if prune else None
         try:
-            fitted = fit_and_score(family, params, splits, seed, on_iteration=reporter)
+            fitted = fit_and_score(family, params, splits, seed, on_iteration=reporter, data=data)
         except Exception as error:
             outcomes[trial.number] = ({}, 0.0, f"{type(error).__name__}: {error}")
             raise

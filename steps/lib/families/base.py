@@ -7,12 +7,25 @@ subclasses `Family` and decorates it with `@register`."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
 import pandas as pd
 
 from steps.lib.data import Splits
+
+
+@dataclass(frozen=True)
+class FitData:
+    """Train and val data in the form one family's fits take, built once per step and shared by
+    every trial: `fit(train_x, train_y)` (train_y None when train_x carries the target, as a
+    CatBoost Pool does), `predict(val_x)`, scored against val_y."""
+
+    train_x: Any
+    train_y: Any
+    val_x: Any
+    val_y: pd.Series
 
 
 class Family:
@@ -40,7 +53,14 @@ class Family:
         the tuning budget per fit for families that fit iteratively."""
         return {}
 
-    def fit_options(self, splits: Splits, on_iteration) -> dict[str, Any]:
+    def fit_data(self, splits: Splits) -> FitData:
+        """Train and val data for the tuning fits; plain frames unless the family can prepare
+        them once for all trials (CatBoost quantizes a Pool once)."""
+        x_train, y_train = splits.xy("train")
+        x_val, y_val = splits.xy("val")
+        return FitData(x_train, y_train, x_val, y_val)
+
+    def fit_options(self, data: FitData, on_iteration) -> dict[str, Any]:
         """Extra `fit` arguments that call `on_iteration(iteration, val_rmse) -> go_on` while
         fitting, so a pruner can stop a bad trial; {} when the family cannot report progress."""
         return {}

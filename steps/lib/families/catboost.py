@@ -9,7 +9,7 @@ import pandas as pd
 
 from steps.lib.data import Splits
 from steps.lib.families import register
-from steps.lib.families.base import Family
+from steps.lib.families.base import Family, FitData
 
 
 @register
@@ -45,10 +45,22 @@ class CatBoostFamily(Family):
             verbose=False,
         )
 
-    def fit_options(self, splits, on_iteration) -> dict[str, Any]:
+    def fit_data(self, splits: Splits) -> FitData:
+        """Pools built and quantized once per step (the borders depend on the data, not on the
+        tuned parameters), instead of once per trial: the same models, fitted faster."""
+        from catboost import Pool
+
+        x_train, y_train = splits.xy("train")
+        x_val, y_val = splits.xy("val")
+        categorical = list(splits.categorical) or None
+        train = Pool(x_train, y_train, cat_features=categorical)
+        train.quantize()
+        return FitData(train, None, Pool(x_val, y_val, cat_features=categorical), y_val)
+
+    def fit_options(self, data: FitData, on_iteration) -> dict[str, Any]:
         """Val RMSE per iteration for the pruner; use_best_model=False keeps the tree count fixed."""
         return {
-            "eval_set": splits.xy("val"),
+            "eval_set": data.val_x,
             "use_best_model": False,
             "callbacks": [_IterationHook(on_iteration)],
         }
