@@ -25,13 +25,13 @@ def run(*, data: str, target: str, families: str = ",".join(pipeline.DEFAULT_FAM
         alphas: str, iterations: int, seed: int, env_manager: str, storage: str = "", study_name: str = "",
         n_jobs: int = 1, pruner: str = "none", registered_model_name: str = "tabtune-regressor",
         alias: str = "champion", max_iterations: int = 5000, early_stopping_rounds: int = 100,
-        min_improvement: float = 0.0, promote: str = "gate", reuse: str = "auto") -> str:
+        min_improvement: float = 0.0, promote: str = "gate", reuse: str = "auto", tune_rows: int = 0) -> str:
     """Run every step in order (or reuse its earlier run); returns the pipeline's run ID."""
     settings = dict(data=data, target=target, trials=trials, alphas=alphas, iterations=iterations, seed=seed,
                     storage=storage, study_name=study_name, n_jobs=n_jobs, pruner=pruner,
                     registered_model_name=registered_model_name, alias=alias, max_iterations=max_iterations,
                     early_stopping_rounds=early_stopping_rounds, min_improvement=min_improvement,
-                    promote=promote)
+                    promote=promote, tune_rows=tune_rows)
     steps = pipeline.steps(pipeline.parse_families(families))
     check(steps, settings)  # fail here, before any step runs
     with tracking.step_run(names.MAIN) as pipeline_run_id:
@@ -100,6 +100,8 @@ def check(steps: list[pipeline.Step], settings: dict) -> None:
               show_default=True, help="Forwarded to package: the champion gate's relative margin.")
 @click.option("--promote", type=click.Choice(gate.PROMOTE_MODES), default="gate", show_default=True,
               help="Forwarded to package: gate, force or never.")
+@click.option("--tune-rows", type=cli.Whole(min=0), default=0, show_default=True,
+              help="Tune on a seeded sample of this many training rows (0 = all); refit uses all.")
 @click.option("--reuse", type=click.Choice(("auto", "none")), default="auto", show_default=True,
               help="auto: reuse a step's earlier run when everything that determines it is the same.")
 def command(**options) -> None:

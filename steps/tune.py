@@ -25,7 +25,7 @@ from steps.lib.tuning import FAILED, optimize
 
 def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s: float,
         storage: str = "", study_name: str = "", n_jobs: int = 1, pruner: str = "none",
-        parent_run_id: str = "", thread_count: int = 0) -> str:
+        parent_run_id: str = "", thread_count: int = 0, tune_rows: int = 0) -> str:
     """Run (or join) the study, logging each trial as it ends; returns this step's run ID."""
     # Never oversubscribe: the cores are shared among the trials running at once.
     model_family = _family(family, thread_count or max(1, (os.cpu_count() or 1) // n_jobs))
@@ -38,7 +38,8 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
         if parent_run_id:
             tracking.resolve_run(parent_run_id, "parent_run_id", (step,), allow_running=True)
         data_run_id = lineage.data_run(data_run_id)
-        splits = lineage.load_splits(data_run_id)
+        splits = lineage.load_splits(data_run_id).with_train_sample(tune_rows, seed)
+        tracking.log_results(metrics={"tune_rows": len(splits.train)})  # what the trials were fitted on
         name = study_name or workers.default_study_name(family, data_run_id, iterations)
         member = workers.join(family=family, storage=storage, study_name=name, trials=trials, seed=seed,
                               n_jobs=n_jobs, pruner=pruner, iterations=iterations, own_run_id=run_id,
@@ -119,6 +120,8 @@ OPTIONS = [
     click.Option(["--n-jobs"], type=cli.Whole(min=1, max=64), default=1, show_default=True),
     click.Option(["--pruner"], type=click.Choice(studies.PRUNERS), default="none", show_default=True),
     click.Option(["--parent-run-id"], default="", help="Attach this worker's trials to this tuning run."),
+    click.Option(["--tune-rows"], type=cli.Whole(min=0), default=0, show_default=True,
+                 help="Tune on a seeded sample of this many training rows (0 = all); refit uses all."),
     click.Option(["--thread-count"], type=cli.Whole(min=0, max=256), default=0, show_default=True,
                  help="Threads per fit (0 = cores / n_jobs)."),
 ]

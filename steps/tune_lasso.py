@@ -16,14 +16,14 @@ from steps.lib.grid import parse_alphas
 from steps.lib.tuning import best_result, evaluate_grid
 
 
-def run(*, data_run_id: str, alphas: str, seed: int) -> str:
+def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0) -> str:
     """Fit one LASSO per alpha and log each; returns this step's run ID."""
     grid = parse_alphas(alphas)
     family = get_family("lasso")
     with tracking.step_run(names.TUNE_LASSO, {names.FAMILY_TAG: family.name}) as run_id:
         data_run_id = lineage.data_run(data_run_id)
         tracking.set_tags({names.DATA_RUN_TAG: data_run_id})
-        splits = lineage.load_splits(data_run_id)
+        splits = lineage.load_splits(data_run_id).with_train_sample(tune_rows, seed)
         writer = tracking.ChildRunWriter(run_id)
 
         def log_point(result) -> None:
@@ -68,6 +68,8 @@ def run(*, data_run_id: str, alphas: str, seed: int) -> str:
 @click.option("--data-run-id", default="")
 @click.option("--alphas", default="1,0.3,0.1,0.03,0.01,0.003,0.001", show_default=True)
 @click.option("--seed", type=cli.SEED, default=42, show_default=True)
+@click.option("--tune-rows", type=cli.Whole(min=0), default=0, show_default=True,
+              help="Tune on a seeded sample of this many training rows (0 = all); refit uses all.")
 def command(**options) -> None:
     run(**options)
 

@@ -91,3 +91,11 @@ def test_digest_and_settings_key_are_stable(frame):
 def test_describe_columns_treats_bool_as_categorical():
     numeric, categorical = describe_columns(pd.DataFrame({"a": [1.0], "b": [True], "t": [1]}), "t")
     assert numeric == ["a"] and categorical == ["b"]
+
+
+def test_a_train_sample_is_seeded_and_leaves_val_and_test_alone(splits):
+    sample = splits.with_train_sample(10, seed=1)
+    assert len(sample.train) == 10 and sample.val is splits.val and sample.test is splits.test
+    assert sample.train.equals(splits.with_train_sample(10, seed=1).train)
+    assert not sample.train.equals(splits.with_train_sample(10, seed=2).train)
+    assert splits.with_train_sample(0, seed=1) is splits and splits.with_train_sample(10_000, seed=1) is splits

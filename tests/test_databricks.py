@@ -345,11 +345,11 @@ TASK_PARAMETERS = {
     "prepare": {"step": "prepare", "entry_point": "prepare", "experiment": P("experiment"), "data": P("data"),
                 "target": P("target"), "seed": P("seed")},
     "tune_lasso": {"step": "tune_lasso", "entry_point": "tune_lasso", **PIPELINE, "alphas": P("alphas"),
-                   "seed": P("seed"), "data_run_id": V("prepare")},
+                   "seed": P("seed"), "tune_rows": P("tune_rows"), "data_run_id": V("prepare")},
     "tune_catboost": {"step": "tune_catboost", "entry_point": "tune", **PIPELINE, "trials": P("trials"),
                       "iterations": P("iterations"), "seed": P("seed"), "storage": P("storage"),
                       "study_name": P("study_name"), "n_jobs": P("n_jobs"), "pruner": P("pruner"),
-                      "family": "catboost", "data_run_id": V("prepare")},
+                      "tune_rows": P("tune_rows"), "family": "catboost", "data_run_id": V("prepare")},
     "refit": {"step": "refit", "entry_point": "refit", **PIPELINE, "max_iterations": P("max_iterations"),
               "early_stopping_rounds": P("early_stopping_rounds"), "data_run_id": V("prepare"),
               "tune_run_ids": f"{V('tune_lasso')},{V('tune_catboost')}"},
@@ -402,7 +402,7 @@ def test_job_parameter_defaults_are_the_mlproject_ones():
     defaults = {p["name"]: p["default"] for p in settings["parameters"]}
     assert defaults == {"experiment": EXPERIMENT, "data": "diabetes", "target": "", "trials": "50",
                         "alphas": "1,0.3,0.1,0.03,0.01,0.003,0.001", "iterations": "500", "seed": "42",
-                        "storage": "", "study_name": "", "n_jobs": "1", "pruner": "none",
+                        "tune_rows": "0", "storage": "", "study_name": "", "n_jobs": "1", "pruner": "none",
                         "max_iterations": "5000", "early_stopping_rounds": "100",
                         "registered_model_name": "tabtune-regressor", "alias": "champion",
                         "min_improvement": "0", "promote": "gate"}
@@ -559,9 +559,11 @@ def test_tasks_hand_each_other_run_ids_and_nest_under_one_pipeline_run(local_sto
     data_run_id = ids["prepare"]
     assert received == {
         "prepare": {"data": "diabetes", "target": "", "seed": "42"},
-        "tune_lasso": {"data_run_id": data_run_id, "alphas": "1,0.3,0.1,0.03,0.01,0.003,0.001", "seed": "42"},
+        "tune_lasso": {"data_run_id": data_run_id, "alphas": "1,0.3,0.1,0.03,0.01,0.003,0.001", "seed": "42",
+                       "tune_rows": "0"},
         "tune_catboost": {"data_run_id": data_run_id, "trials": "7", "iterations": "500", "seed": "42",
-                          "storage": "", "study_name": "", "n_jobs": "1", "pruner": "none", "family": "catboost"},
+                          "storage": "", "study_name": "", "n_jobs": "1", "pruner": "none", "tune_rows": "0",
+                          "family": "catboost"},
         "refit": {"data_run_id": data_run_id, "tune_run_ids": f"{ids['tune_lasso']},{ids['tune_catboost']}",
                   "max_iterations": "5000", "early_stopping_rounds": "100"},
         "package": {"model_run_id": ids["refit"], "registered_model_name": "tabtune-regressor",
@@ -605,7 +607,7 @@ def test_step_options_are_checked_and_typed_by_the_step_command():
     assert task.step_kwargs("tune_catboost", {"data_run_id": "abc", "trials": "3", "iterations": "30",
                                               "seed": "42"}) == {
         "data_run_id": "abc", "trials": 3, "iterations": 30, "seed": 42, "timeout_s": 0.0, "storage": "",
-        "study_name": "", "n_jobs": 1, "pruner": "none", "parent_run_id": "", "thread_count": 0}
+        "study_name": "", "n_jobs": 1, "pruner": "none", "parent_run_id": "", "thread_count": 0, "tune_rows": 0}
     assert task.step_kwargs("prepare", {"data": "diabetes", "target": "", "seed": "1"})["val_size"] == 0.2
     import click
 

@@ -10,7 +10,7 @@ from steps import main
 from steps.lib import pipeline
 from steps.lib.errors import InputError
 
-SETTINGS = dict(data="d.csv", target="y", trials=7, alphas="1,0.1", iterations=30, seed=3, storage="",
+SETTINGS = dict(tune_rows=0, data="d.csv", target="y", trials=7, alphas="1,0.1", iterations=30, seed=3, storage="",
                 study_name="", n_jobs=1, pruner="none", registered_model_name="m", alias="champion",
                 max_iterations=100, early_stopping_rounds=10, min_improvement=0.01, promote="gate")
 
@@ -27,7 +27,7 @@ def test_each_step_gets_its_settings_and_its_upstream_run_ids():
     run_ids = {"prepare": "P", "tune_lasso": "L", "tune_hist_gradient_boosting": "H", "refit": "R"}
     assert steps["tune_hist_gradient_boosting"].parameters(SETTINGS, run_ids) == {
         "trials": "7", "iterations": "30", "seed": "3", "storage": "", "study_name": "", "n_jobs": "1",
-        "pruner": "none", "family": "hist_gradient_boosting", "data_run_id": "P"}
+        "pruner": "none", "tune_rows": "0", "family": "hist_gradient_boosting", "data_run_id": "P"}
     assert steps["refit"].parameters(SETTINGS, run_ids) == {
         "max_iterations": "100", "early_stopping_rounds": "10", "data_run_id": "P", "tune_run_ids": "L,H"}
     assert steps["package"].parameters(SETTINGS, run_ids) == {

@@ -126,3 +126,11 @@ def test_a_fourth_family_defined_here_is_tuned_and_refit_by_the_generic_steps(st
         assert np.isfinite(model.predict(model.input_example)).all()
     finally:
         families._REGISTRY.pop(NearestNeighbours.name, None)
+
+
+def test_tuning_on_a_sample_of_the_training_rows_records_the_sample(store, pipeline):
+    client, _ = store
+    tuned = tune_catboost.run(data_run_id=pipeline["prepare"], trials=1, iterations=10, seed=5, timeout_s=0,
+                              tune_rows=40)
+    assert client.get_run(tuned).data.metrics["tune_rows"] == 40
+    assert client.get_run(pipeline["tune_catboost"]).data.metrics["tune_rows"] == 96  # all of train

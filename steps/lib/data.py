@@ -37,6 +37,15 @@ class Splits:
         frame = getattr(self, split)
         return frame[self.features], frame[self.target]
 
+    def with_train_sample(self, rows: int, seed: int) -> Splits:
+        """The same splits with a seeded sample of `rows` training rows (all of them when `rows`
+        is 0 or not smaller): for tuning on a large table, while refit uses everything."""
+        if not rows or rows >= len(self.train):
+            return self
+        from dataclasses import replace
+
+        return replace(self, train=self.train.sample(n=rows, random_state=seed).reset_index(drop=True))
+
     def train_val(self) -> tuple[pd.DataFrame, pd.Series]:
         """Train and val stacked: the data the final model is refit on."""
         frame = pd.concat([self.train, self.val], ignore_index=True)

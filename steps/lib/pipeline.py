@@ -13,8 +13,8 @@ PROJECT_NAME = "tabtune"  # the pipeline run's name unless the user gives --run-
 DEFAULT_FAMILIES = ("lasso", "catboost")  # the tutorial's two families
 # Families tuned over a fixed grid by their own entry point; every other family goes through
 # the generic Optuna `tune` entry point.
-GRID_TUNED = {"lasso": (names.TUNE_LASSO, ("alphas", "seed"))}
-OPTUNA_SETTINGS = ("trials", "iterations", "seed", "storage", "study_name", "n_jobs", "pruner")
+GRID_TUNED = {"lasso": (names.TUNE_LASSO, ("alphas", "seed", "tune_rows"))}
+OPTUNA_SETTINGS = ("trials", "iterations", "seed", "storage", "study_name", "n_jobs", "pruner", "tune_rows")
 
 
 @dataclass(frozen=True)
