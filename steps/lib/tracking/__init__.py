@@ -34,6 +34,7 @@ from steps.lib.tracking.registry import (
 from steps.lib.tracking.runs import (
     PROJECT_DIR,
     StepFailed,
+    UploadFailed,
     _mask_source_tags,
     child_runs,
     create_run,
@@ -59,6 +60,7 @@ __all__ = [
     "BackgroundChildRunWriter",
     "ChildRunWriter",
     "StepFailed",
+    "UploadFailed",
     "_mask_source_tags",
     "alias_version",
     "child_runs",

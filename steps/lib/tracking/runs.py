@@ -31,6 +31,18 @@ class StepFailed(Exception):
         self.run_id = run_id
 
 
+class UploadFailed(StepFailed):
+    """Writing an artifact (a file, a model) to the artifact store failed after MLflow's retries.
+    A subclass of StepFailed so that every step's command line reports it the same way: one line
+    naming what was being uploaded and why, exit code 1, the run FAILED with the message."""
+
+    def __init__(self, what: str, reason: str):
+        Exception.__init__(self, f"uploading {what} to the artifact store failed: {reason}")
+        self.step = ""
+        self.run_id = ""
+        self.what = what
+
+
 def _client() -> MlflowClient:
     return MlflowClient()
 
