@@ -174,3 +174,69 @@ def test_two_pipelines_at_once_keep_apart_and_the_better_model_ends_champion(fau
     assert rmse[second] == pytest.approx(new_rmse, rel=1e-6)
     assert rmse[first[0]] == pytest.approx(champion_rmse, rel=1e-6)
     assert rmse[holder] <= rmse[other]
+
+
+def test_tracking_server_restart_mid_tuning_loses_and_doubles_no_trial(postgres_cluster, tmp_path):
+    """The server is stopped while tune_catboost is in its trial loop and started again (same
+    port, database and artifact directory) 10 s later: the study goes on, every trial has exactly
+    one FINISHED child run with its params and metrics. Its own server: the others keep running."""
+    import subprocess
+    import threading
+    import time
+
+    from mlflow.entities import ViewType
+
+    from tests.conftest import PROJECT_DIR, mlflow_env, mlflow_run_args
+    from tests.servers import MlflowServer
+
+    server = MlflowServer(create_database(postgres_cluster, "faults_restart"), tmp_path)
+    server.start()
+    try:
+        store = ServerStore(server.uri)
+        data_run_id = run_ids(check(mlflow_run(store.uri, "prepare", {},
+                                               extra_args=["--experiment-name", "restart"])))[-1]
+        tune = subprocess.Popen(
+            mlflow_run_args("tune_catboost", {"data_run_id": data_run_id, "trials": 30, "iterations": 100},
+                            extra_args=["--experiment-name", "restart"]),
+            cwd=PROJECT_DIR, env=mlflow_env(store.uri), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True)
+        lines: list[tuple[float, str]] = []
+        reader = threading.Thread(target=lambda: lines.extend((time.monotonic(), line) for line in tune.stdout),
+                                  daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 180
+        while not any("trial #2 " in line for _, line in lines) and time.monotonic() < deadline:
+            assert tune.poll() is None, "".join(line for _, line in lines)[-4000:]
+            time.sleep(0.1)
+        stopped = time.monotonic()
+        server.stop()
+        down = time.monotonic()
+        time.sleep(10)
+        server.start()
+        up = time.monotonic()
+        tune.wait(timeout=300)
+        reader.join(timeout=10)
+        output = "".join(line for _, line in lines)
+        assert tune.returncode == 0, output[-6000:]
+        trial_lines = [(t, line) for t, line in lines if re.match(r"tune_catboost: trial #\d+ ", line)]
+        during = [line for t, line in trial_lines if stopped <= t <= up]
+        print(f"server stopped after {sum(t < stopped for t, _ in trial_lines)} trials; stopping took "
+              f"{down - stopped:.1f}s; down for {up - down:.1f}s; {len(during)} trials ended meanwhile; "
+              f"{sum(t > up for t, _ in trial_lines)} after")
+        assert during, "no trial ended while the server was down: the fault did not hit the trial loop"
+        assert sum(t > up for t, _ in trial_lines) + len(during) > 0
+
+        tuning_run_id = run_ids(subprocess.CompletedProcess([], 0, "", output))[-1]
+        children = [r for r in store.client.search_runs(
+            [store.client.get_experiment_by_name("restart").experiment_id],
+            f"tags.`mlflow.parentRunId` = '{tuning_run_id}'", max_results=1000, run_view_type=ViewType.ALL)]
+        active = [r for r in children if r.info.lifecycle_stage == "active"]
+        numbers = sorted(int(r.data.tags["tabtune.trial_number"]) for r in active)
+        assert numbers == list(range(30)), numbers
+        assert {r.info.status for r in active} == {"FINISHED"}
+        assert all({"depth", "learning_rate", "iterations", "seed"} <= set(r.data.params) for r in active)
+        assert all({"val_rmse", "fit_s", "trial_number"} <= set(r.data.metrics) for r in active)
+        print(f"{len(children) - len(active)} retried creations deleted as duplicates")
+        assert store.client.get_run(tuning_run_id).data.metrics["trials_complete"] == 30
+    finally:
+        server.stop()

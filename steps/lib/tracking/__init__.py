@@ -52,6 +52,7 @@ from steps.lib.tracking.runs import (
     set_tags,
     step_run,
     tag_failed_run,
+    tolerate_outages,
 )
 from steps.lib.tracking.ui import present_run, store_location
 
@@ -99,6 +100,7 @@ __all__ = [
     "store_location",
     "tag_failed_run",
     "tag_version",
+    "tolerate_outages",
     "version_tags",
     "version_uri",
 ]

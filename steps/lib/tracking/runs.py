@@ -43,6 +43,19 @@ class UploadFailed(StepFailed):
         self.what = what
 
 
+# How long a step keeps retrying a tracking server that does not answer, unless the user set
+# MLflow's own variables: 8 attempts, waiting 0, 2, 4, … 64 s between them (urllib3's backoff,
+# factor 1, plus up to 1 s jitter each), i.e. ~2 minutes of outage; each attempt times out after 30 s.
+OUTAGE_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "7", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
+def tolerate_outages() -> None:
+    """MLflow's HTTP retry settings for this process: the user's if set, else OUTAGE_DEFAULTS."""
+    for key, value in OUTAGE_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
 def _client() -> MlflowClient:
     return MlflowClient()
 
