@@ -58,10 +58,25 @@ def run(*, model_run_id: str, registered_model_name: str, alias: str, min_improv
                                champion_rmse=rmse, champion_error=error, min_improvement=min_improvement,
                                promote=promote)
 
+        def record(version: str, decision: gate.Decision) -> None:
+            """The verdict and model card on this step's run, written before the alias can move:
+            if the artifact store refuses the card, the step fails with nothing aliased (and a new
+            version is deleted again by new_version)."""
+            tracking.log_results(
+                params={"registered_version": version, "model_uri": model_uri, "registered_new": existing is None},
+                tags={names.REFIT_RUN_TAG: model_run_id, **decision.tags},
+            )
+            holds_alias = decision.promote or decision.state == gate.UNCHANGED
+            tracking.log_text(
+                model_card(name, version, alias, refit_tags[names.FAMILY_TAG], model_uri, lineage_tags,
+                           tracking.run_metrics(model_run_id), holds_alias=holds_alias, gate=decision.message),
+                names.MODEL_CARD_FILE,
+            )
+
         if existing is not None:
             version = str(existing.version)
             print(f"package: identical to version {version} (same data, parameters and code): nothing registered")
-            decision = _gate_and_apply(name, alias, version, decide)
+            decision = _gate_and_apply(name, alias, version, decide, record)
         else:
             if not fingerprint:
                 print(f"package: refit run {model_run_id} has no {names.MODEL_FINGERPRINT_TAG} tag: "
@@ -70,28 +85,24 @@ def run(*, model_run_id: str, registered_model_name: str, alias: str, min_improv
             description = _description(new_rmse, refit_tags[names.FAMILY_TAG], lineage_tags)
             with tracking.new_version(model_uri, name, version_tags, description) as registered:
                 version = str(registered.version)
-                decision = _gate_and_apply(name, alias, version, decide)
-        tracking.log_results(
-            params={"registered_version": version, "model_uri": model_uri, "registered_new": existing is None},
-            tags={names.REFIT_RUN_TAG: model_run_id, **decision.tags},
-        )
-        holds_alias = decision.promote or decision.state == gate.UNCHANGED
-        tracking.log_text(
-            model_card(name, version, alias, refit_tags[names.FAMILY_TAG], model_uri, lineage_tags,
-                       tracking.run_metrics(model_run_id), holds_alias=holds_alias, gate=decision.message),
-            names.MODEL_CARD_FILE,
-        )
+                decision = _gate_and_apply(name, alias, version, decide, record)
         print(f"package: {decision.message}")
         print(f"package: {name} version {version}; run {run_id}")
         return run_id
 
 
-def _gate_and_apply(name: str, alias: str, version: str, decide) -> gate.Decision:
-    """Decide against the alias's holder (re-read right before acting; decided again if it moved),
-    then tag the version with the verdict and move the alias if it won. Check-then-act: another
-    step moving the alias between the last read and the move is not excluded."""
-    decision, _ = gate.decide_until_stable(lambda: tracking.alias_version(name, alias),
-                                           lambda champion: decide(version, champion))
+def _gate_and_apply(name: str, alias: str, version: str, decide, record) -> gate.Decision:
+    """Decide against the alias's holder and `record` the verdict (re-read right before acting;
+    decided and recorded again if it moved), then tag the version with the verdict and move the
+    alias if it won. Check-then-act: another step moving the alias between the last read and the
+    move is not excluded."""
+
+    def decide_and_record(champion: str | None) -> gate.Decision:
+        decision = decide(version, champion)
+        record(version, decision)
+        return decision
+
+    decision, _ = gate.decide_until_stable(lambda: tracking.alias_version(name, alias), decide_and_record)
     if decision.tags:
         tracking.tag_version(name, version, decision.tags, replacing=names.GATE_TAGS)
     if decision.promote:

@@ -102,31 +102,71 @@ def postgres() -> Iterator[dict]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+class MlflowServer:
+    """`mlflow server` with proxied artifacts under `root/artifacts`, on a fixed port, that can be
+    stopped and started again (same port, backend store and artifact directory)."""
+
+    def __init__(self, backend_store_uri: str, root: Path, port: int | None = None):
+        self.backend_store_uri = backend_store_uri
+        self.root = root
+        self.artifacts = root / "artifacts"
+        self.port = port or free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self._log = None
+
+    def start(self) -> str:
+        self._log = open(self.root / "server.log", "a")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend_store_uri,
+             "--artifacts-destination", str(self.artifacts), "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", "2"],
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root,
+            env={**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]},
+        )
+        try:
+            wait_for(lambda: urllib.request.urlopen(f"{self.uri}/health", timeout=2).status == 200,
+                     "mlflow server", timeout=120)
+        except TimeoutError:
+            raise TimeoutError((self.root / "server.log").read_text()[-3000:]) from None
+        return self.uri
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process.pid)
+            self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
 @contextlib.contextmanager
 def mlflow_server(backend_store_uri: str) -> Iterator[str]:
     """`mlflow server` with proxied artifacts in a temp dir; yields its http:// URI."""
-    root = Path(tempfile.mkdtemp(prefix="tabtune-server-"))
-    port = free_port()
-    log = open(root / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_store_uri,
-         "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "2"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=root,
-        env={**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]},
-    )
-    uri = f"http://127.0.0.1:{port}"
+    with running_mlflow_server(backend_store_uri) as server:
+        yield server.uri
+
+
+@contextlib.contextmanager
+def running_mlflow_server(backend_store_uri: str) -> Iterator[MlflowServer]:
+    """Like `mlflow_server`, yielding the MlflowServer (its artifact directory, stop/start)."""
+    server = MlflowServer(backend_store_uri, Path(tempfile.mkdtemp(prefix="tabtune-server-")))
     try:
-        try:
-            wait_for(lambda: urllib.request.urlopen(f"{uri}/health", timeout=2).status == 200,
-                     "mlflow server", timeout=120)
-        except TimeoutError:
-            raise TimeoutError((root / "server.log").read_text()[-3000:]) from None
-        yield uri
+        server.start()
+        yield server
     finally:
-        stop_process(server.pid)
-        log.close()
-        shutil.rmtree(root, ignore_errors=True)
+        server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+def create_database(cluster: dict, name: str) -> str:
+    """A new database on the session's PostgreSQL cluster; its SQLAlchemy URL."""
+    import psycopg
+
+    with psycopg.connect(host=cluster["host"], port=cluster["port"], user="postgres", dbname="postgres",
+                         autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" OWNER tabtune')
+    return cluster["url"](name)
 
 
 def bare_clone(project_dir: Path, root: Path, name: str = "tabtune.git") -> tuple[Path, str]:

@@ -39,6 +39,7 @@ CACHE_KEY_TAG = "tabtune.cache_key"  # what determined the step run (steps/lib/s
 REUSED_FROM_TAG = "tabtune.reused_from"  # a pipeline's stand-in for an earlier run it reused
 STUDY_STORAGE_TAG = "tabtune.study_storage"
 WORKER_TAG = "tabtune.worker"
+ATTEMPT_TAG = "tabtune.attempt"  # a client-made ID per child-run creation: a retried create is found, not doubled
 DATA_DIGEST_TAG = "tabtune.data_digest"
 DATA_SETTINGS_TAG = "tabtune.data_settings"
 FAMILY_TAG = "tabtune.family"

@@ -34,6 +34,7 @@ from steps.lib.tracking.registry import (
 from steps.lib.tracking.runs import (
     PROJECT_DIR,
     StepFailed,
+    UploadFailed,
     _mask_source_tags,
     child_runs,
     create_run,
@@ -51,6 +52,7 @@ from steps.lib.tracking.runs import (
     set_tags,
     step_run,
     tag_failed_run,
+    tolerate_outages,
 )
 from steps.lib.tracking.ui import present_run, store_location
 
@@ -59,6 +61,7 @@ __all__ = [
     "BackgroundChildRunWriter",
     "ChildRunWriter",
     "StepFailed",
+    "UploadFailed",
     "_mask_source_tags",
     "alias_version",
     "child_runs",
@@ -97,6 +100,7 @@ __all__ = [
     "store_location",
     "tag_failed_run",
     "tag_version",
+    "tolerate_outages",
     "version_tags",
     "version_uri",
 ]

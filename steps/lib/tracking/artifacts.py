@@ -3,15 +3,42 @@ steps that build on it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import mlflow
 
 from steps.lib import names
-from steps.lib.tracking.runs import _client
+from steps.lib.tracking.runs import UploadFailed, _client
+
+
+@contextlib.contextmanager
+def uploading(what: str) -> Iterator[None]:
+    """Turn MLflow's failure to write an artifact (after its HTTP retries: a server answering
+    500, an unreachable store, a local store that refuses the write) into UploadFailed, which
+    the step reports in one line instead of a traceback."""
+    from mlflow.exceptions import MlflowException
+    from requests import RequestException
+
+    try:
+        yield
+    except (MlflowException, RequestException, OSError) as error:
+        raise UploadFailed(what, _reason(error)) from error
+
+
+def _reason(error: BaseException) -> str:
+    """The useful part of MLflow's message: the failing URL (or path) and urllib3's cause."""
+    message = str(error)
+    url = re.search(r"API request to (\S+) failed", message)
+    cause = re.search(r"Caused by \w+\((.*)\)\)?$", message)
+    if url and cause:
+        return f"{url.group(1)}: {cause.group(1).strip(chr(39) + chr(34))}"
+    return message[-500:]
 
 
 def _active_or(run_id: str | None) -> str:
@@ -19,11 +46,13 @@ def _active_or(run_id: str | None) -> str:
 
 
 def log_json(obj: Any, artifact_file: str, run_id: str | None = None) -> None:
-    _client().log_dict(_active_or(run_id), obj, artifact_file)
+    with uploading(artifact_file):
+        _client().log_dict(_active_or(run_id), obj, artifact_file)
 
 
 def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
-    _client().log_text(_active_or(run_id), text, artifact_file)
+    with uploading(artifact_file):
+        _client().log_text(_active_or(run_id), text, artifact_file)
 
 
 def log_table(frame, artifact_file: str, run_id: str | None = None) -> None:
@@ -32,14 +61,18 @@ def log_table(frame, artifact_file: str, run_id: str | None = None) -> None:
         path = Path(tmp) / Path(artifact_file).name
         frame.to_csv(path, index=False)
         parent = str(Path(artifact_file).parent)
-        _client().log_artifact(_active_or(run_id), str(path), None if parent == "." else parent)
+        with uploading(artifact_file):
+            _client().log_artifact(_active_or(run_id), str(path), None if parent == "." else parent)
 
 
 def log_figure(figure, artifact_file: str, run_id: str | None = None) -> None:
     import matplotlib.pyplot as plt
 
-    _client().log_figure(_active_or(run_id), figure, artifact_file)
-    plt.close(figure)
+    try:
+        with uploading(artifact_file):
+            _client().log_figure(_active_or(run_id), figure, artifact_file)
+    finally:
+        plt.close(figure)
 
 
 def log_files(files: dict[str, Any], artifact_dir: str) -> None:
@@ -47,7 +80,8 @@ def log_files(files: dict[str, Any], artifact_dir: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for file_name, writer in files.items():
             writer(Path(tmp) / file_name)
-        mlflow.log_artifacts(tmp, artifact_dir)
+        with uploading(f"{artifact_dir}/"):
+            mlflow.log_artifacts(tmp, artifact_dir)
 
 
 def download_json(run_id: str, artifact_file: str) -> Any:

@@ -3,7 +3,12 @@ a background thread so that a trial never waits for the tracking server."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
 import time
+import uuid
+from collections.abc import Iterator
 
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
@@ -23,12 +28,24 @@ class ChildRunWriter:
         self.experiment_id = self.client.get_run(parent_run_id).info.experiment_id
 
     def start(self, name: str, tags: dict[str, str], started_ms: int | None = None) -> str:
-        run = self.client.create_run(
-            self.experiment_id,
-            start_time=started_ms,
-            tags={MLFLOW_PARENT_RUN_ID: self.parent_run_id, MLFLOW_RUN_NAME: name, **tags},
-            run_name=name,
-        )
+        """Create the child run, exactly once even if MLflow's HTTP client retried the request
+        (a server that went away mid-request may have created the run and lost the answer): each
+        creation carries a fresh ATTEMPT_TAG, and after a retried request the runs with that tag
+        are looked up and all but the one returned are deleted."""
+        attempt = uuid.uuid4().hex
+        with _retries_seen() as retries:
+            run = self.client.create_run(
+                self.experiment_id,
+                start_time=started_ms,
+                tags={MLFLOW_PARENT_RUN_ID: self.parent_run_id, MLFLOW_RUN_NAME: name, names.ATTEMPT_TAG: attempt,
+                      **tags},
+                run_name=name,
+            )
+        if retries():
+            for twin in self.client.search_runs(
+                    [self.experiment_id], f"tags.`{names.ATTEMPT_TAG}` = '{attempt}'", max_results=100):
+                if twin.info.run_id != run.info.run_id:
+                    self.client.delete_run(twin.info.run_id)
         return run.info.run_id
 
     def finish(self, run_id: str, *, params: dict, metrics: dict, tags: dict, failed: bool,
@@ -64,6 +81,37 @@ class ChildRunWriter:
             f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.parent_run_id}' and attributes.status = 'RUNNING'",
             max_results=50000,
         )
+
+
+class _RetryCounter(logging.Filter):
+    """Counts, per thread, the retries urllib3 makes (it logs each at DEBUG on this logger), and
+    drops those DEBUG records so nothing shows that was not shown before."""
+
+    def __init__(self):
+        super().__init__()
+        self.counts: dict[int, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Incremented Retry"):
+            self.counts[record.thread] = self.counts.get(record.thread, 0) + 1
+        return record.levelno >= logging.WARNING
+
+
+_RETRY_LOGGER = logging.getLogger("urllib3.util.retry")
+_RETRY_COUNTER = _RetryCounter()
+_RETRY_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _retries_seen() -> Iterator:
+    """Yields a function giving how many HTTP retries this thread made inside the block."""
+    with _RETRY_LOCK:
+        if _RETRY_COUNTER not in _RETRY_LOGGER.filters:
+            _RETRY_LOGGER.addFilter(_RETRY_COUNTER)
+            _RETRY_LOGGER.setLevel(logging.DEBUG)
+    thread = threading.get_ident()
+    before = _RETRY_COUNTER.counts.get(thread, 0)
+    yield lambda: _RETRY_COUNTER.counts.get(thread, 0) - before
 
 
 class BackgroundChildRunWriter:

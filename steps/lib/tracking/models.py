@@ -11,6 +11,7 @@ from typing import Any
 import mlflow
 
 from steps.lib import names
+from steps.lib.tracking.artifacts import uploading
 from steps.lib.tracking.runs import _client
 
 RAW_ROWS_MODEL = Path(__file__).with_name("raw_rows_model.py")
@@ -43,15 +44,16 @@ def log_model(family, model, numeric: list[str], categorical: list[str], input_e
         getattr(mlflow, family.flavor).save_model(model, str(estimator_dir), **options)
         columns_file = Path(tmp) / "columns.json"
         columns_file.write_text(json.dumps({"numeric": list(numeric), "categorical": list(categorical)}))
-        info = mlflow.pyfunc.log_model(
-            name=names.MODEL_NAME,
-            python_model=str(RAW_ROWS_MODEL),
-            artifacts={"estimator": str(estimator_dir), "columns": str(columns_file)},
-            code_paths=[str(RAW_ROWS_MODEL.parents[2])],  # the `steps` package: conform() and its imports
-            signature=signature,
-            input_example=input_example,
-            pip_requirements=family.pip_requirements(),
-        )
+        with uploading("the model"):
+            info = mlflow.pyfunc.log_model(
+                name=names.MODEL_NAME,
+                python_model=str(RAW_ROWS_MODEL),
+                artifacts={"estimator": str(estimator_dir), "columns": str(columns_file)},
+                code_paths=[str(RAW_ROWS_MODEL.parents[2])],  # the `steps` package: conform() and its imports
+                signature=signature,
+                input_example=input_example,
+                pip_requirements=family.pip_requirements(),
+            )
     return info.model_uri
 
 

@@ -31,6 +31,31 @@ class StepFailed(Exception):
         self.run_id = run_id
 
 
+class UploadFailed(StepFailed):
+    """Writing an artifact (a file, a model) to the artifact store failed after MLflow's retries.
+    A subclass of StepFailed so that every step's command line reports it the same way: one line
+    naming what was being uploaded and why, exit code 1, the run FAILED with the message."""
+
+    def __init__(self, what: str, reason: str):
+        Exception.__init__(self, f"uploading {what} to the artifact store failed: {reason}")
+        self.step = ""
+        self.run_id = ""
+        self.what = what
+
+
+# How long a step keeps retrying a tracking server that does not answer, unless the user set
+# MLflow's own variables: 8 attempts, waiting 0, 2, 4, … 64 s between them (urllib3's backoff,
+# factor 1, plus up to 1 s jitter each), i.e. ~2 minutes of outage; each attempt times out after 30 s.
+OUTAGE_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "7", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
+def tolerate_outages() -> None:
+    """MLflow's HTTP retry settings for this process: the user's if set, else OUTAGE_DEFAULTS."""
+    for key, value in OUTAGE_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
 def _client() -> MlflowClient:
     return MlflowClient()
 
