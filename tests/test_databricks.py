@@ -42,6 +42,9 @@ from steps.lib.pipeline import steps as pipeline_steps
 from tests.conftest import PROJECT_DIR
 
 TOKEN = "dapi-test-token"
+# A recognisable fake secret: the Optuna storage URL with its password, as a Databricks secret holds it.
+FAKE_SECRET_MARK = "s3cret-4711-not-for-bodies"
+FAKE_SECRET = f"postgresql://tabtune:{FAKE_SECRET_MARK}@optuna-db.example:5432/optuna"
 EXPERIMENT = "/Shared/tabtune-test"
 CLUSTER_SPEC = PROJECT_DIR / "databricks" / "cluster-spec.json"
 JOB_CLUSTER = PROJECT_DIR / "databricks" / "job-cluster.json"
@@ -342,22 +345,22 @@ def V(task_key: str, key: str = "run_id") -> str:  # a task value reference
 
 PIPELINE = {"pipeline_run_id": V("prepare", "pipeline_run_id")}
 TASK_PARAMETERS = {
-    "prepare": {"step": "prepare", "entry_point": "prepare", "experiment": P("experiment"), "data": P("data"),
+    "prepare": {"step": "prepare", "role": "step", "entry_point": "prepare", "experiment": P("experiment"), "data": P("data"),
                 "target": P("target"), "seed": P("seed")},
-    "tune_lasso": {"step": "tune_lasso", "entry_point": "tune_lasso", **PIPELINE, "alphas": P("alphas"),
+    "tune_lasso": {"step": "tune_lasso", "role": "step", "entry_point": "tune_lasso", **PIPELINE, "alphas": P("alphas"),
                    "seed": P("seed"), "tune_rows": P("tune_rows"), "data_run_id": V("prepare")},
-    "tune_catboost": {"step": "tune_catboost", "entry_point": "tune", **PIPELINE, "trials": P("trials"),
+    "tune_catboost": {"step": "tune_catboost", "role": "step", "entry_point": "tune", **PIPELINE, "trials": P("trials"),
                       "iterations": P("iterations"), "seed": P("seed"), "storage": P("storage"),
                       "study_name": P("study_name"), "n_jobs": P("n_jobs"), "pruner": P("pruner"),
                       "tune_rows": P("tune_rows"), "family": "catboost", "data_run_id": V("prepare")},
-    "refit": {"step": "refit", "entry_point": "refit", **PIPELINE, "max_iterations": P("max_iterations"),
+    "refit": {"step": "refit", "role": "step", "entry_point": "refit", **PIPELINE, "max_iterations": P("max_iterations"),
               "early_stopping_rounds": P("early_stopping_rounds"), "data_run_id": V("prepare"),
               "tune_run_ids": f"{V('tune_lasso')},{V('tune_catboost')}"},
-    "package": {"step": "package", "entry_point": "package", **PIPELINE,
+    "package": {"step": "package", "role": "step", "entry_point": "package", **PIPELINE,
                 "registered_model_name": P("registered_model_name"), "alias": P("alias"),
                 "min_improvement": P("min_improvement"), "promote": P("promote"), "model_run_id": V("refit")},
 }
-CONTROL = {"step", "entry_point", "experiment", "pipeline_run_id"}
+CONTROL = set(job.CONTROL_KEYS)
 
 
 def assert_pipeline_job(settings: dict, notebook_path: str = "databricks_jobs/task_notebook") -> None:
@@ -414,16 +417,21 @@ def test_task_notebook_reads_its_parameters_and_runs_its_task(monkeypatch):
     """The notebook, executed as Databricks would (its folder as working directory, `dbutils` a
     global), finds the repository, reads exactly its task's parameters and hands them on."""
     calls = []
-    monkeypatch.setattr(task, "run_task", lambda *args: calls.append(args))
+    monkeypatch.setattr(task, "run_task", lambda *args, **kwargs: calls.append((args, kwargs)))
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.chdir(PROJECT_DIR / "databricks_jobs")
-    params = {name: f"value-of-{name}" for name in job.parameter_names("refit")} | {"step": "refit"}
-    task_values = TaskValues().of("refit")
-    dbutils = SimpleNamespace(widgets=SimpleNamespace(get=params.__getitem__),
-                              jobs=SimpleNamespace(taskValues=task_values))
     notebook = PROJECT_DIR / f"{job.NOTEBOOK}.py"
-    exec(compile(notebook.read_text(), str(notebook), "exec"), {"dbutils": dbutils, "__name__": "__main__"})
-    assert calls == [("refit", params, task_values)]
+    settings = job.build_job(experiment=EXPERIMENT, cluster={}, git_url=GIT_URL, workers=2)
+    tasks = {t["task_key"]: t for t in settings["tasks"]}
+    for key, task_settings in [("refit", tasks["refit"]), ("tune_catboost", tasks["tune_catboost"]),
+                               ("tune_catboost_worker", tasks["tune_catboost_workers"]["for_each_task"]["task"])]:
+        calls.clear()
+        params = task_settings["notebook_task"]["base_parameters"]
+        task_values, secrets = TaskValues().of(key), SimpleNamespace(get=lambda scope, key: FAKE_SECRET)
+        dbutils = SimpleNamespace(widgets=SimpleNamespace(get=params.__getitem__), secrets=secrets,
+                                  jobs=SimpleNamespace(taskValues=task_values))
+        exec(compile(notebook.read_text(), str(notebook), "exec"), {"dbutils": dbutils, "__name__": "__main__"})
+        assert calls == [((params["step"], params, task_values), {"secrets": secrets})]
     assert sys.path[0] == str(PROJECT_DIR)
 
 
