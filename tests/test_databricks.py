@@ -799,3 +799,63 @@ def test_collect_refuses_workers_on_different_studies_or_missing(local_store):
         task.run_task("tune_catboost", params, values.of("tune_catboost"))
     assert values.values["tune_catboost"] == {}
     assert local_store.get_run(pipeline_run_id).info.status == "FAILED"
+
+
+# ------------------------------------------------------------------ asset bundle: databricks.yml
+def bundle_resources(tmp_path: Path, variables: dict[str, object]) -> dict:
+    """What `databricks bundle deploy` gets from databricks.yml's Python resource loader: the
+    CLI's `load_resources` phase of databricks-bundles, run in-process on the bundle configuration
+    as the CLI hands it over (target chosen, variables given their values)."""
+    import yaml
+    from databricks.bundles import build
+
+    config = yaml.safe_load((PROJECT_DIR / "databricks.yml").read_text())
+    target = next(name for name, settings in config["targets"].items() if settings.get("default"))
+    values = {name: spec.get("default") for name, spec in config["variables"].items()} | variables
+    given = {**config, "bundle": {**config["bundle"], "target": target},
+             "variables": {name: {"value": value} for name, value in values.items()}}
+    paths = {name: tmp_path / f"bundle-{name}.json" for name in ("input", "output", "diagnostics")}
+    paths["input"].write_text(json.dumps(given))
+    args = build._Args(phase="load_resources", input=str(paths["input"]), output=str(paths["output"]),
+                       diagnostics=str(paths["diagnostics"]), locations=None, unknown_args=[])
+    monkeypatched_path = list(sys.path)
+    try:
+        sys.path.insert(0, str(PROJECT_DIR))  # the CLI runs the loader from the bundle root
+        result, _, diagnostics = build.python_mutator(args)
+    finally:
+        sys.path[:] = monkeypatched_path
+    assert not diagnostics.has_error(), diagnostics
+    return result["resources"]
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_bundle_job_is_build_job_typed_by_databricks_bundles(tmp_path, workers):
+    from databricks.bundles.jobs import Job
+
+    config_text = (PROJECT_DIR / "databricks.yml").read_text()
+    assert '"databricks_jobs.bundle:load_resources"' in config_text
+    resources = bundle_resources(tmp_path, {"node_type_id": "i3.xlarge", "workers": str(workers)})
+    assert list(resources) == ["jobs"] and list(resources["jobs"]) == ["tabtune"]
+    cluster = job.load_cluster(JOB_CLUSTER) | {"node_type_id": "${var.node_type_id}"}
+    expected = job.build_job(experiment="${var.experiment}", cluster=cluster, workspace_dir="${workspace.file_path}",
+                             workers=workers, secret_scope="${var.secret_scope}", secret_key="${var.secret_key}")
+    assert resources["jobs"]["tabtune"] == expected  # through Job.from_dict and back, nothing lost
+    assert Job.from_dict(expected).as_dict() == expected
+    if workers > 1:
+        tasks = {t["task_key"]: t for t in expected["tasks"]}
+        assert tasks["tune_catboost_workers"]["for_each_task"]["concurrency"] == workers
+    with pytest.raises(ValueError, match="Unexpected field"):  # the types do check our dicts
+        Job.from_dict({**expected, "tasks": [{**expected["tasks"][0], "notebook": {}}]})
+
+
+def test_bundle_variables_cover_what_the_job_interpolates():
+    import yaml
+
+    config = yaml.safe_load((PROJECT_DIR / "databricks.yml").read_text())
+    from databricks_jobs import bundle
+
+    text = json.dumps(bundle.job_settings({"workers": 2}))
+    assert set(re.findall(r"\$\{var\.(\w+)\}", text)) <= set(config["variables"])
+    assert "${workspace.file_path}/databricks_jobs/task_notebook" in text
+    assert "databricks-bundles==1.22.1" in (PROJECT_DIR / "requirements-dev.txt").read_text()
+    assert "databricks-bundles" not in (PROJECT_DIR / "requirements.txt").read_text()
