@@ -11,6 +11,7 @@ are the MLproject's, so one run can override them and the two never drift apart.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,23 @@ STEP_KEY = "step"
 EXPERIMENT_KEY = "experiment"
 
 ENTRY_POINT_KEY = "entry_point"
-CONTROL_KEYS = (STEP_KEY, ENTRY_POINT_KEY, EXPERIMENT_KEY, PIPELINE_RUN_KEY)
+# What a task does with its step: run it (`step`), run one of several tuning workers on one shared
+# Optuna study (`worker`, inside a for_each_task), or find the study's tuning run once every
+# worker ended (`collect`), for refit to read.
+ROLE_KEY = "role"
+STEP_ROLE, WORKER_ROLE, COLLECT_ROLE = "step", "worker", "collect"
+WORKER_KEY = "worker"  # a worker's index, from the for_each_task's `{{input}}`
+WORKERS_KEY = "workers"  # how many workers the collect task expects
+SECRET_SCOPE_KEY = "storage_secret_scope"  # where the workers' Optuna storage URL is kept: the
+SECRET_KEY_KEY = "storage_secret_key"  # names of a Databricks secret, never its value
+CONTROL_KEYS = (STEP_KEY, ENTRY_POINT_KEY, EXPERIMENT_KEY, PIPELINE_RUN_KEY, ROLE_KEY, WORKER_KEY, WORKERS_KEY,
+                SECRET_SCOPE_KEY, SECRET_KEY_KEY)
+# The environment variable a worker task puts the secret in; the step reads it through `env:`.
+STORAGE_ENV = "TABTUNE_OPTUNA_STORAGE"
+DEFAULT_SECRET_SCOPE = "tabtune"
+DEFAULT_SECRET_KEY = "optuna-storage"
+WORKERS_SUFFIX = "_workers"  # the for_each task of tune_<family> is tune_<family>_workers
+ITERATION_SUFFIX = "_worker"  # and its nested task tune_<family>_worker
 
 FIRST_STEP = names.PREPARE
 LAST_STEP = names.PACKAGE
@@ -55,15 +72,48 @@ def task_parameters(step: pipeline.Step) -> dict[str, str]:
         control = {PIPELINE_RUN_KEY: task_value(FIRST_STEP, PIPELINE_RUN_KEY)}
     settings = {name: job_parameter(name) for name in step.settings}
     run_ids = {upstream: task_value(upstream) for upstream in step.depends_on}
-    return {STEP_KEY: step.name, ENTRY_POINT_KEY: step.entry_point, **control,
+    return {STEP_KEY: step.name, ROLE_KEY: STEP_ROLE, ENTRY_POINT_KEY: step.entry_point, **control,
             **step.parameters(settings, run_ids)}
 
 
-def parameter_names(step_name: str) -> list[str]:
-    """The notebook parameters of the task running `step_name` (which widgets it reads); the
-    same whichever families the job tunes."""
+def worker_parameters(step: pipeline.Step, secret_scope: str = DEFAULT_SECRET_SCOPE,
+                      secret_key: str = DEFAULT_SECRET_KEY) -> dict[str, str]:
+    """The notebook parameters of one iteration of a tuning step's for_each_task: the step's own
+    parameters, but the Optuna storage read from the Databricks secret `secret_scope`/`secret_key`
+    into $TABTUNE_OPTUNA_STORAGE by the task (so the URL, which holds the database password, is
+    in no job or task parameter, and MLflow records only `env:TABTUNE_OPTUNA_STORAGE`), and the
+    worker's index from the iteration's input (task.py derives its seed from it). The study name
+    stays the pipeline's: empty by default, which the step derives from the data run and
+    `iterations`, both the same for every worker, so all of them join one study."""
+    parameters = task_parameters(step)
+    parameters.update({ROLE_KEY: WORKER_ROLE, WORKER_KEY: "{{input}}", SECRET_SCOPE_KEY: secret_scope,
+                       SECRET_KEY_KEY: secret_key, "storage": f"env:{STORAGE_ENV}"})
+    return parameters
+
+
+def collect_parameters(step: pipeline.Step, workers: int) -> dict[str, str]:
+    """The notebook parameters of the task after a tuning step's workers: it finds the one tuning
+    run they share and publishes it as `run_id` under the step's own task key, so refit's
+    `{{tasks.tune_<family>.values.run_id}}` is the same whether the step ran once or N times."""
+    return {STEP_KEY: step.name, ROLE_KEY: COLLECT_ROLE, PIPELINE_RUN_KEY: task_value(FIRST_STEP, PIPELINE_RUN_KEY),
+            WORKERS_KEY: str(workers)}
+
+
+def is_sharded(step: pipeline.Step, workers: int) -> bool:
+    """Whether the job runs `step` as `workers` Optuna workers: an Optuna tuning step (not a
+    grid one, which has no study to share) when more than one worker is asked for."""
+    return workers > 1 and step.entry_point == names.TUNE
+
+
+def parameter_names(step_name: str, role: str = STEP_ROLE) -> list[str]:
+    """The notebook parameters of the task running `step_name` in `role` (which widgets it
+    reads); the same whichever families the job tunes and however many workers it runs."""
     known = {step.name: step for step in pipeline.steps()}
     step = known.get(step_name) or pipeline.tuning_step(step_name.removeprefix(names.TUNE_PREFIX))
+    if role == WORKER_ROLE:
+        return list(worker_parameters(step))
+    if role == COLLECT_ROLE:
+        return list(collect_parameters(step, 2))
     return list(task_parameters(step))
 
 
@@ -88,14 +138,24 @@ def load_cluster(path: str | Path) -> dict[str, Any]:
 
 def build_job(*, experiment: str, cluster: dict[str, Any], git_url: str | None = None,
               git_branch: str = "main", git_provider: str = "gitHub", workspace_dir: str | None = None,
-              name: str = "tabtune", families: tuple[str, ...] = pipeline.DEFAULT_FAMILIES) -> dict[str, Any]:
+              name: str = "tabtune", families: tuple[str, ...] = pipeline.DEFAULT_FAMILIES, workers: int = 1,
+              secret_scope: str = DEFAULT_SECRET_SCOPE, secret_key: str = DEFAULT_SECRET_KEY) -> dict[str, Any]:
     """The Jobs API settings of the tabtune job (what jobs/create takes): one task per step of
     the pipeline that tunes `families`.
 
     The code comes from a Git repository (`git_url`, checked out per run) or from a workspace
-    folder (`workspace_dir`, e.g. a Git folder); `experiment` is the MLflow experiment path."""
+    folder (`workspace_dir`, e.g. a Git folder); `experiment` is the MLflow experiment path.
+
+    With `workers` > 1, each Optuna tuning step tune_<family> becomes a `for_each_task`
+    tune_<family>_workers over the inputs [0, …, workers-1] with concurrency `workers`, every
+    iteration on a cluster of its own (a task-level `new_cluster`), all on one Optuna study kept
+    in the database whose URL is the secret `secret_scope`/`secret_key`; then a small task under
+    the step's own name publishes the study's tuning run for refit (task values of iterations
+    cannot be referenced from outside the loop)."""
     if (git_url is None) == (workspace_dir is None):
         raise ValueError("give exactly one of git_url and workspace_dir")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
     if git_url is not None:
         source = "GIT"
         notebook_path = NOTEBOOK
@@ -103,20 +163,36 @@ def build_job(*, experiment: str, cluster: dict[str, Any], git_url: str | None =
         source = "WORKSPACE"
         notebook_path = f"{workspace_dir.rstrip('/')}/{NOTEBOOK}"
     libraries = [{"pypi": {"package": pin}} for pin in requirement_pins()]
+
+    def notebook(base_parameters: dict[str, str]) -> dict[str, Any]:
+        return {"notebook_path": notebook_path, "source": source, "base_parameters": base_parameters}
+
     tasks = []
     for step in pipeline.steps(families):
+        depends_on = [{"task_key": key} for key in step.depends_on]
+        if is_sharded(step, workers):
+            loop_key = step.name + WORKERS_SUFFIX
+            tasks.append({"task_key": loop_key, "depends_on": depends_on, "for_each_task": {
+                "inputs": json.dumps(list(range(workers))),
+                "concurrency": workers,
+                "task": {"task_key": step.name + ITERATION_SUFFIX, "new_cluster": cluster, "libraries": libraries,
+                         "notebook_task": notebook(worker_parameters(step, secret_scope, secret_key))},
+            }})
+            tasks.append({"task_key": step.name, "depends_on": [{"task_key": loop_key}],
+                          "job_cluster_key": JOB_CLUSTER_KEY, "libraries": libraries,
+                          "notebook_task": notebook(collect_parameters(step, workers))})
+            continue
         task: dict[str, Any] = {"task_key": step.name}
-        if step.depends_on:
-            task["depends_on"] = [{"task_key": key} for key in step.depends_on]
-        task.update(
-            job_cluster_key=JOB_CLUSTER_KEY,
-            libraries=libraries,
-            notebook_task={"notebook_path": notebook_path, "source": source,
-                           "base_parameters": task_parameters(step)},
-        )
+        if depends_on:
+            task["depends_on"] = depends_on
+        task.update(job_cluster_key=JOB_CLUSTER_KEY, libraries=libraries,
+                    notebook_task=notebook(task_parameters(step)))
         tasks.append(task)
+    # Only the settings some task reads (the sharded steps take no `storage`: theirs is the secret).
+    used = set(re.findall(r"\{\{job\.parameters\.(\w+)\}\}", json.dumps(tasks)))
     parameters = [{"name": EXPERIMENT_KEY, "default": experiment}]
-    parameters += [{"name": key, "default": value} for key, value in mlproject_defaults(families).items()]
+    parameters += [{"name": key, "default": value} for key, value in mlproject_defaults(families).items()
+                   if key in used]
     settings: dict[str, Any] = {
         "name": name,
         "job_clusters": [{"job_cluster_key": JOB_CLUSTER_KEY, "new_cluster": cluster}],

@@ -31,6 +31,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cluster", default=str(job.PROJECT_DIR / "databricks" / "job-cluster.json"),
                         help="JSON file with the job cluster spec (default: databricks/job-cluster.json)")
     parser.add_argument("--name", default="tabtune", help="job name (default: tabtune)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="Optuna workers per tuning step, each on its own cluster (default: 1)")
+    parser.add_argument("--secret-scope", default=job.DEFAULT_SECRET_SCOPE,
+                        help="with --workers > 1: secret scope holding the Optuna storage URL")
+    parser.add_argument("--secret-key", default=job.DEFAULT_SECRET_KEY,
+                        help="with --workers > 1: key of the Optuna storage URL in that scope")
     parser.add_argument("-P", "--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a job parameter for this run, e.g. -P trials=10 (repeatable)")
     parser.add_argument("--no-run", action="store_true", help="create or update the job, do not start it")
@@ -59,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.cluster}: replace the {PLACEHOLDER} values first (see docs/databricks.md)")
     settings = job.build_job(experiment=args.experiment, cluster=cluster, git_url=args.git_url,
                              git_branch=args.git_branch, git_provider=args.git_provider,
-                             workspace_dir=args.workspace_dir, name=args.name)
+                             workspace_dir=args.workspace_dir, name=args.name, workers=args.workers,
+                             secret_scope=args.secret_scope, secret_key=args.secret_key)
     overrides = dict(item.split("=", 1) for item in args.param if "=" in item)
     known = {parameter["name"] for parameter in settings["parameters"]}
     if len(overrides) != len(args.param) or not set(overrides) <= known:

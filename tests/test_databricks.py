@@ -42,6 +42,9 @@ from steps.lib.pipeline import steps as pipeline_steps
 from tests.conftest import PROJECT_DIR
 
 TOKEN = "dapi-test-token"
+# A recognisable fake secret: the Optuna storage URL with its password, as a Databricks secret holds it.
+FAKE_SECRET_MARK = "s3cret-4711-not-for-bodies"
+FAKE_SECRET = f"postgresql://tabtune:{FAKE_SECRET_MARK}@optuna-db.example:5432/optuna"
 EXPERIMENT = "/Shared/tabtune-test"
 CLUSTER_SPEC = PROJECT_DIR / "databricks" / "cluster-spec.json"
 JOB_CLUSTER = PROJECT_DIR / "databricks" / "job-cluster.json"
@@ -342,22 +345,23 @@ def V(task_key: str, key: str = "run_id") -> str:  # a task value reference
 
 PIPELINE = {"pipeline_run_id": V("prepare", "pipeline_run_id")}
 TASK_PARAMETERS = {
-    "prepare": {"step": "prepare", "entry_point": "prepare", "experiment": P("experiment"), "data": P("data"),
-                "target": P("target"), "seed": P("seed")},
-    "tune_lasso": {"step": "tune_lasso", "entry_point": "tune_lasso", **PIPELINE, "alphas": P("alphas"),
+    "prepare": {"step": "prepare", "role": "step", "entry_point": "prepare", "experiment": P("experiment"),
+                "data": P("data"), "target": P("target"), "seed": P("seed")},
+    "tune_lasso": {"step": "tune_lasso", "role": "step", "entry_point": "tune_lasso", **PIPELINE, "alphas": P("alphas"),
                    "seed": P("seed"), "tune_rows": P("tune_rows"), "data_run_id": V("prepare")},
-    "tune_catboost": {"step": "tune_catboost", "entry_point": "tune", **PIPELINE, "trials": P("trials"),
+    "tune_catboost": {"step": "tune_catboost", "role": "step", "entry_point": "tune", **PIPELINE, "trials": P("trials"),
                       "iterations": P("iterations"), "seed": P("seed"), "storage": P("storage"),
                       "study_name": P("study_name"), "n_jobs": P("n_jobs"), "pruner": P("pruner"),
                       "tune_rows": P("tune_rows"), "family": "catboost", "data_run_id": V("prepare")},
-    "refit": {"step": "refit", "entry_point": "refit", **PIPELINE, "max_iterations": P("max_iterations"),
-              "early_stopping_rounds": P("early_stopping_rounds"), "data_run_id": V("prepare"),
+    "refit": {"step": "refit", "role": "step", "entry_point": "refit", **PIPELINE,
+              "max_iterations": P("max_iterations"), "early_stopping_rounds": P("early_stopping_rounds"),
+              "data_run_id": V("prepare"),
               "tune_run_ids": f"{V('tune_lasso')},{V('tune_catboost')}"},
-    "package": {"step": "package", "entry_point": "package", **PIPELINE,
+    "package": {"step": "package", "role": "step", "entry_point": "package", **PIPELINE,
                 "registered_model_name": P("registered_model_name"), "alias": P("alias"),
                 "min_improvement": P("min_improvement"), "promote": P("promote"), "model_run_id": V("refit")},
 }
-CONTROL = {"step", "entry_point", "experiment", "pipeline_run_id"}
+CONTROL = set(job.CONTROL_KEYS)
 
 
 def assert_pipeline_job(settings: dict, notebook_path: str = "databricks_jobs/task_notebook") -> None:
@@ -414,16 +418,21 @@ def test_task_notebook_reads_its_parameters_and_runs_its_task(monkeypatch):
     """The notebook, executed as Databricks would (its folder as working directory, `dbutils` a
     global), finds the repository, reads exactly its task's parameters and hands them on."""
     calls = []
-    monkeypatch.setattr(task, "run_task", lambda *args: calls.append(args))
+    monkeypatch.setattr(task, "run_task", lambda *args, **kwargs: calls.append((args, kwargs)))
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.chdir(PROJECT_DIR / "databricks_jobs")
-    params = {name: f"value-of-{name}" for name in job.parameter_names("refit")} | {"step": "refit"}
-    task_values = TaskValues().of("refit")
-    dbutils = SimpleNamespace(widgets=SimpleNamespace(get=params.__getitem__),
-                              jobs=SimpleNamespace(taskValues=task_values))
     notebook = PROJECT_DIR / f"{job.NOTEBOOK}.py"
-    exec(compile(notebook.read_text(), str(notebook), "exec"), {"dbutils": dbutils, "__name__": "__main__"})
-    assert calls == [("refit", params, task_values)]
+    settings = job.build_job(experiment=EXPERIMENT, cluster={}, git_url=GIT_URL, workers=2)
+    tasks = {t["task_key"]: t for t in settings["tasks"]}
+    for key, task_settings in [("refit", tasks["refit"]), ("tune_catboost", tasks["tune_catboost"]),
+                               ("tune_catboost_worker", tasks["tune_catboost_workers"]["for_each_task"]["task"])]:
+        calls.clear()
+        params = task_settings["notebook_task"]["base_parameters"]
+        task_values, secrets = TaskValues().of(key), SimpleNamespace(get=lambda scope, key: FAKE_SECRET)
+        dbutils = SimpleNamespace(widgets=SimpleNamespace(get=params.__getitem__), secrets=secrets,
+                                  jobs=SimpleNamespace(taskValues=task_values))
+        exec(compile(notebook.read_text(), str(notebook), "exec"), {"dbutils": dbutils, "__name__": "__main__"})
+        assert calls == [((params["step"], params, task_values), {"secrets": secrets})]
     assert sys.path[0] == str(PROJECT_DIR)
 
 
@@ -477,6 +486,81 @@ def test_submit_refuses_placeholders_and_unknown_parameters(workspace, filled_cl
                     "--cluster", str(filled_cluster), "-P", "trails=3")
     assert result.returncode != 0 and "trails=3" in result.stderr
     assert workspace.requests == []
+
+
+def worker_task_parameters() -> dict[str, str]:
+    """What each iteration of tune_catboost's for_each_task gets: tune_catboost's parameters, with
+    the storage read from the secret and the worker's index from the iteration's input."""
+    return {**TASK_PARAMETERS["tune_catboost"], "role": "worker", "worker": "{{input}}",
+            "storage_secret_scope": "tabtune", "storage_secret_key": "optuna-storage",
+            "storage": "env:TABTUNE_OPTUNA_STORAGE"}
+
+
+def assert_workers_job(settings: dict, workers: int) -> None:
+    """tune_catboost as `workers` Optuna workers in a for_each_task, then a collect task under the
+    step's own key, so refit's reference is unchanged; lasso (a grid) stays one task."""
+    tasks = {t["task_key"]: t for t in settings["tasks"]}
+    assert list(tasks) == ["prepare", "tune_lasso", "tune_catboost_workers", "tune_catboost", "refit", "package"]
+    loop = tasks["tune_catboost_workers"]
+    assert loop["depends_on"] == [{"task_key": "prepare"}]
+    cluster = settings["job_clusters"][0]["new_cluster"]
+    assert loop["for_each_task"] == {
+        "inputs": json.dumps(list(range(workers))), "concurrency": workers,
+        "task": {"task_key": "tune_catboost_worker", "new_cluster": cluster,
+                 "libraries": [{"pypi": {"package": pin}} for pin in job.requirement_pins()],
+                 "notebook_task": {"notebook_path": job.NOTEBOOK, "source": "GIT",
+                                   "base_parameters": worker_task_parameters()}}}
+    assert json.loads(loop["for_each_task"]["inputs"]) == list(range(workers))
+    collect = tasks["tune_catboost"]
+    assert collect["depends_on"] == [{"task_key": "tune_catboost_workers"}]
+    assert collect["notebook_task"]["base_parameters"] == {
+        "step": "tune_catboost", "role": "collect", **PIPELINE, "workers": str(workers)}
+    for key in ("prepare", "tune_lasso", "refit", "package"):
+        assert tasks[key]["notebook_task"]["base_parameters"] == TASK_PARAMETERS[key]
+    assert {d["task_key"] for d in tasks["refit"]["depends_on"]} == {"prepare", "tune_lasso", "tune_catboost"}
+    names_ = {p["name"] for p in settings["parameters"]}
+    assert "storage" not in names_  # no task reads it: the workers' storage is the secret
+    worker_options = set(worker_task_parameters()) - CONTROL
+    assert worker_options <= {p.name for p in importlib.import_module("steps.tune").command.params}
+    for value in worker_task_parameters().values():
+        assert set(re.findall(r"\{\{job\.parameters\.(\w+)\}\}", value)) <= names_
+        assert set(re.findall(r"\{\{tasks\.(\w+)\.values\.\w+\}\}", value)) <= {"prepare"}
+
+
+def test_workers_run_tuning_as_a_for_each_task_on_one_study():
+    settings = job.build_job(experiment=EXPERIMENT, cluster={"spark_version": "15.4.x"}, git_url=GIT_URL, workers=4)
+    assert_workers_job(settings, 4)
+    assert job.build_job(experiment=EXPERIMENT, cluster={}, git_url=GIT_URL, workers=1) == job.build_job(
+        experiment=EXPERIMENT, cluster={}, git_url=GIT_URL)
+    with pytest.raises(ValueError, match="workers"):
+        job.build_job(experiment=EXPERIMENT, cluster={}, git_url=GIT_URL, workers=0)
+    assert job.parameter_names("tune_catboost", "worker") == list(worker_task_parameters())
+
+
+def assert_secret_in_no_body(workspace: Workspace) -> None:
+    assert workspace.requests
+    for request in workspace.requests:
+        for text in (FAKE_SECRET.encode(), FAKE_SECRET_MARK.encode()):
+            assert text not in request.body, f"the secret in the body of {request.method} {request.path}"
+            assert text.decode() not in request.path + json.dumps(request.query)
+
+
+def test_submit_with_workers_sends_the_for_each_job_and_no_secret(workspace, filled_cluster, tmp_path):
+    """The storage URL is in the submitting shell's environment (as a careless user might have
+    it) and in no request: the job names the secret, never its value."""
+    env = databricks_env(workspace, tmp_path) | {"TABTUNE_OPTUNA_STORAGE": FAKE_SECRET}
+    args = ["--git-url", GIT_URL, "--experiment", EXPERIMENT, "--cluster", str(filled_cluster), "--workers", "3",
+            "-P", "trials=30"]
+    assert_ok(run([sys.executable, "-m", "databricks_jobs.submit", *args], env))
+    created = workspace.only("POST", "/api/2.2/jobs/create").json()
+    assert created == job.build_job(experiment=EXPERIMENT, cluster=job.load_cluster(filled_cluster),
+                                    git_url=GIT_URL, workers=3)
+    assert_workers_job(created, 3)
+    assert workspace.only("POST", "/api/2.2/jobs/run-now").json() == {"job_id": 3001,
+                                                                       "job_parameters": {"trials": "30"}}
+    assert not workspace.unanswered
+    assert_secret_in_no_body(workspace)
+    assert_token_only_in_headers(workspace)
 
 
 # ----------------------------------------------------- job tasks: run-ID passing, locally simulated
@@ -536,17 +620,29 @@ def fake_step(received: dict, fail: str | None = None):
     return runner
 
 
-def simulate_job(values: TaskValues, runner, overrides: dict[str, str] | None = None) -> None:
+def simulate_job(values: TaskValues, runner, overrides: dict[str, str] | None = None, workers: int = 1,
+                 secrets=None) -> None:
     """Run the job's tasks in its order, each with its parameters resolved from job parameters and
-    the task values set so far: what Databricks does, minus the cluster."""
-    settings = job.build_job(experiment=EXPERIMENT, cluster={}, git_url=GIT_URL)
+    the task values set so far: what Databricks does, minus the cluster. A for_each_task runs its
+    nested task once per input, one after another (`{{input}}` resolved to the input); its
+    iterations' task values are kept apart, as no other task may reference them."""
+    settings = job.build_job(experiment=EXPERIMENT, cluster={}, git_url=GIT_URL, workers=workers)
     job_parameters = {p["name"]: p["default"] for p in settings["parameters"]} | (overrides or {})
     done: set[str] = set()
     for t in settings["tasks"]:
         assert {d["task_key"] for d in t.get("depends_on", [])} <= done  # the list is in dependency order
-        templates = t["notebook_task"]["base_parameters"]
-        params = {key: values.resolve(value, job_parameters) for key, value in templates.items()}
-        task.run_task(params["step"], params, values.of(t["task_key"]), runner=runner)
+        if "for_each_task" in t:
+            loop = t["for_each_task"]
+            for item in json.loads(loop["inputs"]):
+                templates = loop["task"]["notebook_task"]["base_parameters"]
+                params = {key: values.resolve(value.replace("{{input}}", json.dumps(item)), job_parameters)
+                          for key, value in templates.items()}
+                iteration = TaskValues().of(f"{loop['task']['task_key']}[{item}]")
+                task.run_task(params["step"], params, iteration, runner=runner, secrets=secrets)
+        else:
+            templates = t["notebook_task"]["base_parameters"]
+            params = {key: values.resolve(value, job_parameters) for key, value in templates.items()}
+            task.run_task(params["step"], params, values.of(t["task_key"]), runner=runner, secrets=secrets)
         done.add(t["task_key"])
 
 
@@ -614,3 +710,152 @@ def test_step_options_are_checked_and_typed_by_the_step_command():
     with pytest.raises(click.BadParameter) as bad:
         task.step_kwargs("tune_catboost", {"trials": "0"})
     assert bad.value.param.name == "trials"
+
+
+class FakeSecrets:
+    """Stands in for dbutils.secrets: one secret, the Optuna storage URL; records what was read."""
+
+    def __init__(self, scope: str, key: str, value: str):
+        self.stored, self.read = {(scope, key): value}, []
+
+    def get(self, scope: str, key: str) -> str:
+        self.read.append((scope, key))
+        return self.stored[(scope, key)]
+
+
+def test_workers_share_one_study_and_refit_gets_its_tuning_run(local_store, tmp_path):
+    """Three tuning workers, as the for_each_task runs them, with the real prepare and tune steps
+    (tiny: 4 trials of 20 trees) on one Optuna study in a sqlite file whose URL is the secret: the
+    first worker's run is the tuning run, the others are nested under it; the collect task
+    publishes that run, refit receives it; the URL is in no MLflow param, tag or artifact."""
+    mark = "s3cret-4711"
+    secret_url = f"sqlite:///{tmp_path / f'optuna-{mark}.db'}"
+    secrets = FakeSecrets("tabtune", "optuna-storage", secret_url)
+    values, received, fake = TaskValues(), {}, None
+
+    def runner(entry_point: str, options: dict[str, str]) -> str:
+        if entry_point in (names.PREPARE, names.TUNE):
+            if entry_point == names.TUNE:
+                received.setdefault("workers", []).append(dict(options))
+                assert os.environ[job.STORAGE_ENV] == secret_url
+            return task.run_step(entry_point, options)
+        return fake(entry_point, options)
+
+    fake = fake_step(received)
+    simulate_job(values, runner, overrides={"trials": "4", "iterations": "20"}, workers=3, secrets=secrets)
+
+    assert secrets.read == [("tabtune", "optuna-storage")] * 3
+    assert job.STORAGE_ENV not in os.environ  # the secret does not outlive the step
+    assert [w["seed"] for w in received["workers"]] == ["42", "43", "44"]
+    assert {w["storage"] for w in received["workers"]} == {"env:TABTUNE_OPTUNA_STORAGE"}
+    assert {w["study_name"] for w in received["workers"]} == {""}  # derived from the data run: one study
+
+    pipeline_run_id = values.values["prepare"]["pipeline_run_id"]
+    tuning_run_id = values.values["tune_catboost"]["run_id"]
+    assert received["refit"]["tune_run_ids"] == f"{values.values['tune_lasso']['run_id']},{tuning_run_id}"
+    pipeline = local_store.get_run(pipeline_run_id)
+    assert pipeline.info.status == "FINISHED"
+    assert pipeline.data.tags[names.STEP_RUN_TAG_PREFIX + "tune_catboost"] == tuning_run_id
+    worker_ids = [pipeline.data.tags[f"{task.WORKER_RUN_TAG_PREFIX}tune_catboost.{i}"] for i in range(3)]
+    assert worker_ids[0] == tuning_run_id  # the first worker created the study: its run is the tuning run
+    tuning = local_store.get_run(tuning_run_id)
+    assert tuning.data.tags[names.STEP_TAG] == "tune_catboost"
+    assert tuning.data.tags[names.PARENT_RUN_TAG] == pipeline_run_id
+    assert "best_trial" in tuning.data.tags and tuning.data.metrics["trials_complete"] == 4
+    for worker_id in worker_ids[1:]:
+        tags = local_store.get_run(worker_id).data.tags
+        assert tags[names.STEP_TAG] == "tune_catboost.worker"
+        assert tags[names.TUNING_RUN_TAG] == tuning_run_id
+        assert tags[names.PARENT_RUN_TAG] == tuning_run_id  # nested under the study's tuning run
+    trials = local_store.search_runs([tuning.info.experiment_id],
+                                     f"tags.`{names.PARENT_RUN_TAG}` = '{tuning_run_id}'")
+    assert len([r for r in trials if names.TRIAL_NUMBER_TAG in r.data.tags]) == 4
+
+    # The secret URL is nowhere in the tracking store: no param, tag, metric name or artifact.
+    everything = local_store.search_runs([tuning.info.experiment_id])
+    assert len(everything) > 8
+    for found in everything:
+        assert mark not in json.dumps([found.data.params, found.data.tags, list(found.data.metrics)])
+        for path in Path(found.info.artifact_uri.removeprefix("file://")).rglob("*"):
+            if path.is_file():
+                assert mark.encode() not in path.read_bytes(), path
+
+
+def test_collect_refuses_workers_on_different_studies_or_missing(local_store):
+    """The collect task fails the pipeline run when a worker's run is missing, or when workers
+    logged to two tuning runs (they did not share a study)."""
+    pipeline_run_id = task.start_pipeline_run(EXPERIMENT)
+    params = {"step": "tune_catboost", "role": "collect", "pipeline_run_id": pipeline_run_id, "workers": "2"}
+    first = tracking.create_run("tune_catboost", tags={names.STEP_TAG: "tune_catboost", "best_trial": "0"},
+                                parent_run_id=pipeline_run_id)
+    tracking.log_results(tags={f"{task.WORKER_RUN_TAG_PREFIX}tune_catboost.0": first}, run_id=pipeline_run_id)
+    with pytest.raises(RuntimeError, match=r"expected the runs of workers \['0', '1'\], found \['0'\]"):
+        task.run_task("tune_catboost", params, TaskValues().of("tune_catboost"))
+    second = tracking.create_run("tune_catboost", tags={names.STEP_TAG: "tune_catboost", "best_trial": "0"},
+                                 parent_run_id=pipeline_run_id)
+    tracking.log_results(tags={f"{task.WORKER_RUN_TAG_PREFIX}tune_catboost.1": second}, run_id=pipeline_run_id)
+    values = TaskValues()
+    with pytest.raises(RuntimeError, match="2 tuning runs"):
+        task.run_task("tune_catboost", params, values.of("tune_catboost"))
+    assert values.values["tune_catboost"] == {}
+    assert local_store.get_run(pipeline_run_id).info.status == "FAILED"
+
+
+# ------------------------------------------------------------------ asset bundle: databricks.yml
+def bundle_resources(tmp_path: Path, variables: dict[str, object]) -> dict:
+    """What `databricks bundle deploy` gets from databricks.yml's Python resource loader: the
+    CLI's `load_resources` phase of databricks-bundles, run in-process on the bundle configuration
+    as the CLI hands it over (target chosen, variables given their values)."""
+    import yaml
+    from databricks.bundles import build
+
+    config = yaml.safe_load((PROJECT_DIR / "databricks.yml").read_text())
+    target = next(name for name, settings in config["targets"].items() if settings.get("default"))
+    values = {name: spec.get("default") for name, spec in config["variables"].items()} | variables
+    given = {**config, "bundle": {**config["bundle"], "target": target},
+             "variables": {name: {"value": value} for name, value in values.items()}}
+    paths = {name: tmp_path / f"bundle-{name}.json" for name in ("input", "output", "diagnostics")}
+    paths["input"].write_text(json.dumps(given))
+    args = build._Args(phase="load_resources", input=str(paths["input"]), output=str(paths["output"]),
+                       diagnostics=str(paths["diagnostics"]), locations=None, unknown_args=[])
+    monkeypatched_path = list(sys.path)
+    try:
+        sys.path.insert(0, str(PROJECT_DIR))  # the CLI runs the loader from the bundle root
+        result, _, diagnostics = build.python_mutator(args)
+    finally:
+        sys.path[:] = monkeypatched_path
+    assert not diagnostics.has_error(), diagnostics
+    return result["resources"]
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_bundle_job_is_build_job_typed_by_databricks_bundles(tmp_path, workers):
+    from databricks.bundles.jobs import Job
+
+    config_text = (PROJECT_DIR / "databricks.yml").read_text()
+    assert '"databricks_jobs.bundle:load_resources"' in config_text
+    resources = bundle_resources(tmp_path, {"node_type_id": "i3.xlarge", "workers": str(workers)})
+    assert list(resources) == ["jobs"] and list(resources["jobs"]) == ["tabtune"]
+    cluster = job.load_cluster(JOB_CLUSTER) | {"node_type_id": "${var.node_type_id}"}
+    expected = job.build_job(experiment="${var.experiment}", cluster=cluster, workspace_dir="${workspace.file_path}",
+                             workers=workers, secret_scope="${var.secret_scope}", secret_key="${var.secret_key}")
+    assert resources["jobs"]["tabtune"] == expected  # through Job.from_dict and back, nothing lost
+    assert Job.from_dict(expected).as_dict() == expected
+    if workers > 1:
+        tasks = {t["task_key"]: t for t in expected["tasks"]}
+        assert tasks["tune_catboost_workers"]["for_each_task"]["concurrency"] == workers
+    with pytest.raises(ValueError, match="Unexpected field"):  # the types do check our dicts
+        Job.from_dict({**expected, "tasks": [{**expected["tasks"][0], "notebook": {}}]})
+
+
+def test_bundle_variables_cover_what_the_job_interpolates():
+    import yaml
+
+    config = yaml.safe_load((PROJECT_DIR / "databricks.yml").read_text())
+    from databricks_jobs import bundle
+
+    text = json.dumps(bundle.job_settings({"workers": 2}))
+    assert set(re.findall(r"\$\{var\.(\w+)\}", text)) <= set(config["variables"])
+    assert "${workspace.file_path}/databricks_jobs/task_notebook" in text
+    assert "databricks-bundles==1.22.1" in (PROJECT_DIR / "requirements-dev.txt").read_text()
+    assert "databricks-bundles" not in (PROJECT_DIR / "requirements.txt").read_text()
