@@ -39,7 +39,9 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
         if parent_run_id:
             tracking.resolve_run(parent_run_id, "parent_run_id", (step,), allow_running=True)
         data_run_id = lineage.data_run(data_run_id)
-        splits = lineage.load_splits(data_run_id).with_train_sample(tune_rows, seed)
+        splits = lineage.load_splits(data_run_id)
+        # Sampled with the data's own seed: every worker of a shared study tunes on the same rows.
+        splits = splits.with_train_sample(tune_rows, splits.seed)
         tracking.log_results(metrics={"tune_rows": len(splits.train)})  # what the trials were fitted on
         name = study_name or workers.default_study_name(family, data_run_id, iterations)
         member = workers.join(family=family, storage=storage, study_name=name, trials=trials, seed=seed,

@@ -23,7 +23,9 @@ def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0) -> str:
     with tracking.step_run(names.TUNE_LASSO, {names.FAMILY_TAG: family.name}) as run_id:
         data_run_id = lineage.data_run(data_run_id)
         tracking.set_tags({names.DATA_RUN_TAG: data_run_id})
-        splits = lineage.load_splits(data_run_id).with_train_sample(tune_rows, seed)
+        splits = lineage.load_splits(data_run_id)
+        # Sampled with the data's own seed: every worker of a shared study tunes on the same rows.
+        splits = splits.with_train_sample(tune_rows, splits.seed)
         writer = tracking.ChildRunWriter(run_id)
 
         def log_point(result) -> None:
