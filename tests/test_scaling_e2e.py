@@ -61,7 +61,8 @@ def counted(study: optuna.Study) -> list:
 
 def test_three_workers_share_one_study(server, data_run_id, storage_env, postgres_cluster):
     study_name = "three-workers"
-    workers = [subprocess.Popen(worker_args(data_run_id, study_name, 9, 150, seed), cwd=PROJECT_DIR,
+    # Trials long enough (~1 s) that all three workers are up before the first one has done all nine.
+    workers = [subprocess.Popen(worker_args(data_run_id, study_name, 9, 1500, seed), cwd=PROJECT_DIR,
                                 env=mlflow_env(server.uri, **storage_env), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for seed in (1, 2, 3)]
     outputs = [worker.communicate(timeout=600) for worker in workers]
