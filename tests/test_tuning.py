@@ -106,7 +106,7 @@ def test_the_lasso_grid_means_the_same_at_any_target_scale(scale):
 
 
 def test_fits_on_data_prepared_once_equal_fits_on_frames(splits):
-    """CatBoost's Pool, quantized once per step, gives the very models a fit on frames gives."""
+    """CatBoost's Pools, built once per step, give the very models a fit on frames gives."""
     import numpy as np
 
     from steps.lib.training import fit_and_score
@@ -114,7 +114,7 @@ def test_fits_on_data_prepared_once_equal_fits_on_frames(splits):
     family = get_family("catboost")
     params = {"depth": 4, "learning_rate": 0.1, "iterations": 30}
     shared = family.fit_data(splits)
-    assert shared.train_y is None and shared.train_x.is_quantized()
+    assert shared.train_y is None and shared.train_x.num_row() == len(splits.train)
     once = fit_and_score(family, params, splits, seed=3, data=shared)
     x_train, y_train = splits.xy("train")
     x_val, _ = splits.xy("val")

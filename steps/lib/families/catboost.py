@@ -46,15 +46,16 @@ class CatBoostFamily(Family):
         )
 
     def fit_data(self, splits: Splits) -> FitData:
-        """Pools built and quantized once per step (the borders depend on the data, not on the
-        tuned parameters), instead of once per trial: the same models, fitted faster."""
+        """Pools built once per step instead of once per trial: the same models, fitted faster.
+        Not quantized ahead: on large tables `Pool.quantize()` picks other borders than a fit
+        does (measured at 1M rows: predictions differ by up to 0.59), so tuning would see other
+        features than the refit does."""
         from catboost import Pool
 
         x_train, y_train = splits.xy("train")
         x_val, y_val = splits.xy("val")
         categorical = list(splits.categorical) or None
         train = Pool(x_train, y_train, cat_features=categorical)
-        train.quantize()
         return FitData(train, None, Pool(x_val, y_val, cat_features=categorical), y_val)
 
     def fit_options(self, data: FitData, on_iteration) -> dict[str, Any]:
