@@ -119,29 +119,29 @@ def closed_port_uri() -> str:
     return f"http://user:pw@127.0.0.1:{free_port()}"  # nothing listens there once the socket is closed
 
 
-def test_a_step_against_an_unreachable_tracking_server_says_so_in_one_line(tmp_path):
+def test_a_step_against_an_unreachable_tracking_server_says_so_in_one_line_within_30_s():
     uri = closed_port_uri()
     env = {**mlflow_env(uri), "MLFLOW_EXPERIMENT_ID": "0"}
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "steps.prepare"], cwd=PROJECT_DIR, env=env,
                             capture_output=True, text=True, timeout=300)
     took = time.monotonic() - started
-    port = uri.rsplit(":", 1)[1]
-    lines = [line for line in result.stderr.splitlines() if line.startswith("tabtune prepare: error:")]
+    masked = uri.replace("user:pw@", "user:***@")
     assert result.returncode == 1, result.stderr[-4000:]
-    assert lines == [f"tabtune prepare: error: tracking server http://user:***@127.0.0.1:{port} is unreachable: "
-                     f"{lines[0].split('is unreachable: ', 1)[1]}"] if lines else False, result.stderr[-4000:]
-    assert "pw" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"tabtune prepare: error: tracking server {masked} is unreachable: Connection refused"]
     assert took < 30
 
 
 def test_mlflow_run_against_an_unreachable_server_with_retries_off_fails_within_30_s(tmp_path):
-    uri = closed_port_uri()
+    """`mlflow run` creates the run itself before any code of ours runs, so its own retry
+    settings decide how long it takes (about 250 s with the defaults, measured)."""
+    uri = closed_port_uri().replace("user:pw@", "")
     started = time.monotonic()
     result = subprocess.run(mlflow_run_args("main", {**TINY}), cwd=tmp_path,
                             env=mlflow_env(uri, MLFLOW_HTTP_REQUEST_MAX_RETRIES="0"),
                             capture_output=True, text=True, timeout=300)
     took = time.monotonic() - started
     assert result.returncode != 0
-    assert "127.0.0.1" in result.stderr
+    assert f"API request to {uri}/api/2.0/mlflow/runs/create failed" in result.stderr
     assert took < 30

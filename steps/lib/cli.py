@@ -42,6 +42,7 @@ def main(command: click.Command, step: str) -> None:
     own_run_id = os.environ.get("MLFLOW_RUN_ID", "")  # MLflow clears it once the run is started
     try:
         interrupts.install()
+        _check_tracking_server(step)
         command.main(standalone_mode=False)
     except KeyboardInterrupt as interrupt:
         _interrupted(step, interrupt, own_run_id)
@@ -61,6 +62,17 @@ def main(command: click.Command, step: str) -> None:
         if isinstance(error, StepFailed):
             _fail(step, str(error), exit_code=1)
         raise
+
+
+def _check_tracking_server(step: str) -> None:
+    """Stop with one line naming the tracking server when it cannot be reached, instead of
+    MLflow's minutes of retries; no run is tagged (that would need the server)."""
+    from steps.lib.tracking import unreachable_tracking_server
+
+    problem = unreachable_tracking_server()
+    if problem:
+        print(f"tabtune {step}: error: {problem}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 def _click_message(error: click.ClickException) -> str:

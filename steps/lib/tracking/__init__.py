@@ -53,6 +53,7 @@ from steps.lib.tracking.runs import (
     set_tags,
     step_run,
     tag_failed_run,
+    unreachable_tracking_server,
 )
 from steps.lib.tracking.ui import present_run, store_location
 
@@ -101,6 +102,7 @@ __all__ = [
     "store_location",
     "tag_failed_run",
     "tag_version",
+    "unreachable_tracking_server",
     "version_tags",
     "version_uri",
 ]

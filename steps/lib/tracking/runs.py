@@ -65,6 +65,28 @@ def _mask_source_tags(run) -> None:
         log_results(tags=leaked, run_id=run.info.run_id)
 
 
+def unreachable_tracking_server(timeout_s: float = 5.0) -> str | None:
+    """Why the tracking server cannot be reached, or None (also for stores that are not a server).
+
+    One TCP connect with a short timeout, before anything else: MLflow's own client retries a
+    refused connection for minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES and friends) and then prints
+    a traceback; this names the (masked) URI in one line within seconds."""
+    import socket
+    from urllib.parse import urlsplit
+
+    uri = mlflow.get_tracking_uri()
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return None
+    try:
+        address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        with socket.create_connection(address, timeout=timeout_s):
+            return None
+    except (OSError, ValueError) as error:  # ValueError: a port that is not a number
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        return f"tracking server {mask_url(uri)} is unreachable: {reason}"
+
+
 def tag_failed_run(message: str) -> None:
     """Record an error on the run `mlflow run` created, when the step failed before using it."""
     run_id = os.environ.get("MLFLOW_RUN_ID")
