@@ -58,8 +58,8 @@ def install() -> None:
     for signum in HANDLED:
         signal.signal(signum, _handle)
     parent = os.getppid()
-    if _set_parent_death_signal(signal.SIGTERM) and parent == 1:
-        raise Interrupted(signal.SIGTERM)  # the parent died before we asked: as if it had just died
+    if _set_parent_death_signal(signal.SIGTERM) and os.getppid() != parent:
+        raise Interrupted(signal.SIGTERM)  # the parent died while we asked: as if the signal had come
 
 
 def after_interrupt(delay_s: float, hook: Callable[[], None]) -> None:
