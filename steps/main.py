@@ -65,8 +65,8 @@ def run(*, data: str, target: str, families: str = ",".join(pipeline.DEFAULT_FAM
 def stopping_steps(pipeline_run_id: str):
     """On SIGINT/SIGTERM: MLflow's `_wait_for` forwards SIGTERM to the running step and waits
     for it; the step ends its runs KILLED. Whatever it left RUNNING (or MLflow then marked
-    FAILED) is ended KILLED here, and if
-    the step is not gone within GRACE_S (a long fit, a tracking call that hangs), it is SIGKILLed."""
+    FAILED) is ended KILLED here, and a step not gone within GRACE_S (a fit that does not check
+    for signals, a tracking call that hangs) is SIGKILLed, so stopping is bounded."""
 
     def stop() -> None:
         name = interrupts.signal_name(KeyboardInterrupt())
