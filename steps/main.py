@@ -11,14 +11,18 @@ ends FAILED naming the step and its run."""
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import click
 
-from steps.lib import cli, gate, names, pipeline, studies, tracking
+from steps.lib import cli, gate, interrupts, names, pipeline, studies, tracking
 from steps.lib import reuse as reuse_module
 from steps.lib.errors import InputError
 from steps.lib.grid import parse_alphas
 
 ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
+GRACE_S = 10.0  # how long an interrupted step may take to end its runs before it is SIGKILLed
 
 
 def run(*, data: str, target: str, families: str = ",".join(pipeline.DEFAULT_FAMILIES), trials: int,
@@ -34,7 +38,7 @@ def run(*, data: str, target: str, families: str = ",".join(pipeline.DEFAULT_FAM
                     promote=promote, tune_rows=tune_rows)
     steps = pipeline.steps(pipeline.parse_families(families))
     check(steps, settings)  # fail here, before any step runs
-    with tracking.step_run(names.MAIN) as pipeline_run_id:
+    with tracking.step_run(names.MAIN) as pipeline_run_id, stopping_steps(pipeline_run_id):
         run_ids: dict[str, str] = {}
         for step in steps:
             parameters = step.parameters(settings, run_ids)
@@ -55,6 +59,28 @@ def run(*, data: str, target: str, families: str = ",".join(pipeline.DEFAULT_FAM
                                           alias=alias)
         print(closing_lines(outcome, pipeline_run_id, *tracking.store_location()), flush=True)
         return pipeline_run_id
+
+
+@contextlib.contextmanager
+def stopping_steps(pipeline_run_id: str):
+    """On SIGINT/SIGTERM: MLflow's `_wait_for` forwards SIGTERM to the running step and waits
+    for it; the step ends its runs KILLED. Whatever it left RUNNING (or MLflow then marked
+    FAILED) is ended KILLED here, and a step not gone within GRACE_S (a fit that does not check
+    for signals, a tracking call that hangs) is SIGKILLed, so stopping is bounded."""
+
+    def stop() -> None:
+        name = interrupts.signal_name(KeyboardInterrupt())
+        tracking.end_interrupted_steps(pipeline_run_id, name)  # the step runs, before MLflow says FAILED
+        interrupts.kill_descendants()
+        time.sleep(0.5)  # their trial runs count as orphaned once the processes are gone
+        tracking.end_interrupted_steps(pipeline_run_id, name)
+
+    interrupts.after_interrupt(GRACE_S, stop)
+    try:
+        yield
+    except KeyboardInterrupt as interrupt:
+        tracking.end_interrupted_steps(pipeline_run_id, interrupts.signal_name(interrupt))
+        raise
 
 
 def closing_lines(outcome: pipeline.Outcome, pipeline_run_id: str, store: str, ui_command: str | None) -> str:

@@ -11,12 +11,13 @@ study's tuning run and tagged tabtune.step=tune_<family>.worker."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
 import click
 
-from steps.lib import cli, lineage, names, studies, tracking, workers
+from steps.lib import cli, interrupts, lineage, names, studies, tracking, workers
 from steps.lib.errors import InputError
 from steps.lib.families import Family, family_names, get_family
 from steps.lib.secrets import mask_url
@@ -78,6 +79,12 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
             optimize(model_family, splits, study=member.study, trials=trials, iterations=iterations, seed=seed,
                      timeout_s=timeout_s, n_jobs=n_jobs, prune=pruner != "none", budget=member.budget,
                      on_start=on_start, on_trial=on_trial)
+        except KeyboardInterrupt as interrupt:  # SIGINT/SIGTERM (steps/lib/interrupts.py)
+            # The trials that were running end KILLED like this run (step_run does that one).
+            with contextlib.suppress(Exception):
+                writer.close()
+            tracking.end_killed(writer.unfinished(), interrupts.signal_name(interrupt))
+            raise
         finally:
             writer.close()  # every finished trial's child run is written before anything else
         summary = workers.finish(member, family=family, fixed=model_family.fixed_params(iterations=iterations))

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from steps.lib import interrupts
 from steps.lib.errors import InputError
 
 
@@ -34,11 +35,21 @@ FRACTION = click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True)
 
 
 def main(command: click.Command, step: str) -> None:
-    """Run a step's click command; turn bad input into one clear line instead of a traceback."""
+    """Run a step's click command; turn bad input into one clear line instead of a traceback,
+    and SIGINT/SIGTERM into a run ended KILLED and exit code 130/143 (steps/lib/interrupts.py)."""
     # Steps run unattended: no download progress bars in the logs.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    own_run_id = os.environ.get("MLFLOW_RUN_ID", "")  # MLflow clears it once the run is started
     try:
+        interrupts.install()
+        _check_tracking_server(step)
         command.main(standalone_mode=False)
+    except KeyboardInterrupt as interrupt:
+        _interrupted(step, interrupt, own_run_id)
+    except click.exceptions.Abort as abort:  # how click reraises a KeyboardInterrupt
+        if isinstance(abort.__cause__, KeyboardInterrupt):
+            _interrupted(step, abort.__cause__, own_run_id)
+        raise
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as error:
@@ -51,6 +62,17 @@ def main(command: click.Command, step: str) -> None:
         if isinstance(error, StepFailed):
             _fail(step, str(error), exit_code=1)
         raise
+
+
+def _check_tracking_server(step: str) -> None:
+    """Stop with one line naming the tracking server when it cannot be reached, instead of
+    MLflow's minutes of retries; no run is tagged (that would need the server)."""
+    from steps.lib.tracking import unreachable_tracking_server
+
+    problem = unreachable_tracking_server()
+    if problem:
+        print(f"tabtune {step}: error: {problem}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 def _click_message(error: click.ClickException) -> str:
@@ -68,3 +90,16 @@ def _fail(step: str, message: str, exit_code: int = 2) -> None:
     print(f"tabtune {step}: error: {message}", file=sys.stderr, flush=True)
     tag_failed_run(message)
     sys.exit(exit_code)
+
+
+def _interrupted(step: str, interrupt: KeyboardInterrupt, run_id: str) -> None:
+    """One line, the run `mlflow run` made for this step ended KILLED (if nothing ended it yet,
+    e.g. the signal came before the step started its run), and 128 + the signal as exit code."""
+    from steps.lib.tracking import end_killed
+
+    name = interrupts.signal_name(interrupt)
+    print(f"tabtune {step}: interrupted by {name}; run {run_id or '(none)'} ends KILLED", file=sys.stderr,
+          flush=True)
+    if run_id:
+        end_killed([run_id], name)
+    sys.exit(interrupts.exit_code(interrupt))

@@ -57,6 +57,7 @@ GATE_REASON_TAG = "tabtune.gate_reason"  # why the champion could not be compare
 GATE_TAGS = (GATE_TAG, GATE_NEW_RMSE_TAG, GATE_CHAMPION_RMSE_TAG, GATE_CHAMPION_VERSION_TAG,
              GATE_MIN_IMPROVEMENT_TAG, GATE_REASON_TAG)
 ERROR_TAG = "tabtune.error"
+INTERRUPTED_TAG = "tabtune.interrupted"  # SIGINT / SIGTERM: why a run ended KILLED (steps/lib/interrupts.py)
 WARNING_TAG = "tabtune.warning"
 BEST_MODEL_TAG = "best_model"
 STEP_RUN_TAG_PREFIX = "tabtune.run_id."

@@ -40,6 +40,8 @@ from steps.lib.tracking.runs import (
     create_run,
     end_failed,
     end_finished,
+    end_interrupted_steps,
+    end_killed,
     find_keyed_run,
     find_latest_run,
     log_results,
@@ -53,6 +55,7 @@ from steps.lib.tracking.runs import (
     step_run,
     tag_failed_run,
     tolerate_outages,
+    unreachable_tracking_server,
 )
 from steps.lib.tracking.ui import present_run, store_location
 
@@ -71,6 +74,8 @@ __all__ = [
     "download_uri",
     "end_failed",
     "end_finished",
+    "end_interrupted_steps",
+    "end_killed",
     "find_keyed_run",
     "find_latest_run",
     "find_version",
@@ -101,6 +106,7 @@ __all__ = [
     "tag_failed_run",
     "tag_version",
     "tolerate_outages",
+    "unreachable_tracking_server",
     "version_tags",
     "version_uri",
 ]

@@ -151,12 +151,19 @@ class BackgroundChildRunWriter:
         self.flush()
         return self.writer.running_children()
 
+    def unfinished(self) -> list[str]:
+        """IDs of the child runs created and not finished yet (after `close()`: the trials that
+        were running when the study was interrupted)."""
+        return list(self._run_ids.values())
+
     def flush(self) -> None:
         self._queue.join()
         self._raise_if_failed()
 
     def close(self) -> None:
-        """Flush, then stop the thread."""
+        """Flush, then stop the thread (a second call does nothing)."""
+        if not self._thread.is_alive():
+            return
         try:
             self.flush()
         finally:

@@ -17,6 +17,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from steps.lib import names
 from steps.lib.errors import InputError
+from steps.lib.interrupts import signal_name
 from steps.lib.secrets import mask_url
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
@@ -64,11 +65,17 @@ def _client() -> MlflowClient:
 def step_run(step: str, tags: dict[str, str] | None = None) -> Iterator[str]:
     """The run `mlflow run` made for this step (or a new one), tagged with the step name.
 
-    Any error inside marks it FAILED with the message as a tag, so the UI says why."""
+    Any error inside marks it FAILED with the message as a tag, so the UI says why; SIGINT or
+    SIGTERM (a KeyboardInterrupt, steps/lib/interrupts.py) ends it KILLED, tagged with the signal."""
     with mlflow.start_run(tags={names.STEP_TAG: step, **(tags or {})}) as run:
         _mask_source_tags(run)
         try:
             yield run.info.run_id
+        except KeyboardInterrupt as interrupt:
+            end_killed([run.info.run_id], signal_name(interrupt))
+            with contextlib.suppress(Exception):
+                mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))  # off the run stack; no FAILED
+            raise
         except BaseException as error:
             with contextlib.suppress(Exception):
                 mlflow.set_tag(names.ERROR_TAG, mask_url(str(error))[:names.MAX_ERROR_LENGTH])
@@ -81,6 +88,28 @@ def _mask_source_tags(run) -> None:
               if key in names.SOURCE_TAGS and mask_url(value) != value}
     if leaked:
         log_results(tags=leaked, run_id=run.info.run_id)
+
+
+def unreachable_tracking_server(timeout_s: float = 5.0) -> str | None:
+    """Why the tracking server cannot be reached, or None (also for stores that are not a server).
+
+    One TCP connect with a short timeout, before anything else: MLflow's own client retries a
+    refused connection for minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES and friends) and then prints
+    a traceback; this names the (masked) URI in one line within seconds."""
+    import socket
+    from urllib.parse import urlsplit
+
+    uri = mlflow.get_tracking_uri()
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return None
+    try:
+        address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        with socket.create_connection(address, timeout=timeout_s):
+            return None
+    except (OSError, ValueError) as error:  # ValueError: a port that is not a number
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        return f"tracking server {mask_url(uri)} is unreachable: {reason}"
 
 
 def tag_failed_run(message: str) -> None:
@@ -141,6 +170,43 @@ def end_failed(run_id: str, message: str) -> None:
         if client.get_run(run_id).info.status == "RUNNING":
             log_results(tags={names.ERROR_TAG: mask_url(message)[:names.MAX_ERROR_LENGTH]}, run_id=run_id)
             client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+
+
+def end_killed(run_ids: list[str], signal_name: str) -> None:
+    """End each run that is still RUNNING KILLED, tagged with the signal that stopped it. Best
+    effort, one run at a time: it runs while the process is being stopped."""
+    client = _client()
+    for run_id in run_ids:
+        with contextlib.suppress(Exception):
+            if client.get_run(run_id).info.status == "RUNNING":
+                log_results(tags={names.INTERRUPTED_TAG: signal_name}, run_id=run_id)
+                client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+
+
+def end_interrupted_steps(pipeline_run_id: str, signal_name: str) -> None:
+    """After a signal, end KILLED what is left under the pipeline run: step runs still RUNNING,
+    their RUNNING trial runs whose worker process (tag tabtune.worker) is gone from this host
+    (never another worker's live trial on a shared study), and step runs that ended themselves
+    KILLED but were then marked FAILED by MLflow (its `_wait_for` cancels the step and then
+    compares the status string with status numbers, so it never sees that the run had ended)."""
+    from steps.lib.studies import Worker
+
+    client = _client()
+    experiment_id = client.get_run(pipeline_run_id).info.experiment_id
+
+    def children(run_id: str, status: str) -> list:
+        return client.search_runs(
+            [experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{run_id}' and attributes.status = '{status}'",
+            max_results=50000)
+
+    with contextlib.suppress(Exception):
+        for run in children(pipeline_run_id, "FAILED"):
+            if names.INTERRUPTED_TAG in run.data.tags:
+                client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+        steps = [run.info.run_id for run in children(pipeline_run_id, "RUNNING")]
+        trials = [run.info.run_id for step in steps for run in children(step, "RUNNING")
+                  if (worker := Worker.parse(run.data.tags.get(names.WORKER_TAG, ""))) and worker.is_dead_here()]
+        end_killed(steps + trials, signal_name)
 
 
 def end_finished(run_id: str) -> None:

@@ -1,0 +1,137 @@
+"""SIGINT and SIGTERM stop the whole pipeline, and every run it left RUNNING ends KILLED.
+
+Why this is needed: `mlflow run` (the CLI) starts the entry point with `bash -c` in its own
+process group, and `main` starts each step the same way through `mlflow.projects.run`
+(synchronous). Python dies at once on SIGTERM, so a SIGTERM to the CLI alone left `main` and
+the running step behind, still tuning, their runs RUNNING forever. On SIGINT MLflow cancels its
+child with SIGTERM and marks the run FAILED, which again killed `main` without cleanup.
+
+The design, three layers, each covering the next one's gaps:
+
+- **The parent's death reaches the child.** Every step process asks Linux for SIGTERM when its
+  parent dies (`prctl(PR_SET_PDEATHSIG)`), so a CLI that died on SIGTERM still stops `main`,
+  and a `main` that was killed still stops its step. (No-op elsewhere than Linux.)
+- **A signal becomes an exception.** SIGINT and SIGTERM raise `Interrupted`, a
+  `KeyboardInterrupt` (CatBoost turns it into a plain one when it comes during a fit; the
+  cleanup catches KeyboardInterrupt and asks `signal_name` which signal it was): Optuna and
+  `except Exception` let it through, the step's run context
+  ends its run KILLED (tag `tabtune.interrupted` = the signal), the tuning step first writes
+  the trials it queued and ends its still-RUNNING trial runs KILLED, and the process exits
+  128 + the signal (130 for SIGINT, 143 for SIGTERM). Because it is a KeyboardInterrupt, MLflow's
+  own `_wait_for` in `main` catches it too and forwards SIGTERM to the running step. Later
+  signals are ignored, so a second Ctrl-C does not cut that cleanup short (SIGKILL still does).
+- **Bounded.** Python runs a handler only between bytecodes, so a step in the middle of a
+  CatBoost fit notices the signal when the fit returns. `main` therefore registers a hook that
+  runs `GRACE_S` after the signal: it ends the runs left RUNNING KILLED and SIGKILLs whatever
+  is left of its process tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_hooks: list[tuple[float, Callable[[], None]]] = []
+_received: list[int] = []
+
+
+class Interrupted(KeyboardInterrupt):
+    """This process got SIGINT or SIGTERM (directly, or because its parent died)."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        self.exit_code = 128 + signum
+
+
+def install() -> None:
+    """Turn SIGINT/SIGTERM into `Interrupted`, and ask for SIGTERM when the parent dies.
+
+    Called once at the start of every step process, in its main thread."""
+    for signum in HANDLED:
+        signal.signal(signum, _handle)
+    parent = os.getppid()
+    if _set_parent_death_signal(signal.SIGTERM) and os.getppid() != parent:
+        raise Interrupted(signal.SIGTERM)  # the parent died while we asked: as if the signal had come
+
+
+def after_interrupt(delay_s: float, hook: Callable[[], None]) -> None:
+    """Run `hook` on a daemon thread `delay_s` seconds after the first signal (if the process
+    still runs by then): the bound on a cleanup that waits for something stuck."""
+    _hooks.append((delay_s, hook))
+
+
+def received() -> int | None:
+    """The signal this process got, if any."""
+    return _received[0] if _received else None
+
+
+def signal_name(error: KeyboardInterrupt) -> str:
+    """The signal behind a KeyboardInterrupt, e.g. SIGTERM. Libraries may catch `Interrupted`
+    and raise a plain KeyboardInterrupt instead (CatBoost does, when the signal comes during a
+    fit), so the signal this process received counts, not the exception's type."""
+    return signal.Signals(getattr(error, "signum", None) or received() or signal.SIGINT).name
+
+
+def exit_code(error: KeyboardInterrupt) -> int:
+    """128 + the signal, as a shell reports a process ended by it: 130 SIGINT, 143 SIGTERM."""
+    return 128 + signal.Signals[signal_name(error)]
+
+
+def _handle(signum: int, frame) -> None:
+    if _received:
+        return  # already stopping: let the cleanup finish
+    _received.append(signum)
+    for other in HANDLED:
+        signal.signal(other, signal.SIG_IGN)
+    for delay_s, hook in _hooks:
+        timer = threading.Timer(delay_s, hook)
+        timer.daemon = True
+        timer.start()
+    raise Interrupted(signum)
+
+
+def _set_parent_death_signal(signum: int) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        return ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
+    return False
+
+
+def descendants(pid: int | None = None) -> list[int]:
+    """Process IDs below `pid` (default: this process), children first; from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    stat = handle.read()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(b")") + 2:].split()  # after "pid (comm) ": state ppid …
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, queue = [], [pid or os.getpid()]
+    while queue:
+        for child in children.get(queue.pop(0), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def kill_descendants() -> None:
+    """SIGKILL every process below this one (the last resort once the grace period is over)."""
+    for pid in descendants():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,147 @@
+"""What happens when things fail, through the real `mlflow run` CLI: a signal to the top process
+stops the whole pipeline with every run it left RUNNING ended KILLED, and the rerun resumes at
+the interrupted step; an unreachable tracking server is named in one line instead of retried
+for minutes. The project is a copy, so its processes are told apart from any other by path."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_DIR, TINY, Store, check, make_frame, mlflow_env, mlflow_run_args
+from tests.servers import free_port
+
+pytestmark = pytest.mark.slow
+BUDGET = {"trials": 100, "iterations": 300}  # seconds of tuning: mid-tuning when the signal comes
+STOP_WITHIN_S = 15  # "within a few seconds", with a margin for a busy machine
+
+
+def copy_project(root: Path) -> Path:
+    project = root / "project"
+    project.mkdir()
+    shutil.copytree(PROJECT_DIR / "steps", project / "steps", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("MLproject", "python_env.yaml", "conda.yaml", "requirements.txt"):
+        shutil.copy(PROJECT_DIR / name, project)
+    return project
+
+
+def pipeline_processes(project: Path) -> list[str]:
+    """Processes of this project: `mlflow run <project>` and the steps (which run in <project>)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            args = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # gone meanwhile, or not ours
+        if state == "Z":
+            continue  # exited, not yet reaped by its parent
+        if (str(project) in args and "mlflow" in args) or (cwd == str(project) and "steps." in args):
+            found.append(f"{entry} {args}")
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_to_mlflow_run_ends_everything_killed_and_the_rerun_resumes(tmp_path, signum):
+    store, project = Store(tmp_path), copy_project(tmp_path)
+    data = tmp_path / "table.csv"
+    make_frame(n_rows=120, seed=9).to_csv(data, index=False)
+    params = {**TINY, "data": str(data), "target": "y", **BUDGET}
+    process = subprocess.Popen(mlflow_run_args("main", params, uri=str(project)), cwd=project,
+                               env=mlflow_env(store.uri), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    output: list[str] = []
+    tuning = threading.Event()
+
+    def drain() -> None:  # keep reading, so no process of the pipeline blocks on a full pipe
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith("tune_catboost: trial #"):
+                tuning.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        assert tuning.wait(timeout=600), "".join(output)[-4000:]
+        os.kill(process.pid, signum)  # the top process only, not its group
+        deadline = time.monotonic() + STOP_WITHIN_S
+        while (left := pipeline_processes(project)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        with_group_gone = pipeline_processes(project)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=30)
+        reader.join(timeout=30)
+    said = "".join(output)
+    assert left == [], f"still running {STOP_WITHIN_S}s after {signum.name}: {with_group_gone}\n{said[-4000:]}"
+    # `mlflow run` dies on SIGTERM (PDEATHSIG tells `main`); on SIGINT it cancels `main` with SIGTERM
+    # itself. Either way `main` and the step get SIGTERM, and say so.
+    assert "tabtune tune: interrupted by SIGTERM" in said, said[-3000:]  # tune_catboost is entry point tune
+    assert "tabtune main: interrupted by SIGTERM" in said, said[-3000:]
+
+    (pipeline,) = store.runs_of("main")
+    (tuning_run,) = store.runs_of("tune_catboost")
+    others = [run for run in store.runs() if run.info.run_id != pipeline.info.run_id]
+    assert {run.info.status for run in others} <= {"FINISHED", "KILLED"}, [
+        (run.info.run_name, run.info.status, run.data.tags.get("tabtune.interrupted")) for run in others]
+    assert tuning_run.info.status == "KILLED"
+    assert tuning_run.data.tags["tabtune.interrupted"] == "SIGTERM"
+    trials = store.children(tuning_run.info.run_id)
+    assert trials and all(t.info.status in ("FINISHED", "KILLED") for t in trials)
+    assert all(t.data.tags["tabtune.interrupted"] == "SIGTERM" for t in trials if t.info.status == "KILLED")
+    # After SIGINT, MLflow's CLI marks its own run FAILED once `main` has exited (it cannot tell
+    # that main ended it KILLED); nothing of ours runs after that. The tag still says why.
+    assert pipeline.info.status == ("KILLED" if signum == signal.SIGTERM else "FAILED")
+    assert pipeline.data.tags["tabtune.interrupted"] == "SIGTERM"
+
+    rerun = check(store.run("main", params, uri=str(project), cwd=project)).stdout
+    said_again = dict(re.findall(r"^main: (\w+): (ran|reused) [0-9a-f]+$", rerun, flags=re.M))
+    assert said_again == {"prepare": "reused", "tune_lasso": "reused", "tune_catboost": "ran", "refit": "ran",
+                          "package": "ran"}
+
+
+def closed_port_uri() -> str:
+    return f"http://user:pw@127.0.0.1:{free_port()}"  # nothing listens there once the socket is closed
+
+
+def test_a_step_against_an_unreachable_tracking_server_says_so_in_one_line_within_30_s():
+    uri = closed_port_uri()
+    env = {**mlflow_env(uri), "MLFLOW_EXPERIMENT_ID": "0"}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "steps.prepare"], cwd=PROJECT_DIR, env=env,
+                            capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - started
+    masked = uri.replace("user:pw@", "user:***@")
+    assert result.returncode == 1, result.stderr[-4000:]
+    assert result.stderr.splitlines() == [
+        f"tabtune prepare: error: tracking server {masked} is unreachable: Connection refused"]
+    assert took < 30
+
+
+def test_mlflow_run_against_an_unreachable_server_with_retries_off_fails_within_30_s(tmp_path):
+    """`mlflow run` creates the run itself before any code of ours runs, so its own retry
+    settings decide how long it takes (about 250 s with the defaults, measured)."""
+    uri = closed_port_uri().replace("user:pw@", "")
+    started = time.monotonic()
+    result = subprocess.run(mlflow_run_args("main", {**TINY}), cwd=tmp_path,
+                            env=mlflow_env(uri, MLFLOW_HTTP_REQUEST_MAX_RETRIES="0"),
+                            capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - started
+    assert result.returncode != 0
+    assert f"API request to {uri}/api/2.0/mlflow/runs/create failed" in result.stderr
+    assert took < 30
