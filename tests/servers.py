@@ -76,12 +76,27 @@ def postgres() -> Iterator[dict]:
                                  "--auth=trust", "-E", "UTF8", "--no-sync"]),
                    check=True, capture_output=True)
     log = root / "postgres.log"
-    server = subprocess.Popen(
-        _as_postgres(["exec", str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root),
-                      "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200",
-                      ">", str(log), "2>&1"]),
-        start_new_session=True,
-    )
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(
+            _as_postgres(["exec", str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root),
+                          "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200",
+                          ">>", str(log), "2>&1"]),
+            start_new_session=True,
+        )
+
+    server = start()
+    current = {"server": server}
+
+    def restart(down_s: float = 3.0) -> None:
+        """Stop the database (fast shutdown: clients are disconnected), wait, start it again on the
+        same port and data: what a restart for an upgrade or a failover looks like to clients."""
+        os.killpg(current["server"].pid, signal.SIGINT)
+        current["server"].wait(timeout=60)
+        time.sleep(down_s)
+        current["server"] = start()
+        wait_for(lambda: connect().close() or True, "PostgreSQL after restart")
+
     try:
         import psycopg
 
@@ -96,9 +111,9 @@ def postgres() -> Iterator[dict]:
             conn.execute("CREATE DATABASE optuna OWNER tabtune")
         yield {"host": "127.0.0.1", "port": port, "user": "tabtune", "password": "s3cret-pw",
                "url": lambda db: f"postgresql+psycopg://tabtune:s3cret-pw@127.0.0.1:{port}/{db}",
-               "pid": server.pid}
+               "pid": server.pid, "restart": restart}
     finally:
-        stop_process(server.pid)
+        stop_process(current["server"].pid)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -240,3 +240,48 @@ def test_tracking_server_restart_mid_tuning_loses_and_doubles_no_trial(postgres_
         assert store.client.get_run(tuning_run_id).data.metrics["trials_complete"] == 30
     finally:
         server.stop()
+
+
+def test_optuna_database_restart_under_two_workers_loses_no_trial(faults_server, upstream):
+    """PostgreSQL holding a shared study is restarted (fast shutdown, 3 s down) while two
+    workers run trials: both reconnect, the study reaches exactly `trials`, none stays RUNNING."""
+    import subprocess
+    import time
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from tests.conftest import PROJECT_DIR, mlflow_env, mlflow_run_args
+    from tests.servers import postgres
+
+    store, data_run_id, _ = upstream
+    with postgres() as cluster:  # its own database server, so restarting it disturbs no other test
+        storage = cluster["url"]("optuna")
+        args = [mlflow_run_args("tune_catboost", {
+            "data_run_id": data_run_id, "storage": "env:TABTUNE_TEST_STORAGE", "study_name": "restarted",
+            "trials": 12, "iterations": 1500, "seed": seed}, extra_args=["--experiment-name", "data"])
+            for seed in (1, 2)]
+        env = mlflow_env(store.uri, TABTUNE_TEST_STORAGE=storage)
+        workers = [subprocess.Popen(a, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True) for a in args]
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:  # restart once three trials are done
+                try:
+                    done = optuna.load_study(study_name="restarted", storage=storage).get_trials(
+                        deepcopy=False, states=(TrialState.COMPLETE,))
+                    if len(done) >= 3:
+                        break
+                except KeyError:
+                    pass  # the study is not created yet
+                time.sleep(0.5)
+            cluster["restart"](down_s=3.0)
+            outputs = [worker.communicate(timeout=600)[0] for worker in workers]
+        finally:
+            for worker in workers:
+                worker.kill()
+        assert [w.returncode for w in workers] == [0, 0], "\n----\n".join(o[-3000:] for o in outputs)
+        study = optuna.load_study(study_name="restarted", storage=storage)
+        counted = [t for t in study.trials if not t.user_attrs.get("tabtune.surplus")]
+        assert len([t for t in counted if t.state == TrialState.COMPLETE]) == 12
+        assert [t.number for t in study.trials if t.state == TrialState.RUNNING] == []

@@ -19,6 +19,7 @@ SEEDS_ATTR = "tabtune.sampler_seeds"
 METRICS_ATTR = "tabtune.metrics"
 HEARTBEAT_S = 5
 GRACE_S = 20
+RECONNECT_S = 60  # how long a storage call rides out a lost database before it gives up
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ def open_storage(storage: str, on_stale_trial=None):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
-                return optuna.storages.RDBStorage(
+                storage_class = optuna.storages.RDBStorage if scheme.startswith("sqlite") else _reconnecting()
+                return storage_class(
                     url,
                     heartbeat_interval=None if scheme.startswith("sqlite") else HEARTBEAT_S,
                     grace_period=None if scheme.startswith("sqlite") else GRACE_S,
@@ -111,6 +113,65 @@ def open_storage(storage: str, on_stale_trial=None):
                 continue
             message = mask_url(str(error)).splitlines()[0]
             raise InputError("storage", f"cannot open {mask_url(url)}: {message}") from None
+
+
+# The RDBStorage calls a worker makes; each opens its own session, so each can simply run again.
+_RETRIED_CALLS = (
+    "create_new_study", "set_study_user_attr", "set_study_system_attr", "get_study_id_from_name",
+    "get_study_name_from_id", "get_study_directions", "get_study_user_attrs", "get_study_system_attrs",
+    "get_all_studies", "create_new_trial", "set_trial_param", "get_trial_param", "set_trial_state_values",
+    "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
+    "get_trial_id_from_study_id_trial_number", "get_trial", "get_all_trials", "get_best_trial",
+    "get_trial_user_attrs", "get_trial_system_attrs", "record_heartbeat", "_get_stale_trial_ids",
+)
+
+
+def _is_lost_connection(error: BaseException) -> bool:
+    """Whether `error` (or what Optuna wrapped) is the database going away, not a bad request."""
+    import sqlalchemy.exc
+
+    cause = error if isinstance(error, sqlalchemy.exc.SQLAlchemyError) else error.__cause__
+    if isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.connection_invalidated:
+        return True
+    return isinstance(cause, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError))
+
+
+_RECONNECTING = None
+
+
+def _reconnecting():
+    """RDBStorage whose calls ride out a database restart or failover: a call that lost its
+    connection runs again on a fresh one (pool_pre_ping drops the dead ones), backing off for up
+    to RECONNECT_S seconds, then raises. A write whose commit reached the database just before
+    the connection died could in principle apply twice; Optuna's writes are keyed by trial, so
+    that is a repeated value, except `create_new_trial`, which would leave one extra trial that
+    the budget does not count once it fails."""
+    global _RECONNECTING
+    if _RECONNECTING is not None:
+        return _RECONNECTING
+    import functools
+
+    import optuna
+
+    def retrying(call):
+        @functools.wraps(call)
+        def wrapper(self, *args, **kwargs):
+            deadline, pause = time.monotonic() + RECONNECT_S, 0.5
+            while True:
+                try:
+                    return call(self, *args, **kwargs)
+                except Exception as error:  # only lost connections are retried
+                    if not _is_lost_connection(error) or time.monotonic() + pause > deadline:
+                        raise
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+        return wrapper
+
+    base = optuna.storages.RDBStorage
+    _RECONNECTING = type("ReconnectingRDBStorage", (base,),
+                         {name: retrying(getattr(base, name)) for name in _RETRIED_CALLS if hasattr(base, name)})
+    return _RECONNECTING
 
 
 def make_pruner(name: str, iterations: int):
