@@ -92,21 +92,22 @@ def run(*, model_run_id: str, registered_model_name: str, alias: str, min_improv
 
 
 def _gate_and_apply(name: str, alias: str, version: str, decide, record) -> gate.Decision:
-    """Decide against the alias's holder and `record` the verdict (re-read right before acting;
-    decided and recorded again if it moved), then tag the version with the verdict and move the
-    alias if it won. Check-then-act: another step moving the alias between the last read and the
-    move is not excluded."""
+    """Decide against the alias's holder and `record` the verdict, then tag the version with the
+    verdict and move the alias if it won, all while holding the registered model's gate lock:
+    two package steps never interleave their read-compare-move (the registry has no
+    compare-and-set on aliases; `tracking.gate_lock` is a registered model that exists once)."""
 
     def decide_and_record(champion: str | None) -> gate.Decision:
         decision = decide(version, champion)
         record(version, decision)
         return decision
 
-    decision, _ = gate.decide_until_stable(lambda: tracking.alias_version(name, alias), decide_and_record)
-    if decision.tags:
-        tracking.tag_version(name, version, decision.tags, replacing=names.GATE_TAGS)
-    if decision.promote:
-        tracking.set_alias(name, alias, version)
+    with tracking.gate_lock(name):
+        decision, _ = gate.decide_until_stable(lambda: tracking.alias_version(name, alias), decide_and_record)
+        if decision.tags:
+            tracking.tag_version(name, version, decision.tags, replacing=names.GATE_TAGS)
+        if decision.promote:
+            tracking.set_alias(name, alias, version)
     return decision
 
 

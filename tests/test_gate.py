@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 from types import SimpleNamespace
 
 import pytest
@@ -272,3 +273,43 @@ def test_registry_helpers_read_the_alias_and_find_by_tag(store, packaged):
     assert tracking.alias_version("no-such-model", "champion") is None
     assert tracking.alias_version(MODEL, "no-such-alias") is None
     assert tracking.find_version(MODEL, {names.MODEL_FINGERPRINT_TAG: "nope"}) is None
+
+
+def test_the_gate_lock_lets_one_package_step_at_a_time(tmp_path):
+    """Two threads take the gate lock of one registered model: their critical sections never
+    overlap, the lock is gone afterwards, and a stale lock (its holder died) is taken over."""
+    import threading
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    from steps.lib import tracking
+    from steps.lib.tracking import registry
+    from tests.conftest import in_process_store
+
+    with in_process_store(tmp_path) as (client, _):
+        spans: list[tuple[float, float]] = []
+
+        def hold():
+            with tracking.gate_lock("locked-model"):
+                started = time.monotonic()
+                time.sleep(0.3)
+                spans.append((started, time.monotonic()))
+
+        threads = [threading.Thread(target=hold) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        spans.sort()
+        assert len(spans) == 3 and all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+        assert not client.search_registered_models(f"name = 'locked-model{registry.LOCK_SUFFIX}'")
+
+        MlflowClient().create_registered_model(f"stale{registry.LOCK_SUFFIX}")
+        original = registry.LOCK_STALE_S
+        registry.LOCK_STALE_S = 0  # every existing lock now counts as left by a dead step
+        try:
+            with tracking.gate_lock("stale"):
+                pass
+        finally:
+            registry.LOCK_STALE_S = original

@@ -129,9 +129,9 @@ def decide_until_stable(read_champion: Callable[[], str | None], decide_against:
                         attempts: int = MAX_ATTEMPTS) -> tuple[Decision, str | None]:
     """Decide against the version holding the alias, then re-read the alias; if another
     process moved it meanwhile, decide again against the new holder. Returns the decision and
-    the champion it was made against. This narrows the race between two packaging steps to
-    the moment between the last read and moving the alias (check-then-act, not atomic: the
-    registry has no compare-and-set on aliases). Raises GateRaced if the alias never settles."""
+    the champion it was made against. `package` runs this under `tracking.gate_lock`, so other
+    package steps cannot move the alias meanwhile; the re-read guards against writers that do
+    not take the lock. Raises GateRaced if the alias never settles."""
     champion = read_champion()
     for _ in range(attempts):
         decision = decide_against(champion)

@@ -23,6 +23,7 @@ from steps.lib.tracking.models import load_pyfunc, log_model, register_model
 from steps.lib.tracking.registry import (
     alias_version,
     find_version,
+    gate_lock,
     link_model_metrics,
     logged_model_metrics,
     new_version,
@@ -79,6 +80,7 @@ __all__ = [
     "find_keyed_run",
     "find_latest_run",
     "find_version",
+    "gate_lock",
     "link_model_metrics",
     "load_pyfunc",
     "log_figure",

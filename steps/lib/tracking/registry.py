@@ -115,3 +115,43 @@ def version_tags(name: str, version: str) -> dict[str, str]:
 def set_alias(name: str, alias: str, version: str) -> None:
     _client().set_registered_model_alias(name, alias, version)
 
+
+
+LOCK_SUFFIX = "_tabtune_gate_lock"
+LOCK_WAIT_S = 300  # how long a package step waits for another one's gate
+LOCK_STALE_S = 600  # a lock older than this was left by a step that died: it is broken
+
+
+@contextlib.contextmanager
+def gate_lock(name: str) -> Iterator[None]:
+    """Mutual exclusion between package steps gating the alias of registered model `name`, on any
+    machine that shares the registry: the registry has no compare-and-set on aliases, but
+    creating a registered model is atomic (a name exists once), so the lock is a registered
+    model `<name>_tabtune_gate_lock` that exists while one step reads the champion, compares and
+    moves the alias. Others wait (LOCK_WAIT_S, then fail); a lock older than LOCK_STALE_S was
+    left by a step that died and is taken over."""
+    client = _client()
+    lock = f"{name}{LOCK_SUFFIX}"
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            client.create_registered_model(lock, description=f"held by a tabtune package step gating {name!r}; "
+                                                             "delete it if no package step is running")
+            break
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        with contextlib.suppress(MlflowException):
+            held_since_ms = client.get_registered_model(lock).creation_timestamp or 0
+            if time.time() * 1000 - held_since_ms > LOCK_STALE_S * 1000:
+                client.delete_registered_model(lock)  # its holder died; whoever creates it next wins
+                continue
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"another package step has held the gate of {name!r} for over {LOCK_WAIT_S} s "
+                               f"(registered model {lock!r}; delete it if no package step is running)")
+        time.sleep(0.5)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(MlflowException):
+            client.delete_registered_model(lock)
