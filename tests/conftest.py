@@ -64,6 +64,7 @@ def in_process_store(directory: Path):
             yield MlflowClient(uri, registry_uri=uri), uri
         finally:
             mlflow.set_tracking_uri(None)
+            mlflow.set_registry_uri(None)
 
 
 def mlflow_env(tracking_uri: str, **extra: str) -> dict[str, str]:

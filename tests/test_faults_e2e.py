@@ -165,12 +165,15 @@ def test_two_pipelines_at_once_keep_apart_and_the_better_model_ends_champion(fau
     data_run_id = store.client.get_run(versions[second].tags["refit_run_id"]).data.tags["tabtune.data_run_id"]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", store.uri)
+        patch.setenv("MLFLOW_REGISTRY_URI", store.uri)
         mlflow.set_tracking_uri(store.uri)
+        mlflow.set_registry_uri(store.uri)  # an earlier test may have left another registry set
         try:
             x, y = lineage.load_splits(data_run_id).xy("test")
             rmse = {v: gate.rmse_of(mlflow.pyfunc.load_model(f"models:/duel/{v}"), x, y) for v in versions}
         finally:
             mlflow.set_tracking_uri(None)
+            mlflow.set_registry_uri(None)
     assert rmse[second] == pytest.approx(new_rmse, rel=1e-6)
     assert rmse[first[0]] == pytest.approx(champion_rmse, rel=1e-6)
     assert rmse[holder] <= rmse[other]
