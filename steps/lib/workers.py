@@ -69,11 +69,14 @@ def reap(membership: Membership) -> list[int]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         optuna.storages.fail_stale_trials(study)
+    # A surplus trial failed on purpose, never ran and has no child run: it is not a dead worker's.
     dead = set(membership.stale) | {
         t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        if (worker := studies.Worker.parse(t.user_attrs.get(studies.WORKER_ATTR, ""))) and worker.is_dead_here()
+        if not studies.is_surplus(t)
+        and (worker := studies.Worker.parse(t.user_attrs.get(studies.WORKER_ATTR, ""))) and worker.is_dead_here()
     }
-    return _fail_orphan_child_runs(study, tracking.ChildRunWriter(membership.tuning_run_id), dead)
+    writer = tracking.ChildRunWriter(membership.tuning_run_id)
+    return _fail_orphan_child_runs(study, writer, dead) + _end_finished_trials_children(study, writer)
 
 
 def finish(membership: Membership, *, family: str, fixed: dict) -> studies.StudySummary | None:
@@ -141,6 +144,29 @@ def _fail_orphan_child_runs(study, writer: tracking.ChildRunWriter, dead: set[in
                             names.ERROR_TAG: "the worker running this trial died"}, failed=True)
         failed.append(trial.number)
     return failed
+
+
+def _end_finished_trials_children(study, writer: tracking.ChildRunWriter) -> list[int]:
+    """Child runs left RUNNING although their trial finished, because their worker died between
+    the trial's end and writing it (its background writer had not sent the last call): written
+    now from the study, FINISHED. Only for workers dead on this host; a live worker may still be
+    about to write them. Returns their trial numbers."""
+    from optuna.trial import TrialState
+
+    trials = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))}
+    ended = []
+    for run in writer.running_children():
+        number = run.data.tags.get(names.TRIAL_NUMBER_TAG, "")
+        trial = trials.get(int(number)) if number.isdigit() else None
+        worker = studies.Worker.parse(run.data.tags.get(names.WORKER_TAG, ""))
+        if trial is None or worker is None or not worker.is_dead_here():
+            continue
+        state = "complete" if trial.state == TrialState.COMPLETE else "pruned"
+        writer.finish(run.info.run_id, params=trial.params,
+                      metrics={**trial.user_attrs.get(studies.METRICS_ATTR, {}), "trial_number": trial.number},
+                      tags={names.TRIAL_STATE_TAG: state}, failed=False)
+        ended.append(trial.number)
+    return ended
 
 
 def trial_run_name(number: int) -> str:
