@@ -60,12 +60,40 @@ def tree_rss(root: int) -> dict[int, int]:
     return found
 
 
+_modules: dict[int, str] = {}
+
+
+def step_module(pid: int) -> str:
+    """The tabtune step a process runs ("steps.refit", …), from its command line; "" if none."""
+    if pid not in _modules:
+        try:
+            words = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+        except OSError:
+            return ""
+        _modules[pid] = next((w for w in words if w.startswith("steps.")), "")
+    return _modules[pid]
+
+
+def step_walls(uri: str) -> dict[str, float]:
+    """Wall seconds of each step run in the store (start to end), keyed by run name."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    walls = {}
+    for experiment in client.search_experiments():
+        for run in client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'"):
+            if run.info.end_time and "tabtune.step" in run.data.tags:
+                walls[run.info.run_name] = round((run.info.end_time - run.info.start_time) / 1000, 1)
+    return walls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--max-iterations", type=int, default=300, help="refit's early-stopping budget")
+    parser.add_argument("--tune-rows", type=int, default=0, help="tune on a sample of this many train rows")
     args = parser.parse_args()
     frame = synthetic(args.rows)
     float64_bytes = frame.shape[0] * frame.shape[1] * 8
@@ -78,17 +106,22 @@ def main() -> None:
     command = [sys.executable, "-m", "mlflow", "run", str(PROJECT_DIR), "--env-manager", "local",
                "-P", f"data={path}", "-P", "target=y", "-P", f"trials={args.trials}",
                "-P", f"iterations={args.iterations}", "-P", "alphas=1,0.1,0.01",
-               "-P", f"max_iterations={args.max_iterations}"]
+               "-P", f"max_iterations={args.max_iterations}", "-P", f"tune_rows={args.tune_rows}"]
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     peak = {"tree": 0, "single": 0, "single_cmd": ""}
+    step_peaks: dict[str, int] = {}  # steps.<module> -> largest RSS seen for a process running it
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
             sizes = tree_rss(process.pid)
             peak["tree"] = max(peak["tree"], sum(sizes.values()))
+            for step_pid, step_size in sizes.items():
+                step = step_module(step_pid)
+                if step:
+                    step_peaks[step] = max(step_peaks.get(step, 0), step_size)
             pid, size = max(sizes.items(), key=lambda item: item[1], default=(0, 0))
             if size > peak["single"]:
                 peak["single"] = size
@@ -116,6 +149,9 @@ def main() -> None:
         "single_over_data": round(peak["single"] / float64_bytes, 2),
         "tree_over_data": round(peak["tree"] / float64_bytes, 2),
         "pipeline_wall_s": round(wall, 1),
+        "peak_per_step_mb": {step: round(size / mb, 1) for step, size in sorted(step_peaks.items())},
+        "peak_per_step_over_data": {step: round(size / float64_bytes, 2) for step, size in sorted(step_peaks.items())},
+        "step_wall_s": step_walls(uri),
     })
 
 

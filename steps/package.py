@@ -38,7 +38,7 @@ def run(*, model_run_id: str, registered_model_name: str, alias: str, min_improv
         model_uri = refit_tags[names.MODEL_URI_TAG]
         model = tracking.load_pyfunc(model_uri)
         check_serves(model)
-        x_test, y_test = lineage.load_splits(refit_tags[names.DATA_RUN_TAG]).xy("test")
+        x_test, y_test = lineage.load_test_rows(refit_tags[names.DATA_RUN_TAG])
         new_rmse = gate.rmse_of(model, x_test, y_test)
         lineage_tags = {
             "data_run_id": refit_tags[names.DATA_RUN_TAG],

@@ -10,6 +10,7 @@ preprocessor (`preprocessor/preprocessor.skops` + `scaler.json`: no pickle), and
 
 from __future__ import annotations
 
+import gc
 import json
 
 import click
@@ -31,20 +32,23 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
             ({**tracking.download_json(tune_id, names.BEST_FILE), "tune_run_id": tune_id} for tune_id in tune_ids),
             key=lambda best: best["val_rmse"],
         )
-        rows, finals = [], {}
+        rows, winner_fit = [], None
         for rank, best in enumerate(candidates):
             family = get_family(best["family"])
             fitted = refit_and_test(
                 family, best["params"], splits, seed,
                 max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds,
             )
-            finals[best["tune_run_id"]] = (family, fitted)
             rows.append({"family": family.name, "tune_run_id": best["tune_run_id"], "chosen": rank == 0,
                          "val_rmse": best["val_rmse"], **fitted.metrics,
                          "final_params": json.dumps(fitted.params, sort_keys=True)})
             print(f"refit: {family.name} val_rmse={best['val_rmse']:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}")
+            if rank == 0:
+                winner_fit = (family, fitted)
+            del fitted  # only the winner is kept: a large table's other models need not share memory with it
+            gc.collect()
         winner = candidates[0]
-        family, fitted = finals[winner["tune_run_id"]]
+        family, fitted = winner_fit
         x_test, y_test = splits.xy("test")
         predictions = fitted.model.predict(x_test)
         example = unconform(x_test.head(5), splits.categorical)
@@ -85,7 +89,7 @@ def _log_preprocessor(splits) -> None:
     from steps.lib.features import build_preprocessor, scaler_statistics
 
     x_train_val, _ = splits.train_val()
-    preprocessor = build_preprocessor(splits.numeric, splits.categorical).fit(x_train_val)
+    preprocessor = build_preprocessor(splits.numeric, splits.categorical, rows=len(x_train_val)).fit(x_train_val)
     tracking.log_files(
         {
             "preprocessor.skops": lambda path: skops.io.dump(preprocessor, path),

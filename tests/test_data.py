@@ -99,3 +99,32 @@ def test_a_train_sample_is_seeded_and_leaves_val_and_test_alone(splits):
     assert sample.train.equals(splits.with_train_sample(10, seed=1).train)
     assert not sample.train.equals(splits.with_train_sample(10, seed=2).train)
     assert splits.with_train_sample(0, seed=1) is splits and splits.with_train_sample(10_000, seed=1) is splits
+
+
+def test_categories_merge_alike_values_and_name_missing_ones():
+    from steps.lib.data import conform, unconform
+
+    raw = pd.DataFrame({"n": [1, 2, 3, 4], "c": [1, "1", None, "b"], "gone": [None, np.nan, None, None]})
+    conformed = conform(raw, ["n"], ["c", "gone"])
+    assert isinstance(conformed["c"].dtype, pd.CategoricalDtype)
+    assert conformed["c"].astype(str).tolist() == ["1", "1", MISSING_CATEGORY, "b"]
+    assert conformed["gone"].astype(str).tolist() == [MISSING_CATEGORY] * 4
+    assert unconform(conformed, ["c", "gone"])["c"].tolist() == ["1", "1", None, "b"]
+
+
+def test_logged_splits_read_back_equal_with_train_and_val_as_views_of_one_frame(frame, tmp_path):
+    from steps.lib.data import read_splits
+
+    splits = split_frame(frame, "y", val_size=0.2, test_size=0.2, seed=2)
+    for split in ("train", "val", "test"):
+        getattr(splits, split).to_parquet(tmp_path / f"{split}.parquet")
+    schema = {"target": "y", "numeric": splits.numeric, "categorical": splits.categorical, "seed": 2,
+              "rows": {split: len(getattr(splits, split)) for split in ("train", "val", "test")}}
+    read = read_splits(tmp_path, schema)
+    for split in ("train", "val", "test"):
+        pd.testing.assert_frame_equal(getattr(read, split), getattr(splits, split), check_categorical=False)
+    x, y = read.train_val()
+    assert len(x) == len(splits.train) + len(splits.val) and "y" not in x.columns
+    # the refit's data is the frame train and val were cut from, not a further copy of it
+    assert np.shares_memory(x["x1"].to_numpy(), read.train["x1"].to_numpy())
+    assert read.with_train_sample(5, seed=1).stacked_train_val is None

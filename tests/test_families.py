@@ -11,6 +11,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from steps.lib import families
+from steps.lib.data import conform, unconform
 from steps.lib.families import Family, family_names, get_family
 
 PARAMS = {"lasso": {"alpha": 0.01}, "catboost": {"learning_rate": 0.1, "depth": 4, "iterations": 40},
@@ -118,10 +119,10 @@ def test_refit_params_hist_gradient_boosting_iterations_from_early_stopping(spli
 def test_hist_gradient_boosting_predicts_missing_values_and_unseen_levels(splits):
     family = get_family("hist_gradient_boosting")
     model = family.build(params_for(family), splits, seed=1).fit(*splits.xy("train"))
-    rows = splits.xy("val")[0].head(3).copy()
+    rows = unconform(splits.xy("val")[0].head(3), splits.categorical)
     rows.loc[rows.index[0], "x1"] = np.nan
     rows.loc[rows.index[1], "colour"] = "a colour never seen"
-    assert np.isfinite(model.predict(rows)).all()
+    assert np.isfinite(model.predict(conform(rows, splits.numeric, splits.categorical))).all()
 
 
 def test_refit_params_catboost_tree_count_from_early_stopping(splits):

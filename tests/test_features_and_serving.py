@@ -90,14 +90,15 @@ def logged(tmp_path, monkeypatch, splits):
         with mlflow.start_run(experiment_id=experiment):
             uri = tracking.log_model(family, model, splits.numeric, splits.categorical,
                                      unconform(x_test.head(3), splits.categorical))
-        yield mlflow.pyfunc.load_model(uri), model, x_test
+        # Callers send plain strings (and None), not the categories training uses.
+        yield mlflow.pyfunc.load_model(uri), model, unconform(x_test, splits.categorical), x_test
     mlflow.set_tracking_uri(None)
 
 
 def test_logged_model_takes_raw_rows_as_users_send_them(logged):
-    pyfunc, model, x_test = logged
+    pyfunc, model, rows, x_test = logged
     check_serves(pyfunc)
-    np.testing.assert_allclose(pyfunc.predict(x_test), model.predict(x_test))
+    np.testing.assert_allclose(pyfunc.predict(rows), model.predict(x_test))
     raw = pd.DataFrame({"colour": [None, "purple", np.nan], "x2": [np.nan, 0.5, None], "size": [None, "XL", "S"],
                         "x1": [None, 1.0, 2.0]})  # nulls everywhere, unseen levels, columns in any order
     assert np.isfinite(pyfunc.predict(raw)).all()
@@ -108,8 +109,21 @@ def test_logged_model_takes_raw_rows_as_users_send_them(logged):
 def test_logged_model_names_the_column_it_refuses(logged):
     from mlflow.exceptions import MlflowException
 
-    pyfunc, _, x_test = logged
+    pyfunc, _, x_test, _ = logged
     with pytest.raises(MlflowException, match="x1"):
         pyfunc.predict(x_test.assign(x1="not a number"))
     with pytest.raises(MlflowException, match=r"missing inputs \['colour'\]"):
         pyfunc.predict(x_test.drop(columns=["colour"]))
+
+
+def test_large_tables_are_encoded_in_float32_with_the_same_fit(monkeypatch, splits):
+    from steps.lib import features
+
+    x_train, _ = splits.xy("train")
+    wide = build_preprocessor(splits.numeric, splits.categorical, rows=len(x_train)).fit(x_train)
+    monkeypatch.setattr(features, "COMPACT_FROM_CELLS", 1)
+    compact = build_preprocessor(splits.numeric, splits.categorical, rows=len(x_train)).fit(x_train)
+    assert wide.transform(x_train).dtype == np.float64 and compact.transform(x_train).dtype == np.float32
+    np.testing.assert_allclose(compact.transform(x_train), wide.transform(x_train), rtol=1e-5, atol=1e-5)
+    assert list(compact.get_feature_names_out()) == list(wide.get_feature_names_out())
+    assert scaler_statistics(compact)["x1"]["mean"] == pytest.approx(scaler_statistics(wide)["x1"]["mean"], rel=1e-5)

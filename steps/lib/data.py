@@ -27,15 +27,19 @@ class Splits:
     numeric: list[str] = field(default_factory=list)
     categorical: list[str] = field(default_factory=list)
     seed: int = 0
+    # Train and val stacked, when train and val are views of it (as `read_splits` makes them):
+    # the refit then fits on it without a second copy of most of the table.
+    stacked_train_val: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def features(self) -> list[str]:
         return [*self.numeric, *self.categorical]
 
     def xy(self, split: str) -> tuple[pd.DataFrame, pd.Series]:
-        """Features and target of one split, features in a stable column order."""
+        """Features and target of one split. The splits hold the features in a stable order
+        (numeric, then categorical) followed by the target, so this selects without copying."""
         frame = getattr(self, split)
-        return frame[self.features], frame[self.target]
+        return _features_of(frame, self.target), frame[self.target]
 
     def with_train_sample(self, rows: int, seed: int) -> Splits:
         """The same splits with a seeded sample of `rows` training rows (all of them when `rows`
@@ -44,12 +48,21 @@ class Splits:
             return self
         from dataclasses import replace
 
-        return replace(self, train=self.train.sample(n=rows, random_state=seed).reset_index(drop=True))
+        sample = self.train.sample(n=rows, random_state=seed).reset_index(drop=True)
+        return replace(self, train=sample, stacked_train_val=None)
 
     def train_val(self) -> tuple[pd.DataFrame, pd.Series]:
         """Train and val stacked: the data the final model is refit on."""
-        frame = pd.concat([self.train, self.val], ignore_index=True)
-        return frame[self.features], frame[self.target]
+        frame = self.stacked_train_val
+        if frame is None:
+            frame = pd.concat([self.train, self.val], ignore_index=True)
+        return _features_of(frame, self.target), frame[self.target]
+
+
+def _features_of(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """Every column but the target: a view under copy-on-write, where selecting a list of
+    columns would copy the table (on 10 million rows, gigabytes)."""
+    return frame.drop(columns=target)
 
 
 def read_table(data: str) -> pd.DataFrame:
@@ -97,6 +110,8 @@ def clean_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
     if len(frame.columns) < 2:
         raise InputError("data", "the table has no feature columns besides the target")
     known = frame[target].notna() & np.isfinite(frame[target].astype("float64"))
+    if known.all():
+        return frame, 0  # nothing to drop: no copy of a table that may be gigabytes
     return frame.loc[known].reset_index(drop=True), int((~known).sum())
 
 
@@ -117,12 +132,15 @@ def split_sizes(n_rows: int, val_size: float, test_size: float) -> tuple[int, in
 def split_frame(
     frame: pd.DataFrame, target: str, *, val_size: float, test_size: float, seed: int
 ) -> Splits:
-    """Shuffle once with `seed` and cut train/val/test, so a rerun gives the same rows."""
+    """Shuffle once with `seed` and cut train/val/test, so a rerun gives the same rows. The
+    table is conformed first and then shuffled in one copy: the only copy of it this makes."""
     n_train, n_val, _ = split_sizes(len(frame), val_size, test_size)
     order = np.random.default_rng(seed).permutation(len(frame))
-    raw = frame.iloc[order].reset_index(drop=True)
-    numeric, categorical = describe_columns(raw, target)
-    shuffled = conform(raw, numeric, categorical).assign(**{target: raw[target]})
+    numeric, categorical = describe_columns(frame, target)
+    conformed = conform(frame, numeric, categorical)
+    conformed[target] = frame[target]
+    shuffled = conformed.take(order).reset_index(drop=True)
+    del conformed
     return Splits(
         train=shuffled.iloc[:n_train].reset_index(drop=True),
         val=shuffled.iloc[n_train : n_train + n_val].reset_index(drop=True),
@@ -151,8 +169,11 @@ MISSING_CATEGORY = "__missing__"
 def conform(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
     """The feature columns as every model sees them, in training and in serving alike (one code
     path, so no skew): numeric columns as float64 with NaN for missing values, categorical ones
-    as strings with an explicit missing level (CatBoost refuses NaN categories), in a fixed
-    order. A numeric column holding text raises a ValueError naming the column."""
+    as pandas categories with string levels and an explicit missing level (CatBoost refuses NaN
+    categories), in a fixed order. Categories, not Python strings: one small code per cell
+    instead of one object, which is what lets a table of millions of rows fit in memory; every
+    family sees the same values either way. A numeric column holding text raises a ValueError
+    naming the column."""
     columns = {}
     for column in numeric:
         try:
@@ -160,17 +181,36 @@ def conform(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> 
         except (TypeError, ValueError) as error:
             raise ValueError(f"column {column!r} must be numeric: {error}") from None
     for column in categorical:
-        values = frame[column].astype("object")
-        columns[column] = values.where(values.notna(), MISSING_CATEGORY).astype(str).astype(object)
-    return pd.DataFrame(columns, index=frame.index)
+        columns[column] = pd.Series(_string_categories(frame[column]), index=frame.index, name=column)
+    return pd.DataFrame(columns, index=frame.index, copy=False)  # the columns are new or unchanged
+
+
+def _string_categories(values: pd.Series) -> pd.Categorical:
+    """`values` as a Categorical whose levels are strings (values that print alike, such as 1
+    and "1", become one level) and whose missing values are the level MISSING_CATEGORY."""
+    categorical = values.array if isinstance(values.dtype, pd.CategoricalDtype) else pd.Categorical(values)
+    labels = pd.Index(categorical.categories.astype(str), dtype=object)
+    levels = labels.unique()
+    codes = np.asarray(categorical.codes)
+    if (codes < 0).any() and MISSING_CATEGORY not in levels:
+        levels = levels.append(pd.Index([MISSING_CATEGORY], dtype=object))
+    if len(labels):
+        lookup = levels.get_indexer(labels)
+        new_codes = lookup[np.where(codes >= 0, codes, 0)]
+    else:
+        new_codes = np.zeros(len(codes), dtype=np.int64)
+    if (codes < 0).any():
+        new_codes = np.where(codes >= 0, new_codes, levels.get_loc(MISSING_CATEGORY))
+    return pd.Categorical.from_codes(new_codes, categories=levels)
 
 
 def unconform(features: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
-    """Conformed rows as a caller would send them: missing categories as None again (for the
-    model's input example)."""
+    """Conformed rows as a caller would send them: categories as plain strings and missing
+    ones as None again (for the model's input example)."""
     rows = features.copy()
     for column in categorical:
-        rows[column] = rows[column].where(rows[column] != MISSING_CATEGORY, None)
+        values = rows[column].astype(object)
+        rows[column] = values.where(values != MISSING_CATEGORY, None)
     return rows
 
 
@@ -190,6 +230,30 @@ def read_splits(splits_dir, schema: dict) -> Splits:
     """The splits a prepare run logged, typed as its schema says."""
     from pathlib import Path
 
-    frames = {split: pd.read_parquet(Path(splits_dir) / f"{split}.parquet") for split in ("train", "val", "test")}
-    return Splits(**frames, target=schema["target"], numeric=schema["numeric"],
-                  categorical=schema["categorical"], seed=schema["seed"])
+    train_val = pd.concat([read_split(Path(splits_dir) / f"{split}.parquet", schema) for split in ("train", "val")],
+                          ignore_index=True)
+    train_val = _with_categories(train_val, schema["categorical"])  # concat of unequal categories gives objects
+    n_train = schema["rows"]["train"]
+    return Splits(train=train_val.iloc[:n_train], val=train_val.iloc[n_train:].reset_index(drop=True),
+                  test=read_split(Path(splits_dir) / "test.parquet", schema), target=schema["target"],
+                  numeric=schema["numeric"], categorical=schema["categorical"], seed=schema["seed"],
+                  stacked_train_val=train_val)
+
+
+def read_split(path, schema: dict) -> pd.DataFrame:
+    """One logged split as a frame: features in the schema's order, then the target. Arrow's
+    buffers are released column by column as pandas takes them, so reading a split costs about
+    the split once rather than twice; splits written before categories were used are converted."""
+    import pyarrow.parquet as pq
+
+    columns = [*schema["numeric"], *schema["categorical"], schema["target"]]
+    frame = pq.read_table(path, columns=columns).to_pandas(self_destruct=True, split_blocks=True)
+    return _with_categories(frame, schema["categorical"])
+
+
+def _with_categories(frame: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
+    """`frame` with every categorical column as string categories (a no-op when they are)."""
+    for column in categorical:
+        if not isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = _string_categories(frame[column])
+    return frame

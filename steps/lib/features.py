@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+# From this many feature cells (rows × columns) on, the encoded matrix is float32: half the
+# memory on tables of millions of rows, where a linear model cannot tell the difference. Smaller
+# tables keep float64, so their results stay as they were to the last digit.
+COMPACT_FROM_CELLS = 10_000_000
 
 
-def build_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTransformer:
-    """Impute + scale numeric columns, one-hot categorical ones (unknown levels ignored)."""
+def build_preprocessor(numeric: list[str], categorical: list[str], *, rows: int = 0) -> ColumnTransformer:
+    """Impute + scale numeric columns, one-hot categorical ones (unknown levels ignored). `rows`:
+    how many rows it will be fitted on; a large table is encoded as float32 (COMPACT_FROM_CELLS)."""
+    compact = rows * (len(numeric) + len(categorical)) >= COMPACT_FROM_CELLS
     transformers = []
     if numeric:
         numeric_steps = [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        if compact:  # the imputer and scaler keep float32 once it arrives as float32
+            cast = FunctionTransformer(np.asarray, kw_args={"dtype": "float32"}, feature_names_out="one-to-one")
+            numeric_steps.insert(0, ("cast", cast))
         transformers.append(("numeric", Pipeline(numeric_steps), numeric))
     if categorical:
-        encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+        encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False,
+                                dtype=np.float32 if compact else np.float64)
         transformers.append(("categorical", encoder, categorical))
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
 

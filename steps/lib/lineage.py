@@ -4,8 +4,10 @@ a child of this one. This is what lets every step also run on its own."""
 
 from __future__ import annotations
 
+import pandas as pd
+
 from steps.lib import names, pipeline, tracking
-from steps.lib.data import Splits, data_settings_key, read_splits
+from steps.lib.data import Splits, data_settings_key, read_split, read_splits, unconform
 from steps.lib.errors import InputError
 from steps.lib.families import family_names
 
@@ -28,6 +30,15 @@ def load_splits(data_run_id: str) -> Splits:
     """The train/val/test frames a prepare run logged."""
     schema = tracking.download_json(data_run_id, names.SCHEMA_FILE)
     return read_splits(tracking.download_dir(data_run_id, names.SPLITS_DIR), schema)
+
+
+def load_test_rows(data_run_id: str) -> tuple[pd.DataFrame, pd.Series]:
+    """The test split of a prepare run as callers send rows to the served model (strings, None
+    for a missing category), and its target; without reading the other two splits."""
+    schema = tracking.download_json(data_run_id, names.SCHEMA_FILE)
+    frame = read_split(tracking.download_dir(data_run_id, f"{names.SPLITS_DIR}/test.parquet"), schema)
+    target = frame.pop(schema["target"])
+    return unconform(frame, schema["categorical"]), target
 
 
 def tune_runs(tune_run_ids: str, data_run_id: str) -> tuple[str, list[str]]:

@@ -30,6 +30,7 @@ def is_worker_step(step: str | None) -> bool:
 
 # Tags
 STEP_TAG = "tabtune.step"
+PEAK_RSS_METRIC = "peak_rss_mb"  # every step run: its process's resident memory high-water mark
 DATA_RUN_TAG = "tabtune.data_run_id"
 TUNE_RUNS_TAG = "tabtune.tune_run_ids"
 REFIT_RUN_TAG = "tabtune.refit_run_id"

@@ -38,7 +38,7 @@ class LassoFamily(Family):
         regressor = Lasso(alpha=float(params["alpha"]), max_iter=MAX_ITER, random_state=seed)
         pipeline = Pipeline(
             [
-                ("preprocess", build_preprocessor(splits.numeric, splits.categorical)),
+                ("preprocess", build_preprocessor(splits.numeric, splits.categorical, rows=len(splits.train))),
                 ("regressor", regressor),
             ]
         )

@@ -71,6 +71,7 @@ def step_run(step: str, tags: dict[str, str] | None = None) -> Iterator[str]:
         _mask_source_tags(run)
         try:
             yield run.info.run_id
+            log_results(metrics={names.PEAK_RSS_METRIC: peak_rss_mb()}, run_id=run.info.run_id)
         except KeyboardInterrupt as interrupt:
             end_killed([run.info.run_id], signal_name(interrupt))
             with contextlib.suppress(Exception):
@@ -80,6 +81,16 @@ def step_run(step: str, tags: dict[str, str] | None = None) -> Iterator[str]:
             with contextlib.suppress(Exception):
                 mlflow.set_tag(names.ERROR_TAG, mask_url(str(error))[:names.MAX_ERROR_LENGTH])
             raise
+
+
+def peak_rss_mb() -> float:
+    """The most memory this process has held so far (its resident high-water mark), in MB: each
+    step run records it, so a step that outgrows its machine shows which one and by how much."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def _mask_source_tags(run) -> None:
