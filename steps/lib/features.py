@@ -8,7 +8,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-# From this many feature cells (rows × columns) on, the encoded matrix is float32: half the
+# From this many feature cells (rows times columns) on, the encoded matrix is float32: half the
 # memory on tables of millions of rows, where a linear model cannot tell the difference. Smaller
 # tables keep float64, so their results stay as they were to the last digit.
 COMPACT_FROM_CELLS = 10_000_000
