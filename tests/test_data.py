@@ -123,7 +123,7 @@ def test_logged_splits_read_back_equal_with_train_and_val_as_views_of_one_frame(
     read = read_splits(tmp_path, schema)
     for split in ("train", "val", "test"):
         pd.testing.assert_frame_equal(getattr(read, split), getattr(splits, split), check_categorical=False)
-    x, y = read.train_val()
+    x, _ = read.train_val()
     assert len(x) == len(splits.train) + len(splits.val) and "y" not in x.columns
     # the refit's data is the frame train and val were cut from, not a further copy of it
     assert np.shares_memory(x["x1"].to_numpy(), read.train["x1"].to_numpy())
