@@ -120,3 +120,24 @@ def test_a_uri_that_cannot_be_downloaded_is_the_users_input_error(tmp_path, monk
     monkeypatch.setattr(tracking, "download_uri", lambda uri: (_ for _ in ()).throw(OSError("unreachable")))
     with pytest.raises(InputError, match=r"cannot download 's3://bucket/t.csv': unreachable"):
         read_table("s3://bucket/t.csv")
+
+
+def test_split_inputs_name_every_column_and_count_every_row(tmp_path, monkeypatch, splits):
+    import json
+
+    import mlflow
+
+    from steps.lib import tracking
+    from steps.lib.tracking import artifacts
+    from tests.conftest import in_process_store
+
+    monkeypatch.setattr(artifacts, "SCHEMA_SAMPLE_ROWS", 3)  # the schema comes from the first rows
+    with in_process_store(tmp_path) as (client, _):
+        with mlflow.start_run() as run:
+            tracking.log_split_inputs(splits, source="memory")
+        logged = {i.tags[0].value: i.dataset for i in client.get_run(run.info.run_id).inputs.dataset_inputs}
+    assert set(logged) == {"train", "val", "test"}
+    for split, dataset in logged.items():
+        columns = {c["name"]: c["type"] for c in json.loads(dataset.schema)["mlflow_colspec"]}
+        assert columns == {"x1": "double", "x2": "double", "colour": "string", "size": "string", "y": "double"}
+        assert json.loads(dataset.profile)["num_rows"] == len(getattr(splits, split))
