@@ -227,27 +227,33 @@ def data_settings_key(data: str, target: str, val_size: float, test_size: float,
 
 
 def read_splits(splits_dir, schema: dict) -> Splits:
-    """The splits a prepare run logged, typed as its schema says."""
+    """The splits a prepare run logged, typed as its schema says. Train and val are read as one
+    frame and handed out as two views of it (`stacked_train_val`)."""
     from pathlib import Path
 
-    train_val = pd.concat([read_split(Path(splits_dir) / f"{split}.parquet", schema) for split in ("train", "val")],
-                          ignore_index=True)
-    train_val = _with_categories(train_val, schema["categorical"])  # concat of unequal categories gives objects
+    train_val = read_split([Path(splits_dir) / f"{split}.parquet" for split in ("train", "val")], schema)
     n_train = schema["rows"]["train"]
     return Splits(train=train_val.iloc[:n_train], val=train_val.iloc[n_train:].reset_index(drop=True),
-                  test=read_split(Path(splits_dir) / "test.parquet", schema), target=schema["target"],
+                  test=read_split([Path(splits_dir) / "test.parquet"], schema), target=schema["target"],
                   numeric=schema["numeric"], categorical=schema["categorical"], seed=schema["seed"],
                   stacked_train_val=train_val)
 
 
-def read_split(path, schema: dict) -> pd.DataFrame:
-    """One logged split as a frame: features in the schema's order, then the target. Arrow's
-    buffers are released column by column as pandas takes them, so reading a split costs about
-    the split once rather than twice; splits written before categories were used are converted."""
+def read_split(paths, schema: dict) -> pd.DataFrame:
+    """Logged splits (one or more Parquet files, stacked in order) as one frame: features in the
+    schema's order, then the target. Arrow's buffers are released column by column as pandas
+    takes them, so reading costs about the data once rather than twice; splits written before
+    categories were used are converted."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     columns = [*schema["numeric"], *schema["categorical"], schema["target"]]
-    frame = pq.read_table(path, columns=columns).to_pandas(self_destruct=True, split_blocks=True)
+    tables = [pq.read_table(path, columns=columns) for path in paths]
+    table = pa.concat_tables(tables, promote_options="permissive")  # no copy: the chunks are kept
+    del tables
+    frame = table.to_pandas(self_destruct=True, split_blocks=True)
+    del table
+    pa.default_memory_pool().release_unused()  # give the freed Arrow buffers back to the system
     return _with_categories(frame, schema["categorical"])
 
 

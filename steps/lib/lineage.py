@@ -36,7 +36,7 @@ def load_test_rows(data_run_id: str) -> tuple[pd.DataFrame, pd.Series]:
     """The test split of a prepare run as callers send rows to the served model (strings, None
     for a missing category), and its target; without reading the other two splits."""
     schema = tracking.download_json(data_run_id, names.SCHEMA_FILE)
-    frame = read_split(tracking.download_dir(data_run_id, f"{names.SPLITS_DIR}/test.parquet"), schema)
+    frame = read_split([tracking.download_dir(data_run_id, f"{names.SPLITS_DIR}/test.parquet")], schema)
     target = frame.pop(schema["target"])
     return unconform(frame, schema["categorical"]), target
 
