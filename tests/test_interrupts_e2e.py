@@ -53,6 +53,12 @@ def pipeline_processes(project: Path) -> list[str]:
     return found
 
 
+def default_sigint() -> None:
+    """SIGINT acted on, as in a user's terminal: a test run started in the background by a
+    non-interactive shell (`cmd &`, nohup) ignores SIGINT, and every child would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_to_mlflow_run_ends_everything_killed_and_the_rerun_resumes(tmp_path, signum):
     store, project = Store(tmp_path), copy_project(tmp_path)
@@ -61,7 +67,7 @@ def test_a_signal_to_mlflow_run_ends_everything_killed_and_the_rerun_resumes(tmp
     params = {**TINY, "data": str(data), "target": "y", **BUDGET}
     process = subprocess.Popen(mlflow_run_args("main", params, uri=str(project)), cwd=project,
                                env=mlflow_env(store.uri), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
+                               text=True, start_new_session=True, preexec_fn=default_sigint)
     output: list[str] = []
     tuning = threading.Event()
 
