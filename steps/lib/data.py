@@ -36,8 +36,8 @@ class Splits:
         return [*self.numeric, *self.categorical]
 
     def xy(self, split: str) -> tuple[pd.DataFrame, pd.Series]:
-        """Features and target of one split. The splits hold the features in a stable order
-        (numeric, then categorical) followed by the target, so this selects without copying."""
+        """Features and target of one split, features in a stable order (numeric, then
+        categorical)."""
         frame = getattr(self, split)
         return _features_of(frame, self.target), frame[self.target]
 
@@ -60,8 +60,8 @@ class Splits:
 
 
 def _features_of(frame: pd.DataFrame, target: str) -> pd.DataFrame:
-    """Every column but the target: a view under copy-on-write, where selecting a list of
-    columns would copy the table (on 10 million rows, gigabytes)."""
+    """Every column but the target, without copying the data (copy-on-write): the splits hold
+    the features in their stable order followed by the target."""
     return frame.drop(columns=target)
 
 
