@@ -10,8 +10,8 @@ preprocessor (`preprocessor/preprocessor.skops` + `scaler.json`: no pickle), and
 
 from __future__ import annotations
 
-import gc
 import json
+from dataclasses import replace
 
 import click
 import pandas as pd
@@ -19,7 +19,8 @@ import pandas as pd
 from steps.lib import cli, lineage, names, tracking
 from steps.lib.data import unconform
 from steps.lib.families import get_family
-from steps.lib.training import refit_and_test
+from steps.lib.isolation import run_forked
+from steps.lib.training import Fitted, refit_and_test
 
 
 def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopping_rounds: int) -> str:
@@ -35,8 +36,9 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         rows, winner_fit = [], None
         for rank, best in enumerate(candidates):
             family = get_family(best["family"])
-            fitted = refit_and_test(
-                family, best["params"], splits, seed,
+            # Each family in its own fork: what one fit leaves behind never stacks under the next.
+            fitted = run_forked(
+                _refit, family, best["params"], splits, seed, keep_model=rank == 0,
                 max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds,
             )
             rows.append({"family": family.name, "tune_run_id": best["tune_run_id"], "chosen": rank == 0,
@@ -45,8 +47,6 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
             print(f"refit: {family.name} val_rmse={best['val_rmse']:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}")
             if rank == 0:
                 winner_fit = (family, fitted)
-            del fitted  # only the winner is kept: a large table's other models need not share memory with it
-            gc.collect()
         winner = candidates[0]
         family, fitted = winner_fit
         x_test, y_test = splits.xy("test")
@@ -67,6 +67,13 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         _log_plots(family, fitted.model, splits, y_test, predictions)
         print(f"refit: chose {family.name}, test_rmse={fitted.metrics['test_rmse']:.4f}; run {run_id}")
         return run_id
+
+
+def _refit(family, params: dict, splits, seed: int, *, keep_model: bool, **budget) -> Fitted:
+    """One family's final model and test scores; only the winner's model comes back (the others
+    are scored for the leaderboard and dropped where they were fitted)."""
+    fitted = refit_and_test(family, params, splits, seed, **budget)
+    return fitted if keep_model else replace(fitted, model=None)
 
 
 def _fingerprint(data_run_id: str, splits, family: str, params: dict) -> str:

@@ -84,12 +84,16 @@ def step_run(step: str, tags: dict[str, str] | None = None) -> Iterator[str]:
 
 
 def peak_rss_mb() -> float:
-    """The most memory this process has held so far (its resident high-water mark), in MB: each
-    step run records it, so a step that outgrows its machine shows which one and by how much."""
+    """The most memory this process, or a child it forked for one fit (steps/lib/isolation.py),
+    has held so far (resident high-water mark), in MB: each step run records it, so a step that
+    outgrows its machine shows which one and by how much."""
     import resource
     import sys
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    from steps.lib.isolation import largest_child_maxrss
+
+    # KiB on Linux, bytes on macOS
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, largest_child_maxrss())
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
