@@ -25,17 +25,19 @@ def run(*, data: str, target: str, val_size: float, test_size: float, seed: int)
     settings = data_settings_key(data, target, val_size, test_size, seed)
     with tracking.step_run(names.PREPARE, {names.DATA_SETTINGS_TAG: settings}) as run_id:
         frame = read_table(data)
+        rows_read, digest = len(frame), frame_digest(frame)
         rows, dropped = clean_target(frame, target)
         splits = split_frame(rows, target, val_size=val_size, test_size=test_size, seed=seed)
+        del frame, rows  # the splits are a shuffled copy: the table as read is no longer needed
         counts = {split: len(getattr(splits, split)) for split in names.SPLITS}
         schema = {
             "target": target,
             "numeric": splits.numeric,
             "categorical": splits.categorical,
             "rows": counts,
-            "rows_read": len(frame),
+            "rows_read": rows_read,
             "rows_dropped_missing_target": dropped,
-            "digest": frame_digest(frame),
+            "digest": digest,
             "source": mask_url(data),
             "seed": seed,
         }

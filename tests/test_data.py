@@ -80,6 +80,21 @@ def test_read_table_formats_and_errors(tmp_path, frame):
         read_table(str(tmp_path / "t.xlsx"))
 
 
+def test_parquet_text_columns_are_read_as_categories_with_the_same_values_and_digest(tmp_path, frame):
+    frame.loc[[1, 4], "colour"] = None
+    frame.to_parquet(tmp_path / "t.parquet")
+    read = read_table(str(tmp_path / "t.parquet"))
+    assert isinstance(read["colour"].dtype, pd.CategoricalDtype)
+    as_strings = pd.read_parquet(tmp_path / "t.parquet")  # what a plain pandas read gives
+    assert read["colour"].astype(object).where(read["colour"].notna(), None).tolist() == \
+        as_strings["colour"].astype(object).where(as_strings["colour"].notna(), None).tolist()
+    pd.testing.assert_frame_equal(read[["x1", "x2", "y"]], as_strings[["x1", "x2", "y"]])
+    assert frame_digest(read) == frame_digest(as_strings)  # the same data, however it is stored
+    splits = split_frame(read, "y", val_size=0.2, test_size=0.2, seed=0)
+    plain = split_frame(as_strings, "y", val_size=0.2, test_size=0.2, seed=0)
+    pd.testing.assert_frame_equal(splits.train, plain.train)
+
+
 def test_digest_and_settings_key_are_stable(frame):
     assert frame_digest(frame) == frame_digest(frame.copy())
     assert frame_digest(frame) != frame_digest(frame.assign(x1=frame["x1"] + 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -75,12 +76,28 @@ def read_table(data: str) -> pd.DataFrame:
     suffix = os.path.splitext(path)[1].lower()
     try:
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
+            return _read_parquet(path)
         if suffix in (".csv", ".txt", ".gz"):
             return pd.read_csv(path)
     except Exception as error:  # any reader failure is the user's file
         raise InputError("data", f"cannot read {data!r} as a table: {error}") from error
     raise InputError("data", f"{data!r} is neither 'diabetes' nor a .csv or .parquet file")
+
+
+def _read_parquet(path: str) -> pd.DataFrame:
+    """A Parquet table with its text columns as categories (one small code per cell, as
+    `conform` keeps them anyway), converted column by column so Arrow's copy and pandas' copy
+    of the table never both exist whole: about the table's size once, not twice or more."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text = [field.name for field in pq.read_schema(path)
+            if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)]
+    table = pq.read_table(path, read_dictionary=text)
+    frame = table.to_pandas(self_destruct=True, split_blocks=True)
+    del table
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 def local_path(data: str) -> str:
@@ -187,8 +204,15 @@ def conform(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> 
 
 def _string_categories(values: pd.Series) -> pd.Categorical:
     """`values` as a Categorical whose levels are strings (values that print alike, such as 1
-    and "1", become one level) and whose missing values are the level MISSING_CATEGORY."""
-    categorical = values.array if isinstance(values.dtype, pd.CategoricalDtype) else pd.Categorical(values)
+    and "1", become one level) and whose missing values are the level MISSING_CATEGORY. The
+    levels are in one canonical order whether the values came as categories (in a file's
+    order of appearance) or as plain values, so the same data always gets the same codes."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categorical = values.array
+        with contextlib.suppress(TypeError):  # levels in the order pd.Categorical gives plain values
+            categorical = categorical.reorder_categories(categorical.categories.sort_values())
+    else:
+        categorical = pd.Categorical(values)
     labels = pd.Index(categorical.categories.astype(str), dtype=object)
     levels = labels.unique()
     codes = np.asarray(categorical.codes)
@@ -216,9 +240,15 @@ def unconform(features: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
 
 def frame_digest(frame: pd.DataFrame) -> str:
     """A content hash of the table, so a run records exactly which data it saw."""
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    header = ",".join(f"{c}:{frame[c].dtype}" for c in frame.columns).encode()
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()  # categories hash as their values
+    header = ",".join(f"{c}:{_value_dtype(frame[c])}" for c in frame.columns).encode()
     return hashlib.sha256(header + hashed.tobytes()).hexdigest()[:16]
+
+
+def _value_dtype(column: pd.Series):
+    """The type of a column's values, whether or not they are stored as categories: the same
+    text column read as strings or as categories is the same data."""
+    return column.cat.categories.dtype if isinstance(column.dtype, pd.CategoricalDtype) else column.dtype
 
 
 def data_settings_key(data: str, target: str, val_size: float, test_size: float, seed: int) -> str:
