@@ -317,7 +317,9 @@ def library_defaults(family, splits, iterations: int) -> dict:
 def levers(args) -> dict:
     """tabtune's CatBoost tuning + refit in-process (steps.lib.tuning.optimize and
     steps.lib.training.refit_and_test: what tune_catboost and refit run), on the splits prepare
-    makes for each seed, with one lever on: `enqueue` (library defaults as trial 0), `univariate`
+    makes for each seed, with one lever on: `slow_refit` (tuned as `none`, then also refit at the
+    tuned rate times each --refit-rate-factors, early stopping choosing the trees for that rate:
+    the same tuned trees, learnt more slowly), `enqueue` (library defaults as trial 0), `univariate`
     (TPESampler(multivariate=False); Optuna 5's default is multivariate), `wide` ((b)'s space
     instead of tabtune's), `none` (must
     reproduce the pipeline's figures). With
@@ -356,12 +358,21 @@ def levers(args) -> dict:
                     study.enqueue_trial(library_defaults(family, splits, args.iterations))
                 optimize(family, splits, study=study, trials=budget, iterations=args.iterations, seed=seed)
                 best = study.best_trial
-                fitted = refit_and_test(family, {**best.params, **family.fixed_params(iterations=args.iterations)},
-                                        splits, seed, max_iterations=args.max_iterations,
+                tuned = {**best.params, **family.fixed_params(iterations=args.iterations)}
+                fitted = refit_and_test(family, tuned, splits, seed, max_iterations=args.max_iterations,
                                         early_stopping_rounds=args.early_stopping_rounds)
+                slower = {}
+                if args.lever == "slow_refit":
+                    for factor in args.refit_rate_factors:  # the same tuned trees, a lower rate at refit
+                        slow = refit_and_test(family, {**tuned, "learning_rate": tuned["learning_rate"] * factor},
+                                              splits, seed, max_iterations=args.max_iterations,
+                                              early_stopping_rounds=args.early_stopping_rounds)
+                        slower[f"x{factor}_test_rmse"] = slow.metrics["test_rmse"]
+                        slower[f"x{factor}_trees"] = slow.params["iterations"]
                 row = {"table": name, "seed": seed, "trials": budget, "lever": args.lever,
                        "catboost_val_rmse": best.value, "catboost_test_rmse": fitted.metrics["test_rmse"],
                        "best_trial": best.number, "trial0_val_rmse": study.trials[0].value,
+                       "learning_rate": best.params["learning_rate"], "trees": fitted.params["iterations"], **slower,
                        "lever_s": round(time.perf_counter() - started, 1)}
                 old = before.get((name, seed, budget))
                 if old:
@@ -455,8 +466,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="CatBoost threads of the baselines (0 = cores)")
     parser.add_argument("--out", default="", help="also write the runs here as they finish (JSON)")
     parser.add_argument("--summarize", default="", help="only summarize the runs of an earlier --out file")
-    parser.add_argument("--lever", choices=("none", "enqueue", "univariate", "wide"), default="",
+    parser.add_argument("--lever", choices=("none", "enqueue", "univariate", "wide", "slow_refit"), default="",
                         help="measure a tuning lever in-process instead (see levers())")
+    parser.add_argument("--refit-rate-factors", default="0.5,0.25",
+                        help="with --lever slow_refit: refit also at the tuned learning rate times each")
     parser.add_argument("--baseline-runs", default="", help="with --lever: an earlier --out file to compare with")
     parser.add_argument("--lead", action="store_true", help="measure the lead instead (see lead())")
     parser.add_argument("--lead-params", type=int, default=5, help="parameter sets per table and seed for --lead")
@@ -467,6 +480,7 @@ def main() -> None:
         parser.error(f"unknown tables {unknown}; known: {list(TABLES)}")
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.budgets = [int(b) for b in args.budgets.split(",")]
+    args.refit_rate_factors = [float(f) for f in args.refit_rate_factors.split(",")]
     if not args.threads:
         import os
 
