@@ -74,3 +74,12 @@ def test_an_interrupt_while_waiting_stops_the_child_at_once(tmp_path):
     child = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(child, 0)  # killed and reaped
+
+
+def test_elsewhere_than_linux_the_call_runs_in_this_process(monkeypatch):
+    monkeypatch.setattr(isolation.sys, "platform", "darwin")
+    assert run_forked(os.getpid) == os.getpid()
+
+
+def test_on_linux_the_call_runs_in_another_process():
+    assert run_forked(os.getpid) != os.getpid()

@@ -5,7 +5,8 @@ after a 1M-row fit and its model are freed; `malloc_trim` does not return it), a
 stacks its own working memory on top. `refit` fits every family in turn on the same table; in a
 fork each fit starts from what the step holds (the splits, shared copy-on-write, never copied)
 and only the result comes back. Forking costs milliseconds, not the seconds a fresh interpreter
-would spend importing, so every table takes this one path.
+would spend importing, so on Linux every table takes this one path (elsewhere the call runs
+in the step's own process, see `run_forked`).
 
 The child does no tracking: it has no MLflow run and never touches the store. It ends on SIGINT
 and SIGTERM at once (the step process turns those into `Interrupted` and kills the child), and
@@ -16,6 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import resource
 import signal
+import sys
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -26,7 +28,11 @@ _child_peaks: list[int] = []
 
 def run_forked(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """`function(*args, **kwargs)` in a forked child; its result (or its exception) returned here.
-    The result must pickle: it crosses a pipe, never a file."""
+    The result must pickle: it crosses a pipe, never a file. Elsewhere than Linux the call runs
+    in this process: macOS can crash a forked child that touches a system framework the parent
+    had loaded, and the tables this is for are fitted on Linux servers."""
+    if not sys.platform.startswith("linux"):
+        return function(*args, **kwargs)
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(sender, function, args, kwargs), daemon=True)
