@@ -93,7 +93,14 @@ def _read_parquet(path: str) -> pd.DataFrame:
 
     text = [field.name for field in pq.read_schema(path)
             if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)]
-    table = pq.read_table(path, read_dictionary=text)
+    return _to_pandas_releasing(pq.read_table(path, read_dictionary=text))
+
+
+def _to_pandas_releasing(table) -> pd.DataFrame:
+    """An Arrow table as a pandas frame, Arrow's buffers released column by column as pandas
+    takes them and handed back to the system: the data is held about once, not twice."""
+    import pyarrow as pa
+
     frame = table.to_pandas(self_destruct=True, split_blocks=True)
     del table
     pa.default_memory_pool().release_unused()
@@ -281,10 +288,7 @@ def read_split(paths, schema: dict) -> pd.DataFrame:
     tables = [pq.read_table(path, columns=columns) for path in paths]
     table = pa.concat_tables(tables, promote_options="permissive")  # no copy: the chunks are kept
     del tables
-    frame = table.to_pandas(self_destruct=True, split_blocks=True)
-    del table
-    pa.default_memory_pool().release_unused()  # give the freed Arrow buffers back to the system
-    return _with_categories(frame, schema["categorical"])
+    return _with_categories(_to_pandas_releasing(table), schema["categorical"])
 
 
 def _with_categories(frame: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
