@@ -3,11 +3,14 @@
 Reads: the data settings, the families to tune and the budgets below.
 Writes: the pipeline run, with child runs prepare → one tuning run per family → refit →
 package (each started by `mlflow.run` and handed the run IDs it needs, as
-steps/lib/pipeline.py wires them; with reuse=auto, a step whose earlier FINISHED run has the
-same cache key is not run again: a stand-in child run tagged tabtune.reused_from points to
+steps/lib/pipeline.py wires them; a step starts once the steps it needs have finished, so the
+tuning steps, which need only prepare's run, run side by side, up to `parallel_steps` at once:
+steps/lib/scheduler.py; with reuse=auto, a step whose earlier FINISHED run has the same cache
+key is not run again: a stand-in child run tagged tabtune.reused_from points to
 it); tags `tabtune.run_id.<step>` (the runs that did the work), metric test_rmse, and
-`pipeline_summary.md` + `leaderboard.csv`. If a step fails, no later step runs and this run
-ends FAILED naming the step and its run."""
+`pipeline_summary.md` + `leaderboard.csv`. If a step fails, no later step runs, the steps
+running beside it are stopped (their runs end KILLED) and this run ends FAILED naming the step
+and its run."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import time
 
 import click
 
-from steps.lib import cli, gate, interrupts, names, pipeline, studies, tracking
+from steps.lib import cli, gate, interrupts, names, pipeline, scheduler, studies, tracking
 from steps.lib import reuse as reuse_module
 from steps.lib.errors import InputError
 from steps.lib.grid import parse_alphas
@@ -29,8 +32,10 @@ def run(*, data: str, target: str, families: str = ",".join(pipeline.DEFAULT_FAM
         alphas: str, iterations: int, seed: int, env_manager: str, storage: str = "", study_name: str = "",
         n_jobs: int = 1, pruner: str = "none", registered_model_name: str = "tabtune-regressor",
         alias: str = "champion", max_iterations: int = 5000, early_stopping_rounds: int = 100,
-        min_improvement: float = 0.0, promote: str = "gate", reuse: str = "auto", tune_rows: int = 0) -> str:
-    """Run every step in order (or reuse its earlier run); returns the pipeline's run ID."""
+        min_improvement: float = 0.0, promote: str = "gate", reuse: str = "auto", tune_rows: int = 0,
+        parallel_steps: int = 2) -> str:
+    """Run every step once its inputs exist (or reuse its earlier run), up to `parallel_steps`
+    at once; returns the pipeline's run ID."""
     settings = dict(data=data, target=target, trials=trials, alphas=alphas, iterations=iterations, seed=seed,
                     storage=storage, study_name=study_name, n_jobs=n_jobs, pruner=pruner,
                     registered_model_name=registered_model_name, alias=alias, max_iterations=max_iterations,
@@ -39,34 +44,46 @@ def run(*, data: str, target: str, families: str = ",".join(pipeline.DEFAULT_FAM
     steps = pipeline.steps(pipeline.parse_families(families))
     check(steps, settings)  # fail here, before any step runs
     with tracking.step_run(names.MAIN) as pipeline_run_id, stopping_steps(pipeline_run_id):
-        run_ids: dict[str, str] = {}
-        for step in steps:
+
+        def start(step: pipeline.Step, run_ids: dict[str, str]) -> str | scheduler.Started:
             parameters = step.parameters(settings, run_ids)
             key = reuse_module.cache_key(step, parameters)
             earlier = reuse_module.reusable_run(step, key, parameters) if reuse == "auto" else None
             if earlier:
                 tracking.record_reused_step(step.name, earlier, pipeline_run_id)
-                run_ids[step.name] = earlier  # later steps read the run that did the work
                 print(f"main: {step.name}: reused {earlier}", flush=True)
-            else:
-                run_ids[step.name] = tracking.run_step(step.name, parameters, env_manager=env_manager,
-                                                       entry_point=step.entry_point)
-                if key:
-                    tracking.log_results(tags={names.CACHE_KEY_TAG: key}, run_id=run_ids[step.name])
-                print(f"main: {step.name}: ran {run_ids[step.name]}", flush=True)
-            tracking.set_tags({names.STEP_RUN_TAG_PREFIX + step.name: run_ids[step.name]})
+                return earlier  # later steps read the run that did the work
+            return scheduler.Started(lambda: run_step(step, parameters, key, env_manager, pipeline_run_id))
+
+        def finish(step: pipeline.Step, run_id: str) -> None:
+            tracking.set_tags({names.STEP_RUN_TAG_PREFIX + step.name: run_id})
+
+        run_ids = scheduler.run_steps(steps, start, finish, at_once=parallel_steps, grace_s=GRACE_S)
         outcome = pipeline.record_results(pipeline_run_id, run_ids, registered_model_name=registered_model_name,
                                           alias=alias)
         print(closing_lines(outcome, pipeline_run_id, *tracking.store_location()), flush=True)
         return pipeline_run_id
 
 
+def run_step(step: pipeline.Step, parameters: dict[str, str], key: str | None, env_manager: str,
+             pipeline_run_id: str) -> str:
+    """Run one step through `mlflow.run` under the pipeline run (on the scheduler's thread for
+    it); tag it with its cache key once it finished, so a later pipeline can reuse it."""
+    run_id = tracking.run_step(step.name, parameters, env_manager=env_manager, entry_point=step.entry_point,
+                               parent_run_id=pipeline_run_id)
+    if key:
+        tracking.log_results(tags={names.CACHE_KEY_TAG: key}, run_id=run_id)
+    print(f"main: {step.name}: ran {run_id}", flush=True)
+    return run_id
+
+
 @contextlib.contextmanager
 def stopping_steps(pipeline_run_id: str):
-    """On SIGINT/SIGTERM: MLflow's `_wait_for` forwards SIGTERM to the running step and waits
-    for it; the step ends its runs KILLED. Whatever it left RUNNING (or MLflow then marked
-    FAILED) is ended KILLED here, and a step not gone within GRACE_S (a fit that does not check
-    for signals, a tracking call that hangs) is SIGKILLed, so stopping is bounded."""
+    """On SIGINT/SIGTERM, or when a step fails: the scheduler sends SIGTERM to the steps still
+    running and waits for them (they end their runs KILLED), SIGKILLing one not gone within
+    GRACE_S (a fit that does not check for signals). Whatever they left RUNNING is then ended
+    KILLED here. On a signal, a hook does the same GRACE_S after it, in case the wait itself
+    hangs (a tracking call to a server that does not answer), so stopping is bounded."""
 
     def stop() -> None:
         name = interrupts.signal_name(KeyboardInterrupt())
@@ -80,6 +97,9 @@ def stopping_steps(pipeline_run_id: str):
         yield
     except KeyboardInterrupt as interrupt:
         tracking.end_interrupted_steps(pipeline_run_id, interrupts.signal_name(interrupt))
+        raise
+    except tracking.StepFailed:
+        tracking.end_interrupted_steps(pipeline_run_id, "SIGTERM")  # the steps stopped because one failed
         raise
 
 
@@ -130,6 +150,9 @@ def check(steps: list[pipeline.Step], settings: dict) -> None:
               help="Tune on a seeded sample of this many training rows (0 = all); refit uses all.")
 @click.option("--reuse", type=click.Choice(("auto", "none")), default="auto", show_default=True,
               help="auto: reuse a step's earlier run when everything that determines it is the same.")
+@click.option("--parallel-steps", type=cli.Whole(min=1, max=16), default=2, show_default=True,
+              help="How many steps may run at once (a step still waits for the runs it reads, so "
+                   "only the tuning steps overlap); 1 = one step at a time.")
 def command(**options) -> None:
     run(**options)
 

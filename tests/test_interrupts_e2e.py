@@ -5,6 +5,7 @@ for minutes. The project is a copy, so its processes are told apart from any oth
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -74,7 +75,10 @@ def test_a_signal_to_mlflow_run_ends_everything_killed_and_the_rerun_resumes(tmp
     def drain() -> None:  # keep reading, so no process of the pipeline blocks on a full pipe
         for line in process.stdout:
             output.append(line)
-            if line.startswith("tune_catboost: trial #"):
+            # tune_lasso runs beside tune_catboost: signal once it finished, so the rerun's
+            # expectations below do not depend on which of the two was quicker
+            said = "".join(output)
+            if "tune_catboost: trial #" in said and "main: tune_lasso: ran" in said:
                 tuning.set()
 
     reader = threading.Thread(target=drain, daemon=True)
@@ -151,3 +155,66 @@ def test_mlflow_run_against_an_unreachable_server_with_retries_off_fails_within_
     assert result.returncode != 0
     assert f"API request to {uri}/api/2.0/mlflow/runs/create failed" in result.stderr
     assert took < 30
+
+
+FAULT = """
+        import pathlib, time  # injected by the test: wait until told, then fail as a step does
+        while not pathlib.Path("fail-now").exists():
+            time.sleep(0.1)
+        from steps.lib.errors import InputError
+        raise InputError("alphas", "injected fault")
+"""
+
+
+def test_a_step_that_fails_beside_another_stops_it_and_the_pipeline_names_the_failed_one(tmp_path):
+    """tune_lasso and tune_catboost run side by side: when tune_lasso fails mid-tuning of
+    tune_catboost, tune_catboost is stopped (KILLED, not left to finish its budget), no later
+    step runs, and the pipeline run names tune_lasso."""
+    store, project = Store(tmp_path), copy_project(tmp_path)
+    step_file = project / "steps" / "tune_lasso.py"
+    anchor = "        tracking.set_tags({names.DATA_RUN_TAG: data_run_id})\n"
+    assert anchor in step_file.read_text()
+    step_file.write_text(step_file.read_text().replace(anchor, anchor + FAULT))
+    params = {**TINY, **BUDGET}
+    process = subprocess.Popen(mlflow_run_args("main", params, uri=str(project)), cwd=project,
+                               env=mlflow_env(store.uri), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    output: list[str] = []
+    tuning = threading.Event()
+
+    def drain() -> None:
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith("tune_catboost: trial #"):
+                tuning.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        assert tuning.wait(timeout=600), "".join(output)[-4000:]
+        (project / "fail-now").touch()  # tune_lasso is waiting for this, tune_catboost is tuning
+        deadline = time.monotonic() + STOP_WITHIN_S + 30  # + the time tune_lasso takes to fail
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = pipeline_processes(project)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        reader.join(timeout=30)
+    said = "".join(output)
+    assert process.returncode not in (None, 0), said[-4000:]
+    assert left == [], said[-4000:]
+    assert "tabtune tune_lasso: error: alphas: injected fault" in said, said[-4000:]
+    (lasso,) = store.runs_of("tune_lasso")
+    assert f"tabtune main: error: step tune_lasso failed (run {lasso.info.run_id})" in said, said[-4000:]
+    assert lasso.info.status == "FAILED" and lasso.data.tags["tabtune.error"] == "alphas: injected fault"
+    (catboost,) = store.runs_of("tune_catboost")
+    assert catboost.info.status == "KILLED" and catboost.data.tags["tabtune.interrupted"] == "SIGTERM"
+    trials = store.children(catboost.info.run_id)
+    assert 0 < len(trials) < BUDGET["trials"]  # stopped mid-budget
+    assert all(t.info.status in ("FINISHED", "KILLED") for t in trials)
+    assert store.runs_of("refit") == [] and store.runs_of("package") == []
+    (pipeline,) = store.runs_of("main")
+    assert pipeline.info.status == "FAILED"
+    assert pipeline.data.tags["tabtune.error"] == f"step tune_lasso failed (run {lasso.info.run_id})"

@@ -108,9 +108,35 @@ def _set_parent_death_signal(signum: int) -> bool:
     return False
 
 
+def children(pid: int | None = None) -> list[int]:
+    """Process IDs whose parent is `pid` (default: this process)."""
+    return _children_by_parent().get(pid or os.getpid(), [])
+
+
 def descendants(pid: int | None = None) -> list[int]:
-    """Process IDs below `pid` (default: this process), children first; from /proc (Linux)."""
-    children: dict[int, list[int]] = {}
+    """Process IDs below `pid` (default: this process), children first."""
+    children_of = _children_by_parent()
+    found, queue = [], [pid or os.getpid()]
+    while queue:
+        for child in children_of.get(queue.pop(0), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def _children_by_parent() -> dict[int, list[int]]:
+    """Every process's children, from /proc on Linux and from `ps` elsewhere (macOS)."""
+    children_of: dict[int, list[int]] = {}
+    if not os.path.isdir("/proc"):
+        import subprocess
+
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            listing = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True,
+                                     text=True, timeout=10).stdout
+            for line in listing.splitlines():
+                pid, ppid = (int(field) for field in line.split())
+                children_of.setdefault(ppid, []).append(pid)
+        return children_of
     with contextlib.suppress(OSError):
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
@@ -121,13 +147,8 @@ def descendants(pid: int | None = None) -> list[int]:
             except OSError:
                 continue
             fields = stat[stat.rfind(b")") + 2:].split()  # after "pid (comm) ": state ppid …
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found, queue = [], [pid or os.getpid()]
-    while queue:
-        for child in children.get(queue.pop(0), []):
-            found.append(child)
-            queue.append(child)
-    return found
+            children_of.setdefault(int(fields[1]), []).append(int(entry))
+    return children_of
 
 
 def kill_descendants() -> None:

@@ -136,32 +136,55 @@ def tag_failed_run(message: str) -> None:
 
 
 def run_step(step: str, parameters: dict[str, Any], *, env_manager: str = "local",
-             entry_point: str | None = None) -> str:
-    """Run another entry point of this project as a child of the active run; its run ID.
+             entry_point: str | None = None, parent_run_id: str | None = None) -> str:
+    """Run another entry point of this project, as a child of `parent_run_id` (default: the
+    active run); its run ID.
 
     `entry_point` is the MLproject entry point to run (default: `step`); the run is named `step`
     either way, so several steps can share one entry point. Synchronous on purpose: MLflow runs
     the entry point's command directly, where an asynchronous run would start a whole extra
-    `mlflow run` process per step. Raises StepFailed naming the step and its run when it does
-    not finish."""
+    `mlflow run` process per step; `main` runs independent steps side by side by calling this
+    on several threads (steps/lib/scheduler.py). Raises StepFailed naming the step and its run
+    when it does not finish."""
     import re
 
     from mlflow import projects
     from mlflow.exceptions import ExecutionException
 
     try:
-        submitted = projects.run(
-            uri=str(PROJECT_DIR),
-            entry_point=entry_point or step,
-            parameters={k: str(v) for k, v in parameters.items()},
-            env_manager=env_manager,
-            run_name=step,
-            synchronous=True,
-        )
+        with _active_in_this_thread(parent_run_id):
+            submitted = projects.run(
+                uri=str(PROJECT_DIR),
+                entry_point=entry_point or step,
+                parameters={k: str(v) for k, v in parameters.items()},
+                env_manager=env_manager,
+                run_name=step,
+                synchronous=True,
+            )
     except ExecutionException as error:
         failed = re.search(r"Run \(ID '([0-9a-f]+)'\) failed", str(error))
         raise StepFailed(step, failed.group(1) if failed else "not created") from None
     return submitted.run_id
+
+
+@contextlib.contextmanager
+def _active_in_this_thread(run_id: str | None) -> Iterator[None]:
+    """Make `run_id` the active run of this thread while `mlflow.run` creates a step run, so
+    the step run is nested under it. MLflow keeps the active run per thread and nests a project
+    run under the active one, with no parameter to name the parent; a thread `main` starts for
+    a step has none. Nothing is written: the run stays as it is in the store."""
+    from mlflow.tracking import fluent
+
+    active = mlflow.active_run()
+    if run_id is None or (active and active.info.run_id == run_id):
+        yield
+        return
+    stack = fluent._active_run_stack.get()  # MLflow's own per-thread stack (no public setter)
+    stack.append(mlflow.ActiveRun(_client().get_run(run_id)))
+    try:
+        yield
+    finally:
+        stack.pop()
 
 
 def create_run(name: str, *, tags: dict[str, str], experiment: str | None = None,
