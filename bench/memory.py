@@ -1,7 +1,7 @@
 """Peak memory of the whole pipeline on a 1,000,000-row synthetic regression table with 20
 numeric and 3 categorical columns, against the size of that table as float64.
 
-    python bench/memory.py [--rows 1000000] [--trials 5] [--iterations 100]
+    python bench/memory.py [--rows 1000000] [--trials 5] [--iterations 100] [--parallel-steps 2]
 
 Prints JSON: the table's float64 size, the peak resident memory of the largest single process
 and of the whole process tree (sampled every 0.2 s), the pipeline's wall time, per-step times."""
@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--max-iterations", type=int, default=300, help="refit's early-stopping budget")
     parser.add_argument("--tune-rows", type=int, default=0, help="tune on a sample of this many train rows")
+    parser.add_argument("--parallel-steps", type=int, default=2, help="main's parallel_steps (1 = one at a time)")
     args = parser.parse_args()
     frame = synthetic(args.rows)
     float64_bytes = frame.shape[0] * frame.shape[1] * 8
@@ -106,7 +107,8 @@ def main() -> None:
     command = [sys.executable, "-m", "mlflow", "run", str(PROJECT_DIR), "--env-manager", "local",
                "-P", f"data={path}", "-P", "target=y", "-P", f"trials={args.trials}",
                "-P", f"iterations={args.iterations}", "-P", "alphas=1,0.1,0.01",
-               "-P", f"max_iterations={args.max_iterations}", "-P", f"tune_rows={args.tune_rows}"]
+               "-P", f"max_iterations={args.max_iterations}", "-P", f"tune_rows={args.tune_rows}",
+               "-P", f"parallel_steps={args.parallel_steps}"]
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
@@ -142,7 +144,7 @@ def main() -> None:
     mb = 1024 * 1024
     emit("memory", {
         "rows": args.rows, "trials": args.trials, "iterations": args.iterations,
-        "max_iterations": args.max_iterations,
+        "max_iterations": args.max_iterations, "parallel_steps": args.parallel_steps,
         "data_float64_mb": round(float64_bytes / mb, 1),
         "peak_single_process_mb": round(peak["single"] / mb, 1), "peak_single_process": peak["single_cmd"],
         "peak_process_tree_mb": round(peak["tree"] / mb, 1),
