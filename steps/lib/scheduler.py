@@ -1,10 +1,11 @@
 """Run the pipeline's steps as soon as the steps they depend on have finished, several at once.
 
-Why: tune_lasso and tune_catboost both need only prepare's run, and one of them leaves a core
-idle while the other works (BENCHMARKS.md: −34 % for the two tuning steps side by side). `main`
-used MLflow's synchronous `mlflow.run`, one step at a time; here each step that has to run is
-started by that same call on its own thread, and this thread keeps what `mlflow.run` did for a
-single step: it is the one that waits, that receives SIGINT/SIGTERM, and that stops the steps.
+Why: tune_lasso and tune_catboost both need only prepare's run, and side by side each fills
+the time the other leaves a core idle (imports, data loading, single-threaded fits; BENCHMARKS.md,
+third session on issue 12). `main` used MLflow's synchronous `mlflow.run`, one step at a time;
+here each step that has to run is started by that same call on its own thread, and this thread
+keeps what `mlflow.run` did for a single step: it is the one that waits, that receives
+SIGINT/SIGTERM, and that stops the steps.
 
 The rules, the same ones `main` had with one step at a time:
 - A step starts only once every step it depends on has finished (or was reused).
