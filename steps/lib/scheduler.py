@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 POLL_S = 0.2  # how often the waiting thread looks up from waiting (stopping sweeps, signals)
 
@@ -43,7 +43,7 @@ StepT = TypeVar("StepT", bound=Dependent)
 
 
 @dataclass(frozen=True)
-class Started(Generic[StepT]):
+class Started:
     """A step that has to run: `work` runs on its own thread and returns the step's run ID."""
 
     work: Callable[[], str]
