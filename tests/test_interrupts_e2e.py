@@ -60,43 +60,53 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@contextlib.contextmanager
+def pipeline_in_background(project: Path, store: Store, params: dict, *, ready_when: tuple[str, ...]):
+    """`mlflow run <project> -e main` in its own session, its output read as it comes (so no
+    process of the pipeline blocks on a full pipe); yields the process and its output lines
+    once every text in `ready_when` has been printed. On leaving, what is left of its process
+    group is SIGKILLed."""
+    process = subprocess.Popen(mlflow_run_args("main", params, uri=str(project)), cwd=project,
+                               env=mlflow_env(store.uri), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True, preexec_fn=default_sigint)
+    output: list[str] = []
+    ready = threading.Event()
+    pending = set(ready_when)
+
+    def drain() -> None:
+        for line in process.stdout:
+            output.append(line)
+            pending.difference_update({text for text in pending if text in line})
+            if not pending:
+                ready.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(timeout=600), "".join(output)[-4000:]
+        yield process, output
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        reader.join(timeout=30)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_to_mlflow_run_ends_everything_killed_and_the_rerun_resumes(tmp_path, signum):
     store, project = Store(tmp_path), copy_project(tmp_path)
     data = tmp_path / "table.csv"
     make_frame(n_rows=120, seed=9).to_csv(data, index=False)
     params = {**TINY, "data": str(data), "target": "y", **BUDGET}
-    process = subprocess.Popen(mlflow_run_args("main", params, uri=str(project)), cwd=project,
-                               env=mlflow_env(store.uri), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True, preexec_fn=default_sigint)
-    output: list[str] = []
-    tuning = threading.Event()
-
-    def drain() -> None:  # keep reading, so no process of the pipeline blocks on a full pipe
-        for line in process.stdout:
-            output.append(line)
-            # tune_lasso runs beside tune_catboost: signal once it finished, so the rerun's
-            # expectations below do not depend on which of the two was quicker
-            said = "".join(output)
-            if "tune_catboost: trial #" in said and "main: tune_lasso: ran" in said:
-                tuning.set()
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        assert tuning.wait(timeout=600), "".join(output)[-4000:]
+    # tune_lasso runs beside tune_catboost: signal once it finished, so the rerun's
+    # expectations below do not depend on which of the two was quicker
+    with pipeline_in_background(project, store, params,
+                                ready_when=("tune_catboost: trial #", "main: tune_lasso: ran")) as (process, output):
         os.kill(process.pid, signum)  # the top process only, not its group
         deadline = time.monotonic() + STOP_WITHIN_S
         while (left := pipeline_processes(project)) and time.monotonic() < deadline:
             time.sleep(0.2)
-    finally:
         with_group_gone = pipeline_processes(project)
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(timeout=30)
-        reader.join(timeout=30)
     said = "".join(output)
     assert left == [], f"still running {STOP_WITHIN_S}s after {signum.name}: {with_group_gone}\n{said[-4000:]}"
     # `mlflow run` dies on SIGTERM (PDEATHSIG tells `main`); on SIGINT it cancels `main` with SIGTERM
@@ -176,32 +186,12 @@ def test_a_step_that_fails_beside_another_stops_it_and_the_pipeline_names_the_fa
     assert anchor in step_file.read_text()
     step_file.write_text(step_file.read_text().replace(anchor, anchor + FAULT))
     params = {**TINY, **BUDGET}
-    process = subprocess.Popen(mlflow_run_args("main", params, uri=str(project)), cwd=project,
-                               env=mlflow_env(store.uri), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
-    output: list[str] = []
-    tuning = threading.Event()
-
-    def drain() -> None:
-        for line in process.stdout:
-            output.append(line)
-            if line.startswith("tune_catboost: trial #"):
-                tuning.set()
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        assert tuning.wait(timeout=600), "".join(output)[-4000:]
+    with pipeline_in_background(project, store, params, ready_when=("tune_catboost: trial #",)) as (process, output):
         (project / "fail-now").touch()  # tune_lasso is waiting for this, tune_catboost is tuning
         deadline = time.monotonic() + STOP_WITHIN_S + 30  # + the time tune_lasso takes to fail
         while process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         left = pipeline_processes(project)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-        reader.join(timeout=30)
     said = "".join(output)
     assert process.returncode not in (None, 0), said[-4000:]
     assert left == [], said[-4000:]

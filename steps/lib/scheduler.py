@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from steps.lib.interrupts import children, kill_descendants
+
 POLL_S = 0.2  # how often the waiting thread looks up from waiting (stopping sweeps, signals)
 
 
@@ -102,8 +104,6 @@ def stop(running: dict[str, threading.Thread], *, grace_s: float) -> None:
     Sweeping until the threads are done catches a step whose thread was just starting its
     process. Gives up waiting `grace_s` after the SIGKILL: a thread stuck in a tracking call
     is a daemon and cannot hold the exit."""
-    from steps.lib.interrupts import kill_descendants
-
     signalled: set[int] = set()
     started = time.monotonic()
     killed = False
@@ -114,7 +114,7 @@ def stop(running: dict[str, threading.Thread], *, grace_s: float) -> None:
         if waited > grace_s and not killed:
             kill_descendants()
             killed = True
-        for pid in child_processes():
+        for pid in children():  # the step processes `mlflow.run` started
             if pid not in signalled:
                 signalled.add(pid)
                 try:
@@ -122,13 +122,6 @@ def stop(running: dict[str, threading.Thread], *, grace_s: float) -> None:
                 except (ProcessLookupError, PermissionError):
                     pass
         time.sleep(POLL_S)
-
-
-def child_processes() -> list[int]:
-    """Processes whose parent is this one: the step processes `mlflow.run` started."""
-    from steps.lib.interrupts import children
-
-    return children()
 
 
 def _thread(name: str, work: Callable[[], str], results: queue.Queue) -> threading.Thread:
