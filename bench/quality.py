@@ -314,12 +314,44 @@ def library_defaults(family, splits, iterations: int) -> dict:
             "bagging_temperature": 1.0, "random_strength": 1.0}
 
 
+def defaults_against_tuned(family, tuned: dict, splits, seed: int, args) -> dict:
+    """The `defaults` lever: at refit, CatBoost's own defaults (no learning_rate: its auto rate
+    for --max-iterations trees) early-stopped on val beside the tuned parameters early-stopped
+    the same way, on tabtune's data path (numeric columns first); both refit on train+val and
+    scored on test, and the one with the lower early-stopped val RMSE is the pick (what
+    `CatBoostFamily.refit_params` keeps since; this records both)."""
+    from steps.lib.families.catboost import early_stopped
+    from steps.lib.metrics import score
+
+    rounds = args.early_stopping_rounds
+    candidates = {
+        "tuned": (tuned, early_stopped(family.build({**tuned, "iterations": args.max_iterations}, splits, seed),
+                                       splits, rounds)),
+        "defaults": ({}, early_stopped(family.untuned(args.max_iterations, splits, seed), splits, rounds)),
+    }
+    out = {}
+    x_train_val, y_train_val = splits.train_val()
+    x_test, y_test = splits.xy("test")
+    for name, (params, probe) in candidates.items():
+        final = family.build({**params, "iterations": probe.trees, "learning_rate": probe.learning_rate},
+                             splits, seed)
+        final.fit(x_train_val, y_train_val)
+        out.update({f"{name}_es_val_rmse": probe.val_rmse, f"{name}_trees": probe.trees,
+                    f"{name}_learning_rate": probe.learning_rate,
+                    f"{name}_test_rmse": score(y_test, final.predict(x_test), "test")["test_rmse"]})
+    out["pick"] = "defaults" if out["defaults_es_val_rmse"] < out["tuned_es_val_rmse"] else "tuned"
+    out["pick_test_rmse"] = out[f"{out['pick']}_test_rmse"]
+    return out
+
+
 def levers(args) -> dict:
     """tabtune's CatBoost tuning + refit in-process (steps.lib.tuning.optimize and
     steps.lib.training.refit_and_test: what tune_catboost and refit run), on the splits prepare
     makes for each seed, with one lever on: `slow_refit` (tuned as `none`, then also refit at the
     tuned rate times each --refit-rate-factors, early stopping choosing the trees for that rate:
-    the same tuned trees, learnt more slowly), `enqueue` (library defaults as trial 0), `univariate`
+    the same tuned trees, learnt more slowly), `defaults` (tuned as `none`, then CatBoost's own
+    defaults early-stopped beside the tuned parameters at refit: see defaults_against_tuned),
+    `enqueue` (library defaults as trial 0), `univariate`
     (TPESampler(multivariate=False); Optuna 5's default is multivariate), `wide` ((b)'s space
     instead of tabtune's), `none` (must
     reproduce the pipeline's figures). With
@@ -362,6 +394,8 @@ def levers(args) -> dict:
                 fitted = refit_and_test(family, tuned, splits, seed, max_iterations=args.max_iterations,
                                         early_stopping_rounds=args.early_stopping_rounds)
                 slower = {}
+                if args.lever == "defaults":
+                    slower = defaults_against_tuned(family, tuned, splits, seed, args)
                 if args.lever == "slow_refit":
                     for factor in args.refit_rate_factors:  # the same tuned trees, a lower rate at refit
                         slow = refit_and_test(family, {**tuned, "learning_rate": tuned["learning_rate"] * factor},
@@ -379,6 +413,8 @@ def levers(args) -> dict:
                     lasso_wins = old["lasso_val_rmse"] < row["catboost_val_rmse"]
                     row.update({
                         "final_test_rmse": old["lasso_test_rmse"] if lasso_wins else row["catboost_test_rmse"],
+                        **({"final_pick_test_rmse": old["lasso_test_rmse"] if lasso_wins else row["pick_test_rmse"]}
+                           if args.lever == "defaults" else {}),
                         **{k: old[k] for k in ("tabtune_test_rmse", "tabtune_catboost_val_rmse",
                                                "tabtune_catboost_test_rmse", "default_test_rmse",
                                                "plain_test_rmse", "lasso_test_rmse")}})
@@ -387,6 +423,31 @@ def levers(args) -> dict:
                 if args.out:
                     Path(args.out).write_text(json.dumps(rows, indent=1))
     return {"lever": args.lever, "lever_runs": rows}
+
+
+def baselines_only(args) -> list[dict]:
+    """(a) and (b) alone, on the splits prepare would make (`split_frame`, as --lever does), for
+    budgets whose pipeline runs are not needed: the pipeline's CatBoost and final pick at those
+    budgets come from `--lever`, its LASSO does not depend on the budget."""
+    import pandas as pd
+
+    from steps.lib.data import clean_target, split_frame
+
+    rows = []
+    work = Path(tempfile.mkdtemp(prefix="tabtune-baselines-"))
+    for name in args.tables:
+        path, order = write_table(name, work)
+        raw, _ = clean_target(pd.read_parquet(path), TABLES[name]["target"])
+        for seed in args.seeds:
+            splits = split_frame(raw, TABLES[name]["target"], val_size=0.2, test_size=0.2, seed=seed)
+            base = baselines(splits, order, seed, sorted(args.budgets), args)
+            for budget in sorted(args.budgets):
+                rows.append({"table": name, "seed": seed, "trials": budget,
+                             **{k: v for k, v in base.items() if not isinstance(k, int)}, **base[budget]})
+                print("baselines: " + json.dumps(rows[-1], default=str), file=sys.stderr, flush=True)
+                if args.out:
+                    Path(args.out).write_text(json.dumps(rows, indent=1, default=str))
+    return rows
 
 
 def run_matrix(args) -> list[dict]:
@@ -466,11 +527,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="CatBoost threads of the baselines (0 = cores)")
     parser.add_argument("--out", default="", help="also write the runs here as they finish (JSON)")
     parser.add_argument("--summarize", default="", help="only summarize the runs of an earlier --out file")
-    parser.add_argument("--lever", choices=("none", "enqueue", "univariate", "wide", "slow_refit"), default="",
+    parser.add_argument("--lever", default="",
+                        choices=("none", "enqueue", "univariate", "wide", "slow_refit", "defaults"),
                         help="measure a tuning lever in-process instead (see levers())")
     parser.add_argument("--refit-rate-factors", default="0.5,0.25",
                         help="with --lever slow_refit: refit also at the tuned learning rate times each")
     parser.add_argument("--baseline-runs", default="", help="with --lever: an earlier --out file to compare with")
+    parser.add_argument("--baselines-only", action="store_true", help="only (a) and (b) (see baselines_only())")
     parser.add_argument("--lead", action="store_true", help="measure the lead instead (see lead())")
     parser.add_argument("--lead-params", type=int, default=5, help="parameter sets per table and seed for --lead")
     args = parser.parse_args()
@@ -489,6 +552,10 @@ def main() -> None:
     if args.lever:
         emit("quality_lever", {"command": " ".join(["python", "bench/quality.py", *sys.argv[1:]]),
                                "iterations": args.iterations, **levers(args)})
+        return
+    if args.baselines_only:
+        emit("quality_baselines", {"command": " ".join(["python", "bench/quality.py", *sys.argv[1:]]),
+                                   "iterations": args.iterations, "runs": baselines_only(args)})
         return
     if args.lead:
         emit("quality_lead", {"command": " ".join(["python", "bench/quality.py", *sys.argv[1:]]),

@@ -125,10 +125,35 @@ def test_hist_gradient_boosting_predicts_missing_values_and_unseen_levels(splits
     assert np.isfinite(model.predict(conform(rows, splits.numeric, splits.categorical))).all()
 
 
-def test_refit_params_catboost_tree_count_from_early_stopping(splits):
+def _early_stopped_val(splits, **params) -> tuple[float, int, float]:
+    """A plain CatBoost fit early-stopped on val: (best val RMSE, trees, learning rate it ran at)."""
+    from catboost import CatBoostRegressor
+
+    model = CatBoostRegressor(iterations=300, loss_function="RMSE", random_seed=1,
+                              cat_features=list(splits.categorical), thread_count=get_family("catboost").thread_count,
+                              allow_writing_files=False, verbose=False, **params)
+    model.fit(*splits.xy("train"), eval_set=splits.xy("val"), early_stopping_rounds=10, use_best_model=True)
+    return (model.get_best_score()["validation"]["RMSE"], model.get_best_iteration() + 1,
+            model.get_all_params()["learning_rate"])
+
+
+def test_catboost_refit_keeps_what_early_stops_lower_on_val_tuned_or_catboost_defaults(splits):
+    """Refit early-stops the tuned parameters and CatBoost's own defaults alike and keeps the
+    lower val RMSE, so the model is never worse on val than CatBoost untuned; both ways occur."""
     family = get_family("catboost")
-    params = family.refit_params(PARAMS["catboost"], splits, 1, max_iterations=300, early_stopping_rounds=10)
-    assert 1 <= params["iterations"] <= 300 and params["learning_rate"] == 0.1
+    untuned_val, untuned_trees, auto_rate = _early_stopped_val(splits)
+    kept = set()
+    for tuned in (PARAMS["catboost"], {"learning_rate": 0.001, "depth": 2, "iterations": 40}):
+        params = family.refit_params(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10)
+        tuned_val, tuned_trees, _ = _early_stopped_val(splits, **{k: v for k, v in tuned.items() if k != "iterations"})
+        if tuned_val <= untuned_val:
+            assert params == {**tuned, "iterations": tuned_trees}
+            kept.add("tuned")
+        else:  # nothing but the tree count and CatBoost's automatic rate for 300 trees, pinned
+            assert params == {"loss_function": "RMSE", "learning_rate": pytest.approx(auto_rate),
+                              "iterations": untuned_trees}
+            kept.add("defaults")
+    assert kept == {"tuned", "defaults"}
     assert get_family("lasso").refit_params({"alpha": 0.5}, splits, 1, max_iterations=1,
                                             early_stopping_rounds=1) == {"alpha": 0.5}
 

@@ -1,8 +1,10 @@
 """CatBoost: gradient-boosted trees with native categorical handling, tuned by Optuna at a fixed
-tree count, refit with the tree count chosen by early stopping on val."""
+tree count, refit with the tree count chosen by early stopping on val (or, if they do better
+there, with CatBoost's own defaults)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -67,23 +69,50 @@ class CatBoostFamily(Family):
         }
 
     def refit_params(self, params, splits, seed, *, max_iterations, early_stopping_rounds):
-        """Tree count chosen by early stopping on val; the rest of the tuned parameters unchanged."""
-        probe = self.build({**params, "iterations": max_iterations}, splits, seed)
-        x_train, y_train = splits.xy("train")
-        probe.fit(
-            x_train,
-            y_train,
-            eval_set=splits.xy("val"),
-            early_stopping_rounds=early_stopping_rounds,
-            use_best_model=True,
-        )
-        # get_best_iteration() is 0-based: the best model has one more tree than its index.
-        return {**params, "iterations": int(probe.get_best_iteration()) + 1}
+        """The tuned parameters with their tree count chosen by early stopping on val, unless
+        CatBoost's own defaults, early-stopped the same way, reach a lower val RMSE: then those
+        (its automatic learning rate for `max_iterations` trees, pinned, and nothing else set).
+        Tuning runs at a fixed tree count, so no trial can be a low rate with thousands of
+        trees, which on some tables beats every tuned point (BENCHMARKS.md, issue 13); with this
+        the model is never worse on val than CatBoost untuned."""
+        tuned = early_stopped(self.build({**params, "iterations": max_iterations}, splits, seed), splits,
+                               early_stopping_rounds)
+        untuned = early_stopped(self.untuned(max_iterations, splits, seed), splits, early_stopping_rounds)
+        if untuned.val_rmse < tuned.val_rmse:
+            return {"loss_function": "RMSE", "learning_rate": untuned.learning_rate, "iterations": untuned.trees}
+        return {**params, "iterations": tuned.trees}
+
+    def untuned(self, iterations: int, splits: Splits, seed: int):
+        """An unfitted CatBoost as a user gets it with no parameters but the tree count (and the
+        pipeline's seed), on this table's categorical columns."""
+        from catboost import CatBoostRegressor
+
+        return CatBoostRegressor(iterations=iterations, loss_function="RMSE", thread_count=self.thread_count,
+                                 cat_features=list(splits.categorical) or None, random_seed=seed,
+                                 allow_writing_files=False, verbose=False)
 
     def explain(self, fitted, splits: Splits) -> pd.Series:
         return pd.Series(
             fitted.get_feature_importance(), index=fitted.feature_names_, name="importance"
         )
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """Where early stopping on val left one fit."""
+
+    val_rmse: float
+    trees: int
+    learning_rate: float
+
+
+def early_stopped(model, splits: Splits, rounds: int) -> Stopped:
+    """Fit on train with early stopping on val, up to the model's own tree count."""
+    model.fit(*splits.xy("train"), eval_set=splits.xy("val"), early_stopping_rounds=rounds, use_best_model=True)
+    # get_best_iteration() is 0-based: the best model has one more tree than its index.
+    return Stopped(val_rmse=float(model.get_best_score()["validation"]["RMSE"]),
+                    trees=int(model.get_best_iteration()) + 1,
+                    learning_rate=float(model.get_all_params()["learning_rate"]))
 
 
 class _IterationHook:
