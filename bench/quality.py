@@ -314,32 +314,35 @@ def library_defaults(family, splits, iterations: int) -> dict:
             "bagging_temperature": 1.0, "random_strength": 1.0}
 
 
-def defaults_against_tuned(family, tuned: dict, splits, seed: int, args) -> dict:
-    """The `defaults` lever: at refit, CatBoost's own defaults (no learning_rate: its auto rate
-    for --max-iterations trees) early-stopped on val beside the tuned parameters early-stopped
-    the same way, on tabtune's data path (numeric columns first); both refit on train+val and
-    scored on test, and the one with the lower early-stopped val RMSE is the pick (what
-    `CatBoostFamily.refit_params` keeps since; this records both)."""
+def refit_candidates(family, tuned: dict, splits, seed: int, args) -> dict:
+    """The `defaults` and `halved` levers: at refit, candidates early-stopped on val the same way
+    on tabtune's data path (numeric columns first), each refit on train+val and scored on test;
+    the pick is the lowest early-stopped val RMSE. `tuned`: the tuned parameters; `defaults`:
+    CatBoost's own defaults (no learning_rate: its auto rate for --max-iterations trees);
+    `halved` (lever `halved` only): the tuned parameters at half the tuned rate, the slower refit
+    of lever `slow_refit`, now judged on val like the others. `CatBoostFamily.refit_params`
+    keeps the `defaults` pick since; this records every candidate."""
     from steps.lib.families.catboost import early_stopped
     from steps.lib.metrics import score
 
-    rounds = args.early_stopping_rounds
-    candidates = {
-        "tuned": (tuned, early_stopped(family.build({**tuned, "iterations": args.max_iterations}, splits, seed),
-                                       splits, rounds)),
-        "defaults": ({}, early_stopped(family.untuned(args.max_iterations, splits, seed), splits, rounds)),
-    }
+    rounds, most = args.early_stopping_rounds, args.max_iterations
+    candidates = {"tuned": (tuned, family.build({**tuned, "iterations": most}, splits, seed)),
+                  "defaults": ({}, family.untuned(most, splits, seed))}
+    if args.lever == "halved":
+        halved = {**tuned, "learning_rate": tuned["learning_rate"] / 2}
+        candidates["halved"] = (halved, family.build({**halved, "iterations": most}, splits, seed))
     out = {}
     x_train_val, y_train_val = splits.train_val()
     x_test, y_test = splits.xy("test")
-    for name, (params, probe) in candidates.items():
+    for name, (params, probe_model) in candidates.items():
+        probe = early_stopped(probe_model, splits, rounds)
         final = family.build({**params, "iterations": probe.trees, "learning_rate": probe.learning_rate},
                              splits, seed)
         final.fit(x_train_val, y_train_val)
         out.update({f"{name}_es_val_rmse": probe.val_rmse, f"{name}_trees": probe.trees,
                     f"{name}_learning_rate": probe.learning_rate,
                     f"{name}_test_rmse": score(y_test, final.predict(x_test), "test")["test_rmse"]})
-    out["pick"] = "defaults" if out["defaults_es_val_rmse"] < out["tuned_es_val_rmse"] else "tuned"
+    out["pick"] = min(candidates, key=lambda name: out[f"{name}_es_val_rmse"])
     out["pick_test_rmse"] = out[f"{out['pick']}_test_rmse"]
     return out
 
@@ -350,7 +353,8 @@ def levers(args) -> dict:
     makes for each seed, with one lever on: `slow_refit` (tuned as `none`, then also refit at the
     tuned rate times each --refit-rate-factors, early stopping choosing the trees for that rate:
     the same tuned trees, learnt more slowly), `defaults` (tuned as `none`, then CatBoost's own
-    defaults early-stopped beside the tuned parameters at refit: see defaults_against_tuned),
+    defaults early-stopped beside the tuned parameters at refit), `halved` (as `defaults`, with a
+    third candidate at half the tuned rate; both: see refit_candidates),
     `enqueue` (library defaults as trial 0), `univariate`
     (TPESampler(multivariate=False); Optuna 5's default is multivariate), `wide` ((b)'s space
     instead of tabtune's), `none` (must
@@ -358,10 +362,8 @@ def levers(args) -> dict:
     --baseline-runs (an earlier --out file) each result is set beside the pipeline's run on the
     same table, seed and budget: the final pick (CatBoost or LASSO by val RMSE) and the baselines."""
     import optuna
-    import pandas as pd
 
     from steps.lib import studies
-    from steps.lib.data import clean_target, split_frame
     from steps.lib.families import get_family
     from steps.lib.training import refit_and_test
     from steps.lib.tuning import optimize
@@ -369,84 +371,85 @@ def levers(args) -> dict:
     before = {(r["table"], r["seed"], r["trials"]): r for r in
               (json.loads(Path(args.baseline_runs).read_text()) if args.baseline_runs else [])}
     rows = []
-    work = Path(tempfile.mkdtemp(prefix="tabtune-levers-"))
-    for name in args.tables:
-        path, _ = write_table(name, work)
-        raw, _ = clean_target(pd.read_parquet(path), TABLES[name]["target"])
-        for seed in args.seeds:
-            splits = split_frame(raw, TABLES[name]["target"], val_size=0.2, test_size=0.2, seed=seed)
-            family = get_family("catboost", thread_count=args.threads)
-            if args.lever == "wide":
-                family.space = _plain_space  # (b)'s space, on tabtune's family and data path
-            for budget in args.budgets:
-                started = time.perf_counter()
-                # Optuna 5's TPESampler is multivariate unless told otherwise (multivariate=None), as in
-                # studies.make_sampler; `univariate` turns that off.
-                sampler = optuna.samplers.TPESampler(seed=seed, **(
-                    {"multivariate": False} if args.lever == "univariate" else {}))
-                study = optuna.create_study(direction="minimize", sampler=sampler,
-                                            pruner=studies.make_pruner("none", args.iterations))
-                if args.lever == "enqueue":
-                    study.enqueue_trial(library_defaults(family, splits, args.iterations))
-                optimize(family, splits, study=study, trials=budget, iterations=args.iterations, seed=seed)
-                best = study.best_trial
-                tuned = {**best.params, **family.fixed_params(iterations=args.iterations)}
-                fitted = refit_and_test(family, tuned, splits, seed, max_iterations=args.max_iterations,
-                                        early_stopping_rounds=args.early_stopping_rounds)
-                slower = {}
-                if args.lever == "defaults":
-                    slower = defaults_against_tuned(family, tuned, splits, seed, args)
-                if args.lever == "slow_refit":
-                    for factor in args.refit_rate_factors:  # the same tuned trees, a lower rate at refit
-                        slow = refit_and_test(family, {**tuned, "learning_rate": tuned["learning_rate"] * factor},
-                                              splits, seed, max_iterations=args.max_iterations,
-                                              early_stopping_rounds=args.early_stopping_rounds)
-                        slower[f"x{factor}_test_rmse"] = slow.metrics["test_rmse"]
-                        slower[f"x{factor}_trees"] = slow.params["iterations"]
-                row = {"table": name, "seed": seed, "trials": budget, "lever": args.lever,
-                       "catboost_val_rmse": best.value, "catboost_test_rmse": fitted.metrics["test_rmse"],
-                       "best_trial": best.number, "trial0_val_rmse": study.trials[0].value,
-                       "learning_rate": best.params["learning_rate"], "trees": fitted.params["iterations"], **slower,
-                       "lever_s": round(time.perf_counter() - started, 1)}
-                old = before.get((name, seed, budget))
-                if old:
-                    lasso_wins = old["lasso_val_rmse"] < row["catboost_val_rmse"]
-                    row.update({
-                        "final_test_rmse": old["lasso_test_rmse"] if lasso_wins else row["catboost_test_rmse"],
-                        **({"final_pick_test_rmse": old["lasso_test_rmse"] if lasso_wins else row["pick_test_rmse"]}
-                           if args.lever == "defaults" else {}),
-                        **{k: old[k] for k in ("tabtune_test_rmse", "tabtune_catboost_val_rmse",
-                                               "tabtune_catboost_test_rmse", "default_test_rmse",
-                                               "plain_test_rmse", "lasso_test_rmse")}})
-                rows.append(row)
-                print("lever: " + json.dumps(row), file=sys.stderr, flush=True)
-                if args.out:
-                    Path(args.out).write_text(json.dumps(rows, indent=1))
+    for name, _, seed, splits in splits_per_seed(args.tables, args.seeds):
+        family = get_family("catboost", thread_count=args.threads)
+        if args.lever == "wide":
+            family.space = _plain_space  # (b)'s space, on tabtune's family and data path
+        for budget in args.budgets:
+            started = time.perf_counter()
+            # Optuna 5's TPESampler is multivariate unless told otherwise (multivariate=None), as in
+            # studies.make_sampler; `univariate` turns that off.
+            sampler = optuna.samplers.TPESampler(seed=seed, **(
+                {"multivariate": False} if args.lever == "univariate" else {}))
+            study = optuna.create_study(direction="minimize", sampler=sampler,
+                                        pruner=studies.make_pruner("none", args.iterations))
+            if args.lever == "enqueue":
+                study.enqueue_trial(library_defaults(family, splits, args.iterations))
+            optimize(family, splits, study=study, trials=budget, iterations=args.iterations, seed=seed)
+            best = study.best_trial
+            tuned = {**best.params, **family.fixed_params(iterations=args.iterations)}
+            fitted = refit_and_test(family, tuned, splits, seed, max_iterations=args.max_iterations,
+                                    early_stopping_rounds=args.early_stopping_rounds)
+            slower = {}
+            if args.lever in ("defaults", "halved"):
+                slower = refit_candidates(family, tuned, splits, seed, args)
+            if args.lever == "slow_refit":
+                for factor in args.refit_rate_factors:  # the same tuned trees, a lower rate at refit
+                    slow = refit_and_test(family, {**tuned, "learning_rate": tuned["learning_rate"] * factor},
+                                          splits, seed, max_iterations=args.max_iterations,
+                                          early_stopping_rounds=args.early_stopping_rounds)
+                    slower[f"x{factor}_test_rmse"] = slow.metrics["test_rmse"]
+                    slower[f"x{factor}_trees"] = slow.params["iterations"]
+            row = {"table": name, "seed": seed, "trials": budget, "lever": args.lever,
+                   "catboost_val_rmse": best.value, "catboost_test_rmse": fitted.metrics["test_rmse"],
+                   "best_trial": best.number, "trial0_val_rmse": study.trials[0].value,
+                   "learning_rate": best.params["learning_rate"], "trees": fitted.params["iterations"], **slower,
+                   "lever_s": round(time.perf_counter() - started, 1)}
+            old = before.get((name, seed, budget))
+            if old:
+                lasso_wins = old["lasso_val_rmse"] < row["catboost_val_rmse"]
+                row.update({
+                    "final_test_rmse": old["lasso_test_rmse"] if lasso_wins else row["catboost_test_rmse"],
+                    **({"final_pick_test_rmse": old["lasso_test_rmse"] if lasso_wins else row["pick_test_rmse"]}
+                       if args.lever in ("defaults", "halved") else {}),
+                    **{k: old[k] for k in ("tabtune_test_rmse", "tabtune_catboost_val_rmse",
+                                           "tabtune_catboost_test_rmse", "default_test_rmse",
+                                           "plain_test_rmse", "lasso_test_rmse")}})
+            rows.append(row)
+            print("lever: " + json.dumps(row), file=sys.stderr, flush=True)
+            if args.out:
+                Path(args.out).write_text(json.dumps(rows, indent=1))
     return {"lever": args.lever, "lever_runs": rows}
+
+
+def splits_per_seed(tables: list[str], seeds: list[int]):
+    """(table, its column order, seed, splits) for each table x seed: the splits prepare makes
+    (`split_frame` on the cleaned table, as the pipeline's figures reproduce to the last digit)."""
+    import pandas as pd
+
+    from steps.lib.data import clean_target, split_frame
+
+    work = Path(tempfile.mkdtemp(prefix="tabtune-quality-tables-"))
+    for name in tables:
+        path, order = write_table(name, work)
+        raw, _ = clean_target(pd.read_parquet(path), TABLES[name]["target"])
+        for seed in seeds:
+            yield name, order, seed, split_frame(raw, TABLES[name]["target"], val_size=0.2, test_size=0.2, seed=seed)
 
 
 def baselines_only(args) -> list[dict]:
     """(a) and (b) alone, on the splits prepare would make (`split_frame`, as --lever does), for
     budgets whose pipeline runs are not needed: the pipeline's CatBoost and final pick at those
     budgets come from `--lever`, its LASSO does not depend on the budget."""
-    import pandas as pd
-
-    from steps.lib.data import clean_target, split_frame
-
     rows = []
-    work = Path(tempfile.mkdtemp(prefix="tabtune-baselines-"))
-    for name in args.tables:
-        path, order = write_table(name, work)
-        raw, _ = clean_target(pd.read_parquet(path), TABLES[name]["target"])
-        for seed in args.seeds:
-            splits = split_frame(raw, TABLES[name]["target"], val_size=0.2, test_size=0.2, seed=seed)
-            base = baselines(splits, order, seed, sorted(args.budgets), args)
-            for budget in sorted(args.budgets):
-                rows.append({"table": name, "seed": seed, "trials": budget,
-                             **{k: v for k, v in base.items() if not isinstance(k, int)}, **base[budget]})
-                print("baselines: " + json.dumps(rows[-1], default=str), file=sys.stderr, flush=True)
-                if args.out:
-                    Path(args.out).write_text(json.dumps(rows, indent=1, default=str))
+    for name, order, seed, splits in splits_per_seed(args.tables, args.seeds):
+        base = baselines(splits, order, seed, sorted(args.budgets), args)
+        for budget in sorted(args.budgets):
+            rows.append({"table": name, "seed": seed, "trials": budget,
+                         **{k: v for k, v in base.items() if not isinstance(k, int)}, **base[budget]})
+            print("baselines: " + json.dumps(rows[-1], default=str), file=sys.stderr, flush=True)
+            if args.out:
+                Path(args.out).write_text(json.dumps(rows, indent=1, default=str))
     return rows
 
 
@@ -516,6 +519,52 @@ def markdown(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def lever_table(pipeline_runs: list[dict], lever_runs: list[dict], baseline_runs: list[dict]) -> str:
+    """Medians over seeds per table and budget, before and after the `defaults` lever: tabtune's
+    final pick (LASSO or CatBoost by val RMSE, as refit makes it) with the tuned CatBoost alone
+    (before) and with the tuned-or-defaults pick (after), against (a) and (b). LASSO's val and
+    test come from the pipeline runs (its grid does not depend on the budget); (a) and (b) from
+    the pipeline runs, or from --baselines-only runs for budgets without pipeline runs."""
+    def picks(group) -> str:
+        """How often refit kept each CatBoost candidate, e.g. "tuned 2, defaults 1"."""
+        counts = {}
+        for r in group:
+            counts[r["pick"]] = counts.get(r["pick"], 0) + 1
+        return ", ".join(f"{name} {n}" for name, n in counts.items())
+
+    lasso = {(r["table"], r["seed"]): r for r in pipeline_runs}
+    base = {(r["table"], r["seed"], r["trials"]): r for r in [*pipeline_runs, *baseline_runs]}
+    rows = []
+    for r in lever_runs:
+        key = (r["table"], r["seed"], r["trials"])
+        if (r["table"], r["seed"]) not in lasso or key not in base:
+            continue
+        pipe = lasso[(r["table"], r["seed"])]
+        lasso_wins = pipe["lasso_val_rmse"] < r["catboost_val_rmse"]
+        rows.append({"table": r["table"], "trials": r["trials"], "pick": r["pick"],
+                     "before": pipe["lasso_test_rmse"] if lasso_wins else r["tuned_test_rmse"],
+                     "after": pipe["lasso_test_rmse"] if lasso_wins else r["pick_test_rmse"],
+                     "default": base[key]["default_test_rmse"], "plain": base[key]["plain_test_rmse"],
+                     "lasso": pipe["lasso_test_rmse"], "catboost_s": r["lever_s"]})
+    lines = ["| table | trials | seeds | tabtune before | tabtune after | (a) default | (b) plain TPE | (c) LASSO "
+             "| before vs best of (a),(b) | after vs best of (a),(b) | seeds after <= (a),(b) | refit kept "
+             "| CatBoost tune + refit s |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for table, trials in sorted({(r["table"], r["trials"]) for r in rows},
+                                key=lambda k: (list(TABLES).index(k[0]), k[1])):
+        group = [r for r in rows if r["table"] == table and r["trials"] == trials]
+        med = {f: statistics.median(r[f] for r in group) for f in ("before", "after", "default", "plain", "lasso",
+                                                                   "catboost_s")}
+        best = min(med["default"], med["plain"])
+        wins = sum(r["after"] <= min(r["default"], r["plain"]) for r in group)
+        lines.append(f"| {table} | {trials} | {len(group)} | {med['before']:.5g} | {med['after']:.5g} "
+                     f"| {med['default']:.5g} | {med['plain']:.5g} | {med['lasso']:.5g} "
+                     f"| {100 * (med['before'] / best - 1):+.2f} % | {100 * (med['after'] / best - 1):+.2f} % "
+                     f"| {wins}/{len(group)} | {picks(group)} "
+                     f"| {med['catboost_s']:.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", default=",".join(TABLES), help=f"comma list of {', '.join(TABLES)}")
@@ -528,7 +577,7 @@ def main() -> None:
     parser.add_argument("--out", default="", help="also write the runs here as they finish (JSON)")
     parser.add_argument("--summarize", default="", help="only summarize the runs of an earlier --out file")
     parser.add_argument("--lever", default="",
-                        choices=("none", "enqueue", "univariate", "wide", "slow_refit", "defaults"),
+                        choices=("none", "enqueue", "univariate", "wide", "slow_refit", "defaults", "halved"),
                         help="measure a tuning lever in-process instead (see levers())")
     parser.add_argument("--refit-rate-factors", default="0.5,0.25",
                         help="with --lever slow_refit: refit also at the tuned learning rate times each")
@@ -536,7 +585,16 @@ def main() -> None:
     parser.add_argument("--baselines-only", action="store_true", help="only (a) and (b) (see baselines_only())")
     parser.add_argument("--lead", action="store_true", help="measure the lead instead (see lead())")
     parser.add_argument("--lead-params", type=int, default=5, help="parameter sets per table and seed for --lead")
+    parser.add_argument("--lever-table", nargs=3, metavar=("PIPELINE_RUNS", "LEVER_RUNS", "BASELINE_RUNS"),
+                        help="print lever_table() from saved --out files (LEVER_RUNS, BASELINE_RUNS: comma lists)")
     args = parser.parse_args()
+    if args.lever_table:
+        pipeline_file, lever_files, baseline_files = args.lever_table
+
+        def load(files):
+            return [row for f in files.split(",") if f for row in json.loads(Path(f).read_text())]
+        print(lever_table(load(pipeline_file), load(lever_files), load(baseline_files)))
+        return
     args.tables = [t.strip() for t in args.tables.split(",") if t.strip()]
     unknown = [t for t in args.tables if t not in TABLES]
     if unknown:
