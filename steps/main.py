@@ -32,14 +32,15 @@ def run(*, data: str, target: str, families: str = ",".join(pipeline.DEFAULT_FAM
         alphas: str, iterations: int, seed: int, env_manager: str, storage: str = "", study_name: str = "",
         n_jobs: int = 1, pruner: str = "none", registered_model_name: str = "tabtune-regressor",
         alias: str = "champion", max_iterations: int = 5000, early_stopping_rounds: int = 100,
-        min_improvement: float = 0.0, promote: str = "gate", reuse: str = "auto", tune_rows: int = 0,
-        parallel_steps: int = 2) -> str:
+        try_defaults: str = "true", min_improvement: float = 0.0, promote: str = "gate", reuse: str = "auto",
+        tune_rows: int = 0, parallel_steps: int = 2) -> str:
     """Run every step once its inputs exist (or reuse its earlier run), up to `parallel_steps`
     at once; returns the pipeline's run ID."""
     settings = dict(data=data, target=target, trials=trials, alphas=alphas, iterations=iterations, seed=seed,
                     storage=storage, study_name=study_name, n_jobs=n_jobs, pruner=pruner,
                     registered_model_name=registered_model_name, alias=alias, max_iterations=max_iterations,
-                    early_stopping_rounds=early_stopping_rounds, min_improvement=min_improvement,
+                    early_stopping_rounds=early_stopping_rounds, try_defaults=try_defaults,
+                    min_improvement=min_improvement,
                     promote=promote, tune_rows=tune_rows)
     steps = pipeline.steps(pipeline.parse_families(families))
     check(steps, settings)  # fail here, before any step runs
@@ -142,6 +143,8 @@ def check(steps: list[pipeline.Step], settings: dict) -> None:
 @click.option("--alias", default="champion", show_default=True)
 @click.option("--max-iterations", type=cli.Whole(min=1), default=5000, show_default=True)
 @click.option("--early-stopping-rounds", type=cli.Whole(min=1), default=100, show_default=True)
+@click.option("--try-defaults", type=click.Choice(cli.YES_NO), default="true", show_default=True,
+              help="Forwarded to refit: also early-stop CatBoost's own defaults, keep them if lower on val.")
 @click.option("--min-improvement", type=click.FloatRange(min=0.0, max=1.0, max_open=True), default=0.0,
               show_default=True, help="Forwarded to package: the champion gate's relative margin.")
 @click.option("--promote", type=click.Choice(gate.PROMOTE_MODES), default="gate", show_default=True,

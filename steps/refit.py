@@ -23,7 +23,8 @@ from steps.lib.isolation import run_forked
 from steps.lib.training import Fitted, refit_and_test
 
 
-def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopping_rounds: int) -> str:
+def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopping_rounds: int,
+        try_defaults: str = "true") -> str:
     """Refit every tuned family, keep the best on val; returns this step's run ID."""
     with tracking.step_run(names.REFIT) as run_id:
         data_run_id, tune_ids = lineage.tune_runs(tune_run_ids, data_run_id)
@@ -35,7 +36,7 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         )
         rows, winner_fit = [], None
         for rank, best in enumerate(candidates):
-            family = get_family(best["family"])
+            family = get_family(best["family"], try_defaults=try_defaults == "true")
             # Each family in its own fork: what one fit leaves behind never stacks under the next.
             fitted = run_forked(
                 _refit, family, best["params"], splits, seed, keep_model=rank == 0,
@@ -126,6 +127,9 @@ def _log_plots(family, model, splits, y_test, predictions) -> None:
               help="Comma list of tuning run IDs (tune_lasso, tune_catboost, tune_<family>).")
 @click.option("--max-iterations", type=cli.Whole(min=1), default=5000, show_default=True)
 @click.option("--early-stopping-rounds", type=cli.Whole(min=1), default=100, show_default=True)
+@click.option("--try-defaults", type=click.Choice(cli.YES_NO), default="true", show_default=True,
+              help="Also early-stop CatBoost's own defaults beside the tuned parameters; keep them if lower "
+                   "on val (costs one more early-stopped fit).")
 def command(**options) -> None:
     run(**options)
 

@@ -355,7 +355,7 @@ TASK_PARAMETERS = {
                       "tune_rows": P("tune_rows"), "family": "catboost", "data_run_id": V("prepare")},
     "refit": {"step": "refit", "role": "step", "entry_point": "refit", **PIPELINE,
               "max_iterations": P("max_iterations"), "early_stopping_rounds": P("early_stopping_rounds"),
-              "data_run_id": V("prepare"),
+              "try_defaults": P("try_defaults"), "data_run_id": V("prepare"),
               "tune_run_ids": f"{V('tune_lasso')},{V('tune_catboost')}"},
     "package": {"step": "package", "role": "step", "entry_point": "package", **PIPELINE,
                 "registered_model_name": P("registered_model_name"), "alias": P("alias"),
@@ -407,7 +407,7 @@ def test_job_parameter_defaults_are_the_mlproject_ones():
     assert defaults == {"experiment": EXPERIMENT, "data": "diabetes", "target": "", "trials": "50",
                         "alphas": "1,0.3,0.1,0.03,0.01,0.003,0.001", "iterations": "500", "seed": "42",
                         "tune_rows": "0", "storage": "", "study_name": "", "n_jobs": "1", "pruner": "none",
-                        "max_iterations": "5000", "early_stopping_rounds": "100",
+                        "max_iterations": "5000", "early_stopping_rounds": "100", "try_defaults": "true",
                         "registered_model_name": "tabtune-regressor", "alias": "champion",
                         "min_improvement": "0", "promote": "gate"}
     assert_pipeline_job(settings, notebook_path="/Workspace/Users/me/tabtune/databricks_jobs/task_notebook")
@@ -661,7 +661,7 @@ def test_tasks_hand_each_other_run_ids_and_nest_under_one_pipeline_run(local_sto
                           "storage": "", "study_name": "", "n_jobs": "1", "pruner": "none", "tune_rows": "0",
                           "family": "catboost"},
         "refit": {"data_run_id": data_run_id, "tune_run_ids": f"{ids['tune_lasso']},{ids['tune_catboost']}",
-                  "max_iterations": "5000", "early_stopping_rounds": "100"},
+                  "max_iterations": "5000", "early_stopping_rounds": "100", "try_defaults": "true"},
         "package": {"model_run_id": ids["refit"], "registered_model_name": "tabtune-regressor",
                     "alias": "champion", "min_improvement": "0", "promote": "gate"},
     }

@@ -153,6 +153,9 @@ def test_catboost_refit_keeps_what_early_stops_lower_on_val_tuned_or_catboost_de
             assert params == {"loss_function": "RMSE", "learning_rate": pytest.approx(auto_rate),
                               "iterations": untuned_trees}
             kept.add("defaults")
+            # try_defaults=False (refit's switch): the tuned parameters all the same
+            assert get_family("catboost", try_defaults=False).refit_params(
+                tuned, splits, 1, max_iterations=300, early_stopping_rounds=10) == {**tuned, "iterations": tuned_trees}
     assert kept == {"tuned", "defaults"}
     assert get_family("lasso").refit_params({"alpha": 0.5}, splits, 1, max_iterations=1,
                                             early_stopping_rounds=1) == {"alpha": 0.5}

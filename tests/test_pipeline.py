@@ -12,7 +12,8 @@ from steps.lib.errors import InputError
 
 SETTINGS = dict(tune_rows=0, data="d.csv", target="y", trials=7, alphas="1,0.1", iterations=30, seed=3, storage="",
                 study_name="", n_jobs=1, pruner="none", registered_model_name="m", alias="champion",
-                max_iterations=100, early_stopping_rounds=10, min_improvement=0.01, promote="gate")
+                max_iterations=100, early_stopping_rounds=10, try_defaults="false", min_improvement=0.01,
+                promote="gate")
 
 
 def test_default_pipeline_is_the_tutorial_s_five_steps_in_order():
@@ -29,7 +30,8 @@ def test_each_step_gets_its_settings_and_its_upstream_run_ids():
         "trials": "7", "iterations": "30", "seed": "3", "storage": "", "study_name": "", "n_jobs": "1",
         "pruner": "none", "tune_rows": "0", "family": "hist_gradient_boosting", "data_run_id": "P"}
     assert steps["refit"].parameters(SETTINGS, run_ids) == {
-        "max_iterations": "100", "early_stopping_rounds": "10", "data_run_id": "P", "tune_run_ids": "L,H"}
+        "max_iterations": "100", "early_stopping_rounds": "10", "try_defaults": "false", "data_run_id": "P",
+        "tune_run_ids": "L,H"}
     assert steps["package"].parameters(SETTINGS, run_ids) == {
         "registered_model_name": "m", "alias": "champion", "min_improvement": "0.01", "promote": "gate",
         "model_run_id": "R"}

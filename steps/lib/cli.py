@@ -32,6 +32,7 @@ class Whole(click.IntRange):
 
 SEED = Whole(min=0, max=2**31 - 1)
 FRACTION = click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True)
+YES_NO = ("true", "false")  # a switch as MLproject passes it: the string the user typed
 
 
 def main(command: click.Command, step: str) -> None:

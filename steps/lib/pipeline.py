@@ -59,7 +59,7 @@ def steps(families: tuple[str, ...] = DEFAULT_FAMILIES) -> list[Step]:
     return [
         Step(names.PREPARE, names.PREPARE, ("data", "target", "seed")),
         *tuning,
-        Step(names.REFIT, names.REFIT, ("max_iterations", "early_stopping_rounds"),
+        Step(names.REFIT, names.REFIT, ("max_iterations", "early_stopping_rounds", "try_defaults"),
              {"data_run_id": (names.PREPARE,), "tune_run_ids": tuple(step.name for step in tuning)}),
         Step(names.PACKAGE, names.PACKAGE, ("registered_model_name", "alias", "min_improvement", "promote"),
              {"model_run_id": (names.REFIT,)}),

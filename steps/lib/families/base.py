@@ -36,9 +36,12 @@ class Family:
     # What serving imports; sklearn-flavored models are stored with skops (no pickle).
     requirements: tuple[str, ...] = ("scikit-learn", "skops", "pandas", "numpy", "scipy")
 
-    def __init__(self, *, thread_count: int | None = None):
+    def __init__(self, *, thread_count: int | None = None, try_defaults: bool = True):
         # Threads one fit may use; a family that fits single-threaded ignores it.
         self.thread_count = thread_count or os.cpu_count() or 1
+        # Whether refit may also try the library's own defaults (a family without such a
+        # candidate ignores it).
+        self.try_defaults = try_defaults
 
     def space(self, trial) -> dict[str, Any]:
         """Parameters suggested for one Optuna trial, and nothing else."""
