@@ -20,6 +20,11 @@ The design, three layers, each covering the next one's gaps:
   128 + the signal (130 for SIGINT, 143 for SIGTERM). Because it is a KeyboardInterrupt, MLflow's
   own `_wait_for` in `main` catches it too and forwards SIGTERM to the running step. Later
   signals are ignored, so a second Ctrl-C does not cut that cleanup short (SIGKILL still does).
+- **Never inside a database transaction.** An exception raised while the main thread is inside
+  the SQL tracking store (SQLAlchemy, sqlite3) can leave its connection holding the database's
+  write lock; on a sqlite store every other write, the cleanup's included, then waits for
+  MLflow's 20 s busy timeout and fails with "database is locked". The signal is therefore
+  noted and raised in the first frame outside that code, as soon as the call returns.
 - **Bounded.** Python runs a handler only between bytecodes, so a step in the middle of a
   CatBoost fit notices the signal when the fit returns. `main` therefore registers a hook that
   runs `GRACE_S` after the signal: it ends the runs left RUNNING KILLED and SIGKILLs whatever
@@ -85,6 +90,9 @@ def exit_code(error: KeyboardInterrupt) -> int:
     return 128 + signal.Signals[signal_name(error)]
 
 
+_DATABASE_CODE = ("/sqlalchemy/", "sqlalchemy_store", "/mlflow/store/db/", "/sqlite3/")
+
+
 def _handle(signum: int, frame) -> None:
     if _received:
         return  # already stopping: let the cleanup finish
@@ -95,7 +103,38 @@ def _handle(signum: int, frame) -> None:
         timer = threading.Timer(delay_s, hook)
         timer.daemon = True
         timer.start()
+    caller = _first_frame_outside_database(frame)
+    if caller is not frame and caller is not None:
+        _raise_when_back_in(caller, signum)
+        return
     raise Interrupted(signum)
+
+
+def _first_frame_outside_database(frame):
+    """The innermost frame on the stack that is not code of the SQL tracking store."""
+    while frame is not None and any(part in frame.f_code.co_filename for part in _DATABASE_CODE):
+        frame = frame.f_back
+    return frame
+
+
+def _raise_when_back_in(frame, signum: int) -> None:
+    """Raise `Interrupted` in `frame` as soon as it runs again, i.e. once the database call it
+    made has returned or raised. A trace function on that frame only (as pdb's `set_trace`
+    does), so nothing else is slowed; an exception raised by a trace function propagates in
+    the traced frame."""
+
+    def interrupt(traced, event: str, arg):
+        sys.settrace(None)
+        traced.f_trace = None
+        raise Interrupted(signum)
+
+    frame.f_trace = interrupt
+    frame.f_trace_lines = True
+    sys.settrace(_trace_no_new_frame)
+
+
+def _trace_no_new_frame(frame, event: str, arg) -> None:
+    return None
 
 
 def _set_parent_death_signal(signum: int) -> bool:
