@@ -103,25 +103,30 @@ def _handle(signum: int, frame) -> None:
         timer = threading.Timer(delay_s, hook)
         timer.daemon = True
         timer.start()
-    caller = _first_frame_outside_database(frame)
-    if caller is not frame and caller is not None:
+    caller = _caller_of_database_code(frame)
+    if caller is not None:
         _raise_when_back_in(caller, signum)
         return
     raise Interrupted(signum)
 
 
-def _first_frame_outside_database(frame):
-    """The innermost frame on the stack that is not code of the SQL tracking store."""
-    while frame is not None and any(part in frame.f_code.co_filename for part in _DATABASE_CODE):
+def _caller_of_database_code(frame):
+    """If the interrupted code is inside the SQL tracking store (anywhere below it: the store
+    may be calling back into other code, e.g. logging), the frame that called the store; else
+    None."""
+    caller = None
+    while frame is not None:
+        if any(part in frame.f_code.co_filename for part in _DATABASE_CODE):
+            caller = frame.f_back
         frame = frame.f_back
-    return frame
+    return caller
 
 
 def _raise_when_back_in(frame, signum: int) -> None:
     """Raise `Interrupted` in `frame` as soon as it runs again, i.e. once the database call it
-    made has returned or raised. A trace function on that frame only (as pdb's `set_trace`
-    does), so nothing else is slowed; an exception raised by a trace function propagates in
-    the traced frame."""
+    made has returned or raised. A trace function on that frame only, as pdb's `set_trace`
+    sets one (new frames are not traced, so the rest of that call slows down only slightly);
+    an exception raised by a trace function propagates in the traced frame."""
 
     def interrupt(traced, event: str, arg):
         sys.settrace(None)
