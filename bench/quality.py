@@ -320,7 +320,7 @@ def refit_candidates(family, tuned: dict, splits, seed: int, args) -> dict:
     the pick is the lowest early-stopped val RMSE. `tuned`: the tuned parameters; `defaults`:
     CatBoost's own defaults (no learning_rate: its auto rate for --max-iterations trees);
     `halved` (lever `halved` only): the tuned parameters at half the tuned rate, the slower refit
-    of lever `slow_refit`, now judged on val like the others. `CatBoostFamily.refit_params`
+    of lever `slow_refit`, now judged on val like the others. `CatBoostFamily.refit_plan`
     keeps the `defaults` pick since; this records every candidate."""
     from steps.lib.families.catboost import early_stopped
     from steps.lib.metrics import score

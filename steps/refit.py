@@ -3,7 +3,9 @@
 Reads: the tuning runs `tune_run_ids` (their `best.json`) and their prepare run's splits.
 Writes: this step's run, tagged best_model=true, with the model (its MLflow flavor, signature
 on raw features, input example; URI in tag tabtune.model_uri), metrics test_rmse/test_mae/
-test_r2 (also on the logged model, so the Models view shows them) and val_rmse, the tag
+test_r2 (also on the logged model, so the Models view shows them) and val_rmse, the tags
+tabtune.refit_from (tuned, or CatBoost's own defaults when those early-stopped lower on val;
+each candidate's early-stopped val RMSE is metric refit_val_rmse_<candidate>) and
 tabtune.model_fingerprint (data, family, final parameters, code: see steps/lib/fingerprint.py),
 `leaderboard.csv` (every family refit the same way), the fitted
 preprocessor (`preprocessor/preprocessor.skops` + `scaler.json`: no pickle), and plots."""
@@ -43,7 +45,7 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
                 max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds,
             )
             rows.append({"family": family.name, "tune_run_id": best["tune_run_id"], "chosen": rank == 0,
-                         "val_rmse": best["val_rmse"], **fitted.metrics,
+                         "val_rmse": best["val_rmse"], **fitted.metrics, "refit_from": fitted.refit_from,
                          "final_params": json.dumps(fitted.params, sort_keys=True)})
             print(f"refit: {family.name} val_rmse={best['val_rmse']:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}")
             if rank == 0:
@@ -57,8 +59,9 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         tracking.link_model_metrics(model_uri, fitted.metrics)  # test metrics: on this run and on the model
         tracking.log_results(
             params={"family": family.name, **{f"final_{k}": v for k, v in fitted.params.items()}},
-            metrics={"val_rmse": winner["val_rmse"], "fit_s": fitted.fit_s},
-            tags={names.BEST_MODEL_TAG: "true", names.FAMILY_TAG: family.name,
+            metrics={"val_rmse": winner["val_rmse"], "fit_s": fitted.fit_s,
+                     **{f"refit_val_rmse_{name}": value for name, value in fitted.refit_val_rmse.items()}},
+            tags={names.BEST_MODEL_TAG: "true", names.FAMILY_TAG: family.name, names.REFIT_FROM_TAG: fitted.refit_from,
                   names.MODEL_URI_TAG: model_uri, names.DATA_RUN_TAG: data_run_id,
                   names.TUNE_RUNS_TAG: ",".join(tune_ids),
                   names.MODEL_FINGERPRINT_TAG: _fingerprint(data_run_id, splits, family.name, fitted.params)},

@@ -13,6 +13,7 @@ from sklearn.exceptions import NotFittedError
 from steps.lib import families
 from steps.lib.data import conform, unconform
 from steps.lib.families import Family, family_names, get_family
+from steps.lib.families.base import RefitPlan
 
 PARAMS = {"lasso": {"alpha": 0.01}, "catboost": {"learning_rate": 0.1, "depth": 4, "iterations": 40},
           "hist_gradient_boosting": {"learning_rate": 0.1, "max_leaf_nodes": 15, "min_samples_leaf": 5,
@@ -111,8 +112,10 @@ def test_explain_names_features(family, splits):
 def test_refit_params_hist_gradient_boosting_iterations_from_early_stopping(splits):
     family = get_family("hist_gradient_boosting")
     tuned = params_for(family)
-    params = family.refit_params(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10)
+    plan = family.refit_plan(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10)
+    params = plan.params
     assert 1 <= params["max_iter"] <= 300
+    assert plan.kept == "tuned" and set(plan.val_rmse) == {"tuned"}
     assert {k: v for k, v in params.items() if k != "max_iter"} == {k: v for k, v in tuned.items() if k != "max_iter"}
 
 
@@ -144,21 +147,25 @@ def test_catboost_refit_keeps_what_early_stops_lower_on_val_tuned_or_catboost_de
     untuned_val, untuned_trees, auto_rate = _early_stopped_val(splits)
     kept = set()
     for tuned in (PARAMS["catboost"], {"learning_rate": 0.001, "depth": 2, "iterations": 40}):
-        params = family.refit_params(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10)
+        plan = family.refit_plan(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10)
         tuned_val, tuned_trees, _ = _early_stopped_val(splits, **{k: v for k, v in tuned.items() if k != "iterations"})
+        assert plan.val_rmse == pytest.approx({"tuned": tuned_val, "defaults": untuned_val})  # what refit logs
         if tuned_val <= untuned_val:
-            assert params == {**tuned, "iterations": tuned_trees}
-            kept.add("tuned")
+            assert plan.params == {**tuned, "iterations": tuned_trees}
+            assert plan.kept == "tuned"
         else:  # nothing but the tree count and CatBoost's automatic rate for 300 trees, pinned
-            assert params == {"loss_function": "RMSE", "learning_rate": pytest.approx(auto_rate),
-                              "iterations": untuned_trees}
-            kept.add("defaults")
+            assert plan.params == {"loss_function": "RMSE", "learning_rate": pytest.approx(auto_rate),
+                                   "iterations": untuned_trees}
+            assert plan.kept == "defaults"
             # try_defaults=False (refit's switch): the tuned parameters all the same
-            assert get_family("catboost", try_defaults=False).refit_params(
-                tuned, splits, 1, max_iterations=300, early_stopping_rounds=10) == {**tuned, "iterations": tuned_trees}
+            alone = get_family("catboost", try_defaults=False).refit_plan(
+                tuned, splits, 1, max_iterations=300, early_stopping_rounds=10)
+            assert (alone.params, alone.kept) == ({**tuned, "iterations": tuned_trees}, "tuned")
+            assert alone.val_rmse == pytest.approx({"tuned": tuned_val})
+        kept.add(plan.kept)
     assert kept == {"tuned", "defaults"}
-    assert get_family("lasso").refit_params({"alpha": 0.5}, splits, 1, max_iterations=1,
-                                            early_stopping_rounds=1) == {"alpha": 0.5}
+    assert get_family("lasso").refit_plan({"alpha": 0.5}, splits, 1, max_iterations=1,
+                                          early_stopping_rounds=1) == RefitPlan({"alpha": 0.5})
 
 
 def test_catboost_refuses_implicit_learning_rate(splits):

@@ -75,6 +75,29 @@ def test_refit_picks_the_family_with_the_best_val_rmse_and_scores_it_on_test(sto
     assert run.data.tags[names.BEST_MODEL_TAG] == "true" and run.data.metrics["test_rmse"] > 0
 
 
+def test_refit_says_which_candidate_the_model_is_and_what_each_scored_on_val(store, pipeline):
+    """tabtune.refit_from and refit_val_rmse_<candidate> on the refit run, refit_from per family
+    in the leaderboard: CatBoost weighs its tuned parameters against its own defaults and keeps
+    the lower early-stopped val RMSE; LASSO has nothing to weigh."""
+    import pandas as pd
+
+    client, _ = store
+    run = client.get_run(pipeline["refit"])
+    board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=pipeline["refit"],
+                                                            artifact_path=names.LEADERBOARD_FILE))
+    refit_from = dict(zip(board["family"], board["refit_from"], strict=True))
+    assert refit_from["lasso"] == "tuned" and refit_from["catboost"] in ("tuned", "defaults")
+    winner = run.data.tags[names.FAMILY_TAG]
+    assert run.data.tags[names.REFIT_FROM_TAG] == refit_from[winner]
+    weighed = {key.removeprefix("refit_val_rmse_"): value for key, value in run.data.metrics.items()
+               if key.startswith("refit_val_rmse_")}
+    if winner == "catboost":
+        assert set(weighed) == {"tuned", "defaults"}
+        assert refit_from["catboost"] == min(weighed, key=weighed.get)
+    else:
+        assert weighed == {}
+
+
 def test_package_registers_the_model_under_the_alias(store, pipeline):
     client, _ = store
     version = client.get_model_version_by_alias("steps-test", "champion")

@@ -47,6 +47,7 @@ FAMILY_TAG = "tabtune.family"
 TRIAL_STATE_TAG = "tabtune.trial_state"
 TRIAL_NUMBER_TAG = "tabtune.trial_number"
 MODEL_URI_TAG = "tabtune.model_uri"
+REFIT_FROM_TAG = "tabtune.refit_from"  # which refit candidate the model is: tuned, or defaults (CatBoost's own)
 MODEL_FINGERPRINT_TAG = "tabtune.model_fingerprint"  # on refit runs and registered versions
 # The champion gate's verdict on a registered version, and the figures it compared
 GATE_TAG = "tabtune.gate"  # promoted / rejected / forced / not_promoted

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from steps.lib.data import Splits
@@ -18,6 +18,10 @@ class Fitted:
     params: dict[str, Any]
     metrics: dict[str, float]
     fit_s: float
+    # A final model only: which refit candidate it is and each candidate's early-stopped val
+    # RMSE (the family's RefitPlan).
+    refit_from: str = ""
+    refit_val_rmse: dict[str, float] = field(default_factory=dict)
 
 
 def fit_and_score(family, params: dict[str, Any], splits: Splits, seed: int, on_iteration=None,
@@ -39,13 +43,14 @@ def refit_and_test(
     early_stopping_rounds: int,
 ) -> Fitted:
     """The final model: family-specific refit parameters, fit on train+val, scored on test."""
-    final_params = family.refit_params(
+    plan = family.refit_plan(
         params, splits, seed, max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds
     )
-    model = family.build(final_params, splits, seed)
+    model = family.build(plan.params, splits, seed)
     x_train_val, y_train_val = splits.train_val()
     started = time.perf_counter()
     model.fit(x_train_val, y_train_val)
     fit_s = time.perf_counter() - started
     x_test, y_test = splits.xy("test")
-    return Fitted(model, final_params, score(y_test, model.predict(x_test), "test"), fit_s)
+    return Fitted(model, plan.params, score(y_test, model.predict(x_test), "test"), fit_s, refit_from=plan.kept,
+                  refit_val_rmse=plan.val_rmse)

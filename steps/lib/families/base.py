@@ -7,7 +7,7 @@ subclasses `Family` and decorates it with `@register`."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
 
@@ -26,6 +26,19 @@ class FitData:
     train_y: Any
     val_x: Any
     val_y: pd.Series
+
+
+@dataclass(frozen=True)
+class RefitPlan:
+    """What the final train+val fit uses, and why: `kept` names the candidate refit chose
+    ("tuned": the tuning's best parameters; a family may weigh others, e.g. CatBoost's own
+    defaults), `val_rmse` the early-stopped val RMSE of each candidate it weighed (empty when
+    there was nothing to weigh). Logged on the refit run, so a team can see where a model's
+    parameters came from."""
+
+    params: dict[str, Any]
+    kept: str = "tuned"
+    val_rmse: dict[str, float] = field(default_factory=dict)
 
 
 class Family:
@@ -68,10 +81,10 @@ class Family:
         fitting, so a pruner can stop a bad trial; {} when the family cannot report progress."""
         return {}
 
-    def refit_params(self, params: dict[str, Any], splits: Splits, seed: int, *, max_iterations: int,
-                     early_stopping_rounds: int) -> dict[str, Any]:
+    def refit_plan(self, params: dict[str, Any], splits: Splits, seed: int, *, max_iterations: int,
+                   early_stopping_rounds: int) -> RefitPlan:
         """Parameters for the final train+val fit (e.g. a tree count chosen by early stopping)."""
-        return dict(params)
+        return RefitPlan(dict(params))
 
     def explain(self, fitted, splits: Splits) -> pd.Series | None:
         """Feature importances or coefficients of a fitted model, indexed by feature and named

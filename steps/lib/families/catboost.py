@@ -11,7 +11,7 @@ import pandas as pd
 
 from steps.lib.data import Splits
 from steps.lib.families import register
-from steps.lib.families.base import Family, FitData
+from steps.lib.families.base import Family, FitData, RefitPlan
 
 
 @register
@@ -68,7 +68,7 @@ class CatBoostFamily(Family):
             "callbacks": [_IterationHook(on_iteration)],
         }
 
-    def refit_params(self, params, splits, seed, *, max_iterations, early_stopping_rounds):
+    def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds):
         """The tuned parameters with their tree count chosen by early stopping on val, unless
         CatBoost's own defaults, early-stopped the same way, reach a lower val RMSE: then those
         (its automatic learning rate for `max_iterations` trees, pinned, and nothing else set).
@@ -78,11 +78,14 @@ class CatBoostFamily(Family):
         second early-stopped fit (it added 73 % to refit on 1M rows)."""
         tuned = early_stopped(self.build({**params, "iterations": max_iterations}, splits, seed), splits,
                                early_stopping_rounds)
+        val_rmse = {"tuned": tuned.val_rmse}
         if self.try_defaults:
             untuned = early_stopped(self.untuned(max_iterations, splits, seed), splits, early_stopping_rounds)
+            val_rmse["defaults"] = untuned.val_rmse
             if untuned.val_rmse < tuned.val_rmse:
-                return {"loss_function": "RMSE", "learning_rate": untuned.learning_rate, "iterations": untuned.trees}
-        return {**params, "iterations": tuned.trees}
+                return RefitPlan({"loss_function": "RMSE", "learning_rate": untuned.learning_rate,
+                                  "iterations": untuned.trees}, kept="defaults", val_rmse=val_rmse)
+        return RefitPlan({**params, "iterations": tuned.trees}, val_rmse=val_rmse)
 
     def untuned(self, iterations: int, splits: Splits, seed: int):
         """An unfitted CatBoost as a user gets it with no parameters but the tree count (and the

@@ -9,7 +9,7 @@ from typing import Any
 
 from steps.lib.data import Splits
 from steps.lib.families import register
-from steps.lib.families.base import Family
+from steps.lib.families.base import Family, RefitPlan
 
 MAX_CATEGORIES = 254  # native categorical splits take at most max_bins (255) levels, one kept for unknowns
 
@@ -49,7 +49,7 @@ class HistGradientBoostingFamily(Family):
         )
         return Pipeline([("encode", encoder), ("regressor", regressor)])
 
-    def refit_params(self, params, splits, seed, *, max_iterations, early_stopping_rounds):
+    def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds):
         """Boosting iterations chosen on val: grow the model `early_stopping_rounds` at a time
         until val RMSE has not improved for that many iterations."""
         import numpy as np
@@ -67,4 +67,4 @@ class HistGradientBoostingFamily(Family):
                 rmse = float(np.sqrt(np.mean((predicted - y_val.to_numpy()) ** 2)))
                 if rmse < best_rmse:
                     best_count, best_rmse = count, rmse
-        return {**params, "max_iter": best_count}
+        return RefitPlan({**params, "max_iter": best_count}, val_rmse={"tuned": best_rmse})

@@ -9,7 +9,7 @@ import pandas as pd
 
 from steps.lib.data import Splits
 from steps.lib.families import register
-from steps.lib.families.base import Family
+from steps.lib.families.base import Family, RefitPlan
 
 MAX_ITER = 20_000
 
@@ -44,8 +44,8 @@ class LassoFamily(Family):
         )
         return TransformedTargetRegressor(regressor=pipeline, transformer=StandardScaler(), check_inverse=False)
 
-    def refit_params(self, params, splits, seed, *, max_iterations, early_stopping_rounds):
-        return {"alpha": float(params["alpha"])}
+    def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds):
+        return RefitPlan({"alpha": float(params["alpha"])})
 
     def explain(self, fitted, splits: Splits) -> pd.Series:
         """Coefficients in target units per standard deviation of each (encoded) feature."""
