@@ -45,7 +45,7 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
                 max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds,
             )
             rows.append({"family": family.name, "tune_run_id": best["tune_run_id"], "chosen": rank == 0,
-                         "val_rmse": best["val_rmse"], **fitted.metrics, "refit_from": fitted.refit_from,
+                         "val_rmse": best["val_rmse"], **fitted.metrics, "refit_from": fitted.refit.kept,
                          "final_params": json.dumps(fitted.params, sort_keys=True)})
             print(f"refit: {family.name} val_rmse={best['val_rmse']:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}")
             if rank == 0:
@@ -60,8 +60,8 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         tracking.log_results(
             params={"family": family.name, **{f"final_{k}": v for k, v in fitted.params.items()}},
             metrics={"val_rmse": winner["val_rmse"], "fit_s": fitted.fit_s,
-                     **{f"refit_val_rmse_{name}": value for name, value in fitted.refit_val_rmse.items()}},
-            tags={names.BEST_MODEL_TAG: "true", names.FAMILY_TAG: family.name, names.REFIT_FROM_TAG: fitted.refit_from,
+                     **{f"refit_val_rmse_{name}": value for name, value in fitted.refit.val_rmse.items()}},
+            tags={names.BEST_MODEL_TAG: "true", names.FAMILY_TAG: family.name, names.REFIT_FROM_TAG: fitted.refit.kept,
                   names.MODEL_URI_TAG: model_uri, names.DATA_RUN_TAG: data_run_id,
                   names.TUNE_RUNS_TAG: ",".join(tune_ids),
                   names.MODEL_FINGERPRINT_TAG: _fingerprint(data_run_id, splits, family.name, fitted.params)},

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from steps.lib.data import Splits
 from steps.lib.metrics import score
+
+if TYPE_CHECKING:
+    from steps.lib.families.base import RefitPlan
 
 
 @dataclass(frozen=True)
@@ -18,10 +21,7 @@ class Fitted:
     params: dict[str, Any]
     metrics: dict[str, float]
     fit_s: float
-    # A final model only: which refit candidate it is and each candidate's early-stopped val
-    # RMSE (the family's RefitPlan).
-    refit_from: str = ""
-    refit_val_rmse: dict[str, float] = field(default_factory=dict)
+    refit: RefitPlan | None = None  # a final model only: which refit candidate it is, and why
 
 
 def fit_and_score(family, params: dict[str, Any], splits: Splits, seed: int, on_iteration=None,
@@ -52,5 +52,4 @@ def refit_and_test(
     model.fit(x_train_val, y_train_val)
     fit_s = time.perf_counter() - started
     x_test, y_test = splits.xy("test")
-    return Fitted(model, plan.params, score(y_test, model.predict(x_test), "test"), fit_s, refit_from=plan.kept,
-                  refit_val_rmse=plan.val_rmse)
+    return Fitted(model, plan.params, score(y_test, model.predict(x_test), "test"), fit_s, refit=plan)
