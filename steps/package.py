@@ -6,7 +6,8 @@ fingerprint; the test split of its prepare run; the version currently holding `a
 Writes: a new version of `registered_model_name` — unless a version with the same fingerprint
 (same data, final parameters and code) exists, which is then used instead — registered only
 after the model loaded through pyfunc, predicted its input example and rejected a frame with a
-wrongly typed column; tags naming the data, tuning and refit runs, the fingerprint, the gate's
+wrongly typed column; tags naming the data, tuning and refit runs, the fingerprint, which refit
+candidate the model is (tabtune.refit_from: tuned, or CatBoost's own defaults), the gate's
 verdict (tabtune.gate and the two test RMSEs), a description with the test RMSE and lineage.
 The champion gate (`promote`=gate): both models score the new model's test split; the alias
 moves only if new RMSE < champion RMSE * (1 - min_improvement). On this step's run: params
@@ -81,7 +82,9 @@ def run(*, model_run_id: str, registered_model_name: str, alias: str, min_improv
             if not fingerprint:
                 print(f"package: refit run {model_run_id} has no {names.MODEL_FINGERPRINT_TAG} tag: "
                       "registering without a check for an identical version")
-            version_tags = {**lineage_tags, **({names.MODEL_FINGERPRINT_TAG: fingerprint} if fingerprint else {})}
+            refit_from = refit_tags.get(names.REFIT_FROM_TAG)  # absent on refit runs made before the tag
+            version_tags = {**lineage_tags, **({names.MODEL_FINGERPRINT_TAG: fingerprint} if fingerprint else {}),
+                            **({names.REFIT_FROM_TAG: refit_from} if refit_from else {})}
             description = _description(new_rmse, refit_tags[names.FAMILY_TAG], lineage_tags)
             with tracking.new_version(model_uri, name, version_tags, description) as registered:
                 version = str(registered.version)

@@ -102,6 +102,8 @@ def test_package_registers_the_model_under_the_alias(store, pipeline):
     client, _ = store
     version = client.get_model_version_by_alias("steps-test", "champion")
     assert version.tags["refit_run_id"] == pipeline["refit"]
+    # where its parameters came from, as the refit run says (tuned, or CatBoost's own defaults)
+    assert version.tags[names.REFIT_FROM_TAG] == client.get_run(pipeline["refit"]).data.tags[names.REFIT_FROM_TAG]
     assert client.get_run(pipeline["package"]).data.params["registered_version"] == str(version.version)
 
 

@@ -83,7 +83,8 @@ class Family:
 
     def refit_plan(self, params: dict[str, Any], splits: Splits, seed: int, *, max_iterations: int,
                    early_stopping_rounds: int) -> RefitPlan:
-        """Parameters for the final train+val fit (e.g. a tree count chosen by early stopping)."""
+        """Parameters for the final train+val fit (e.g. a tree count chosen by early stopping),
+        and which candidate they are when the family weighs several."""
         return RefitPlan(dict(params))
 
     def explain(self, fitted, splits: Splits) -> pd.Series | None:
