@@ -109,7 +109,7 @@ def test_explain_names_features(family, splits):
         assert len(explained) >= len(splits.numeric) and explained.name
 
 
-def test_refit_params_hist_gradient_boosting_iterations_from_early_stopping(splits):
+def test_refit_plan_hist_gradient_boosting_iterations_from_early_stopping(splits):
     family = get_family("hist_gradient_boosting")
     tuned = params_for(family)
     plan = family.refit_plan(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10)

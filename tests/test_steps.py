@@ -9,6 +9,7 @@ import json
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 
 from steps import package, prepare, refit, tune, tune_catboost, tune_lasso
@@ -79,8 +80,6 @@ def test_refit_says_which_candidate_the_model_is_and_what_each_scored_on_val(sto
     """tabtune.refit_from and refit_val_rmse_<candidate> on the refit run, refit_from per family
     in the leaderboard: CatBoost weighs its tuned parameters against its own defaults and keeps
     the lower early-stopped val RMSE; LASSO has nothing to weigh."""
-    import pandas as pd
-
     client, _ = store
     run = client.get_run(pipeline["refit"])
     board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=pipeline["refit"],
