@@ -24,7 +24,7 @@ The design, three layers, each covering the next one's gaps:
   the SQL tracking store (SQLAlchemy, sqlite3) can leave its connection holding the database's
   write lock; on a sqlite store every other write, the cleanup's included, then waits for
   MLflow's 20 s busy timeout and fails with "database is locked". The signal is therefore
-  noted and raised in the first frame outside that code, as soon as the call returns.
+  noted and raised in the frame that called the store, as soon as that call returns.
 - **Bounded.** Python runs a handler only between bytecodes, so a step in the middle of a
   CatBoost fit notices the signal when the fit returns. `main` therefore registers a hook that
   runs `GRACE_S` after the signal: it ends the runs left RUNNING KILLED and SIGKILLs whatever
