@@ -86,6 +86,12 @@ TABLES = {
         "why": "28155 rows: the large end (~17k training rows), 6 features, heavy-tailed target "
                "(weekly wages up to 18.8k).",
     },
+    "diamonds": {
+        "package": "ggplot2", "item": "diamonds", "target": "price", "drop": ["rownames"],
+        "why": "53940 rows: the ~50k end (~32k training rows); 6 numeric features and 3 ordered "
+               "categoricals (cut 5, color 7, clarity 8 levels), no missing values; target = price "
+               "in dollars (326-18,823, right-skewed), where a large val split leaves little to luck.",
+    },
 }
 
 PLAIN_SPACE = "depth 4-10, learning_rate 1e-3-0.3 log, l2_leaf_reg 1-10 log, bagging_temperature 0-1, " \
@@ -422,6 +428,84 @@ def levers(args) -> dict:
     return {"lever": args.lever, "lever_runs": rows}
 
 
+def third_family(args) -> dict:
+    """The lever "the third family in the default set": scikit-learn's HistGradientBoosting,
+    tuned and refit in-process as `tune` and `refit` would with `-P families=lasso,catboost,
+    hist_gradient_boosting` (`steps.lib.tuning.optimize` and `refit_and_test`, same seed, budget
+    and tree counts), on the splits prepare makes. Only its own figures; `--family-table` sets
+    them beside LASSO's and CatBoost's and makes refit's pick by val among the three."""
+    import optuna
+
+    from steps.lib import studies
+    from steps.lib.families import get_family
+    from steps.lib.training import refit_and_test
+    from steps.lib.tuning import optimize
+
+    rows = []
+    for name, _, seed, splits in splits_per_seed(args.tables, args.seeds):
+        family = get_family("hist_gradient_boosting")
+        for budget in args.budgets:
+            started = time.perf_counter()
+            study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed),
+                                        pruner=studies.make_pruner("none", args.iterations))
+            optimize(family, splits, study=study, trials=budget, iterations=args.iterations, seed=seed)
+            tuned = {**study.best_trial.params, **family.fixed_params(iterations=args.iterations)}
+            fitted = refit_and_test(family, tuned, splits, seed, max_iterations=args.max_iterations,
+                                    early_stopping_rounds=args.early_stopping_rounds)
+            row = {"table": name, "seed": seed, "trials": budget, "hgb_val_rmse": study.best_value,
+                   "hgb_test_rmse": fitted.metrics["test_rmse"], "hgb_iterations": fitted.params["max_iter"],
+                   "hgb_s": round(time.perf_counter() - started, 1)}
+            rows.append(row)
+            print("third family: " + json.dumps(row), file=sys.stderr, flush=True)
+            if args.out:
+                Path(args.out).write_text(json.dumps(rows, indent=1))
+    return {"third_family_runs": rows}
+
+
+def family_table(pipeline_runs: list[dict], lever_runs: list[dict], baseline_runs: list[dict],
+                 third_runs: list[dict]) -> str:
+    """Medians over seeds per table and budget of tabtune's final model with the default families
+    (LASSO or CatBoost, tuned-or-defaults at refit: the `defaults` lever's "after") and with
+    HistGradientBoosting added, each picked by its tuning val RMSE as refit picks, against (a)
+    and (b); also HistGradientBoosting's own test RMSE and how often the pick was each family."""
+    lasso = {(r["table"], r["seed"]): r for r in pipeline_runs}
+    base = {(r["table"], r["seed"], r["trials"]): r for r in [*pipeline_runs, *baseline_runs]}
+    catboost = {(r["table"], r["seed"], r["trials"]): r for r in lever_runs}
+    rows = []
+    for r in third_runs:
+        key = (r["table"], r["seed"], r["trials"])
+        if (r["table"], r["seed"]) not in lasso or key not in base or key not in catboost:
+            continue
+        pipe, cat = lasso[(r["table"], r["seed"])], catboost[key]
+        candidates = {"lasso": (pipe["lasso_val_rmse"], pipe["lasso_test_rmse"]),
+                      "catboost": (cat["catboost_val_rmse"], cat["pick_test_rmse"]),
+                      "hgb": (r["hgb_val_rmse"], r["hgb_test_rmse"])}
+        two = min(("lasso", "catboost"), key=lambda f: candidates[f][0])
+        three = min(candidates, key=lambda f: candidates[f][0])
+        rows.append({"table": r["table"], "trials": r["trials"], "two": candidates[two][1],
+                     "three": candidates[three][1], "pick": three, "hgb": r["hgb_test_rmse"],
+                     "default": base[key]["default_test_rmse"], "plain": base[key]["plain_test_rmse"],
+                     "hgb_s": r["hgb_s"]})
+    lines = ["| table | trials | seeds | tabtune lasso,catboost | + hist_gradient_boosting | HGB alone "
+             "| (a) default | (b) plain TPE | two vs best of (a),(b) | three vs best of (a),(b) "
+             "| seeds three <= (a),(b) | final family (three) | HGB tune + refit s |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for table, trials in sorted({(r["table"], r["trials"]) for r in rows},
+                                key=lambda k: (list(TABLES).index(k[0]), k[1])):
+        group = [r for r in rows if r["table"] == table and r["trials"] == trials]
+        med = {f: statistics.median(r[f] for r in group) for f in ("two", "three", "hgb", "default", "plain",
+                                                                   "hgb_s")}
+        best = min(med["default"], med["plain"])
+        wins = sum(r["three"] <= min(r["default"], r["plain"]) for r in group)
+        picked = {f: sum(r["pick"] == f for r in group) for f in ("lasso", "catboost", "hgb")}
+        lines.append(f"| {table} | {trials} | {len(group)} | {med['two']:.5g} | {med['three']:.5g} "
+                     f"| {med['hgb']:.5g} | {med['default']:.5g} | {med['plain']:.5g} "
+                     f"| {100 * (med['two'] / best - 1):+.2f} % | {100 * (med['three'] / best - 1):+.2f} % "
+                     f"| {wins}/{len(group)} | {', '.join(f'{f} {n}' for f, n in picked.items() if n)} "
+                     f"| {med['hgb_s']:.0f} |")
+    return "\n".join(lines)
+
+
 def splits_per_seed(tables: list[str], seeds: list[int]):
     """(table, its column order, seed, splits) for each table x seed: the splits prepare makes
     (`split_frame` on the cleaned table, as the pipeline's figures reproduce to the last digit)."""
@@ -565,6 +649,11 @@ def lever_table(pipeline_runs: list[dict], lever_runs: list[dict], baseline_runs
     return "\n".join(lines)
 
 
+def _load_runs(files: str) -> list[dict]:
+    """The runs of saved --out files (a comma list)."""
+    return [row for f in files.split(",") if f for row in json.loads(Path(f).read_text())]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", default=",".join(TABLES), help=f"comma list of {', '.join(TABLES)}")
@@ -585,15 +674,22 @@ def main() -> None:
     parser.add_argument("--baselines-only", action="store_true", help="only (a) and (b) (see baselines_only())")
     parser.add_argument("--lead", action="store_true", help="measure the lead instead (see lead())")
     parser.add_argument("--lead-params", type=int, default=5, help="parameter sets per table and seed for --lead")
+    parser.add_argument("--third-family", action="store_true",
+                        help="tune and refit HistGradientBoosting in-process (see third_family())")
+    parser.add_argument("--family-table", nargs=4,
+                        metavar=("PIPELINE_RUNS", "LEVER_RUNS", "BASELINE_RUNS", "THIRD_FAMILY_RUNS"),
+                        help="print family_table() from saved --out files (all but the first: comma lists)")
     parser.add_argument("--lever-table", nargs=3, metavar=("PIPELINE_RUNS", "LEVER_RUNS", "BASELINE_RUNS"),
                         help="print lever_table() from saved --out files (LEVER_RUNS, BASELINE_RUNS: comma lists)")
     args = parser.parse_args()
     if args.lever_table:
         pipeline_file, lever_files, baseline_files = args.lever_table
 
-        def load(files):
-            return [row for f in files.split(",") if f for row in json.loads(Path(f).read_text())]
-        print(lever_table(load(pipeline_file), load(lever_files), load(baseline_files)))
+        print(lever_table(_load_runs(pipeline_file), _load_runs(lever_files), _load_runs(baseline_files)))
+        return
+    if args.family_table:
+        pipeline_file, lever_files, baseline_files, third_files = args.family_table
+        print(family_table(*(_load_runs(f) for f in (pipeline_file, lever_files, baseline_files, third_files))))
         return
     args.tables = [t.strip() for t in args.tables.split(",") if t.strip()]
     unknown = [t for t in args.tables if t not in TABLES]
@@ -614,6 +710,10 @@ def main() -> None:
     if args.baselines_only:
         emit("quality_baselines", {"command": " ".join(["python", "bench/quality.py", *sys.argv[1:]]),
                                    "iterations": args.iterations, "runs": baselines_only(args)})
+        return
+    if args.third_family:
+        emit("quality_third_family", {"command": " ".join(["python", "bench/quality.py", *sys.argv[1:]]),
+                                      "iterations": args.iterations, **third_family(args)})
         return
     if args.lead:
         emit("quality_lead", {"command": " ".join(["python", "bench/quality.py", *sys.argv[1:]]),
