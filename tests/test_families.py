@@ -128,6 +128,39 @@ def test_hist_gradient_boosting_predicts_missing_values_and_unseen_levels(splits
     assert np.isfinite(model.predict(conform(rows, splits.numeric, splits.categorical))).all()
 
 
+def _openmp_threads() -> set[int]:
+    from threadpoolctl import threadpool_info
+
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"}
+
+
+def test_hist_gradient_boosting_fits_and_predicts_on_its_thread_count_only(splits, monkeypatch):
+    """OpenMP takes no thread count per estimator: without the family's limit every tuning fit,
+    refit probe and prediction would start one thread per core, whatever n_jobs shares them."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from steps.lib.training import fit_and_score, refit_and_test
+
+    family = get_family("hist_gradient_boosting", thread_count=1)
+    model = family.build(params_for(family), splits, seed=1)  # loads scikit-learn's OpenMP runtime
+    if _openmp_threads() == {1}:
+        pytest.skip("OpenMP uses one thread here anyway (one core, or OMP_NUM_THREADS=1)")
+    seen = []
+    for method in ("fit", "predict"):
+        original = getattr(HistGradientBoostingRegressor, method)
+
+        def recording(self, *args, original=original, method=method, **kwargs):
+            seen.append((method, _openmp_threads()))
+            return original(self, *args, **kwargs)
+        monkeypatch.setattr(HistGradientBoostingRegressor, method, recording)
+    fit_and_score(family, params_for(family), splits, 1)
+    refit_and_test(family, params_for(family), splits, 1, max_iterations=30, early_stopping_rounds=10)
+    assert {method for method, _ in seen} == {"fit", "predict"}
+    assert all(threads == {1} for _, threads in seen), seen
+    assert _openmp_threads() != {1}, "the limit must end with the fit, not stay on the process"
+    del model
+
+
 def _early_stopped_val(splits, **params) -> tuple[float, int, float]:
     """A plain CatBoost fit early-stopped on val: (best val RMSE, trees, learning rate it ran at)."""
     from catboost import CatBoostRegressor

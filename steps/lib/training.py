@@ -32,10 +32,12 @@ def fit_and_score(family, params: dict[str, Any], splits: Splits, seed: int, on_
     data = data or family.fit_data(splits)
     model = family.build(params, splits, seed)
     options = family.fit_options(data, on_iteration) if on_iteration else {}
-    started = time.perf_counter()
-    model.fit(data.train_x, data.train_y, **options)
-    fit_s = time.perf_counter() - started
-    return Fitted(model, params, score(data.val_y, model.predict(data.val_x), "val"), fit_s)
+    with family.threads():
+        started = time.perf_counter()
+        model.fit(data.train_x, data.train_y, **options)
+        fit_s = time.perf_counter() - started
+        predicted = model.predict(data.val_x)
+    return Fitted(model, params, score(data.val_y, predicted, "val"), fit_s)
 
 
 def refit_and_test(
@@ -43,13 +45,15 @@ def refit_and_test(
     early_stopping_rounds: int,
 ) -> Fitted:
     """The final model: family-specific refit parameters, fit on train+val, scored on test."""
-    plan = family.refit_plan(
-        params, splits, seed, max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds
-    )
-    model = family.build(plan.params, splits, seed)
     x_train_val, y_train_val = splits.train_val()
-    started = time.perf_counter()
-    model.fit(x_train_val, y_train_val)
-    fit_s = time.perf_counter() - started
     x_test, y_test = splits.xy("test")
-    return Fitted(model, plan.params, score(y_test, model.predict(x_test), "test"), fit_s, refit=plan)
+    with family.threads():
+        plan = family.refit_plan(
+            params, splits, seed, max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds
+        )
+        model = family.build(plan.params, splits, seed)
+        started = time.perf_counter()
+        model.fit(x_train_val, y_train_val)
+        fit_s = time.perf_counter() - started
+        predicted = model.predict(x_test)
+    return Fitted(model, plan.params, score(y_test, predicted, "test"), fit_s, refit=plan)

@@ -6,6 +6,7 @@ subclasses `Family` and decorates it with `@register`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -55,6 +56,12 @@ class Family:
         # Whether refit may also try the library's own defaults (a family without such a
         # candidate ignores it).
         self.try_defaults = try_defaults
+
+    def threads(self) -> contextlib.AbstractContextManager:
+        """Holds this family's fits and predictions, in the calling thread, to `thread_count`
+        threads. Needed only where the library takes no thread count of its own (OpenMP-based
+        ones use every core unless told otherwise); nothing to do for the others."""
+        return contextlib.nullcontext()
 
     def space(self, trial) -> dict[str, Any]:
         """Parameters suggested for one Optuna trial, and nothing else."""

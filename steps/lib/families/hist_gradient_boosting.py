@@ -27,6 +27,15 @@ class HistGradientBoostingFamily(Family):
             "max_features": trial.suggest_float("max_features", 0.5, 1.0),
         }
 
+    def threads(self):
+        """scikit-learn's histogram boosting runs on OpenMP, which takes no thread count per
+        estimator and otherwise starts one thread per core in every fit: two trials in threads
+        (`n_jobs`), or a step beside it, then oversubscribe the cores, and OpenMP's busy-waiting
+        threads make each fit many times slower (BENCHMARKS.md, "The third family")."""
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=self.thread_count, user_api="openmp")
+
     def fixed_params(self, *, iterations: int) -> dict[str, Any]:
         # Its own early stopping would carve a validation set out of train: off, the count is fixed.
         return {"max_iter": iterations}
