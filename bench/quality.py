@@ -490,9 +490,7 @@ def family_table(pipeline_runs: list[dict], lever_runs: list[dict], baseline_run
              "| (a) default | (b) plain TPE | two vs best of (a),(b) | three vs best of (a),(b) "
              "| seeds three <= (a),(b) | final family (three) | HGB tune + refit s |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for table, trials in sorted({(r["table"], r["trials"]) for r in rows},
-                                key=lambda k: (list(TABLES).index(k[0]), k[1])):
-        group = [r for r in rows if r["table"] == table and r["trials"] == trials]
+    for table, trials, group in by_table_and_budget(rows):
         med = {f: statistics.median(r[f] for r in group) for f in ("two", "three", "hgb", "default", "plain",
                                                                    "hgb_s")}
         best = min(med["default"], med["plain"])
@@ -569,11 +567,16 @@ def run_matrix(args) -> list[dict]:
     return rows
 
 
+def by_table_and_budget(rows: list[dict]):
+    """(table, trials, the rows of that table and budget), tables in TABLES' order."""
+    for table, trials in sorted({(r["table"], r["trials"]) for r in rows},
+                                key=lambda k: (list(TABLES).index(k[0]), k[1])):
+        yield table, trials, [r for r in rows if r["table"] == table and r["trials"] == trials]
+
+
 def medians(rows: list[dict]) -> list[dict]:
-    keys = sorted({(r["table"], r["trials"]) for r in rows}, key=lambda k: (list(TABLES).index(k[0]), k[1]))
     out = []
-    for table, trials in keys:
-        group = [r for r in rows if r["table"] == table and r["trials"] == trials]
+    for table, trials, group in by_table_and_budget(rows):
 
         def med(field, group=group):
             return statistics.median(r[field] for r in group)
@@ -634,9 +637,7 @@ def lever_table(pipeline_runs: list[dict], lever_runs: list[dict], baseline_runs
              "| before vs best of (a),(b) | after vs best of (a),(b) | seeds after <= (a),(b) | refit kept "
              "| CatBoost tune + refit s |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for table, trials in sorted({(r["table"], r["trials"]) for r in rows},
-                                key=lambda k: (list(TABLES).index(k[0]), k[1])):
-        group = [r for r in rows if r["table"] == table and r["trials"] == trials]
+    for table, trials, group in by_table_and_budget(rows):
         med = {f: statistics.median(r[f] for r in group) for f in ("before", "after", "default", "plain", "lasso",
                                                                    "catboost_s")}
         best = min(med["default"], med["plain"])
