@@ -33,6 +33,9 @@ budget. `--out` also writes the runs as they finish, so a long run can be read p
 with one lever on (compare with an earlier --out file via --baseline-runs); `--summarize FILE`
 only prints the medians of saved runs. `--lead` instead measures the issue's lead: identical
 parameters through tabtune's family and through a plain fit, varying one difference at a time.
+`--third-family` tunes and refits HistGradientBoosting in-process the same way, and
+`--family-table` sets it beside saved LASSO and CatBoost runs as a three-family pick by val;
+`--lever-table` prints the `defaults` lever's before/after table from saved runs.
 
 Wall times are of this machine at the time (2 cores, shared with other benchmarks): read them
 as relative, not absolute."""
@@ -83,7 +86,7 @@ TABLES = {
     },
     "cps1988": {
         "package": "AER", "item": "CPS1988", "target": "wage", "drop": ["rownames"],
-        "why": "28155 rows: the large end (~17k training rows), 6 features, heavy-tailed target "
+        "why": "28155 rows (~17k training rows), 6 features, heavy-tailed target "
                "(weekly wages up to 18.8k).",
     },
     "diamonds": {
