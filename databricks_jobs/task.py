@@ -34,7 +34,7 @@ from databricks_jobs.job import (
     WORKER_ROLE,
     WORKERS_KEY,
 )
-from steps.lib import names, pipeline, tracking
+from steps.lib import cli, names, outcome, pipeline, step_cache, tracking
 
 Runner = Callable[[str, dict[str, str]], str]
 
@@ -60,15 +60,7 @@ def run_step(entry_point: str, options: dict[str, str]) -> str:
     point's click command (as `python -m steps.<entry_point>` would); its run ID."""
     module = importlib.import_module(f"steps.{entry_point}")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    return module.run(**step_kwargs(entry_point, options))
-
-
-def step_kwargs(entry_point: str, options: dict[str, str]) -> dict[str, Any]:
-    """`options` as the typed keyword arguments of `steps.<entry_point>.run()`; click errors on
-    bad input."""
-    command = importlib.import_module(f"steps.{entry_point}").command
-    args = [part for name, value in options.items() for part in (f"--{name.replace('_', '-')}", value)]
-    return command.make_context(f"steps.{entry_point}", args).params
+    return module.run(**step_cache.interpreted_parameters(entry_point, options))
 
 
 def run_task(step: str, params: dict[str, str], task_values: TaskValues, runner: Runner = run_step,
@@ -126,7 +118,7 @@ def run_worker(step: str, params: dict[str, str], task_values: TaskValues, secre
     index = int(params[WORKER_KEY])
     storage_url = secrets.get(params[SECRET_SCOPE_KEY], params[SECRET_KEY_KEY])
     options = {key: value for key, value in params.items() if key not in CONTROL_KEYS}
-    options["seed"] = str(int(options["seed"]) + index)
+    options["seed"] = str(cli.SEED_NUMBER.convert(options["seed"], None, None) + index)
     pipeline_run_id = params[PIPELINE_RUN_KEY]
     run_id = start_step_run(pipeline_run_id, step)
     try:
@@ -221,8 +213,8 @@ def finish_pipeline_run(pipeline_run_id: str, *, registered_model_name: str, ali
     prefix = names.STEP_RUN_TAG_PREFIX
     step_ids = {key[len(prefix):]: value for key, value in tracking.run_tags(pipeline_run_id).items()
                 if key.startswith(prefix)}
-    tuning = sorted(step for step in step_ids if names.is_tune_step(step))
-    order = (names.PREPARE, *tuning, names.REFIT, names.PACKAGE)
-    pipeline.record_results(pipeline_run_id, {step: step_ids[step] for step in order},
-                            registered_model_name=registered_model_name, alias=alias)
+    families = sorted(step.removeprefix(names.TUNE_PREFIX) for step in step_ids if names.is_tune_step(step))
+    order = [step.name for step in pipeline.steps(tuple(families))]
+    outcome.record_results(pipeline_run_id, {step: step_ids[step] for step in order},
+                           registered_model_name=registered_model_name, alias=alias)
     tracking.end_finished(pipeline_run_id)

@@ -19,7 +19,7 @@ import time
 
 import click
 
-from steps.lib import cli, gate, interrupts, names, pipeline, scheduler, studies, tracking
+from steps.lib import cli, gate, interrupts, names, outcome, pipeline, scheduler, tracking
 from steps.lib import reuse as reuse_module
 from steps.lib.errors import InputError
 from steps.lib.grid import parse_alphas
@@ -28,20 +28,12 @@ ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
 GRACE_S = 10.0  # how long an interrupted step may take to end its runs before it is SIGKILLed
 
 
-def run(*, data: str, target: str, families: str = ",".join(pipeline.DEFAULT_FAMILIES), trials: int,
-        alphas: str, iterations: int, seed: int, env_manager: str, storage: str = "", study_name: str = "",
-        n_jobs: int = 1, pruner: str = "none", registered_model_name: str = "tabtune-regressor",
-        alias: str = "champion", max_iterations: int = 5000, early_stopping_rounds: int = 100,
-        try_defaults: str = "true", min_improvement: float = 0.0, promote: str = "gate", reuse: str = "auto",
-        tune_rows: int = 0, parallel_steps: int = 2) -> str:
+def run(*, families: str = ",".join(pipeline.DEFAULT_FAMILIES), env_manager: str = "local", reuse: str = "auto",
+        parallel_steps: int = 2, **settings) -> str:
     """Run every step once its inputs exist (or reuse its earlier run), up to `parallel_steps`
-    at once; returns the pipeline's run ID."""
-    settings = dict(data=data, target=target, trials=trials, alphas=alphas, iterations=iterations, seed=seed,
-                    storage=storage, study_name=study_name, n_jobs=n_jobs, pruner=pruner,
-                    registered_model_name=registered_model_name, alias=alias, max_iterations=max_iterations,
-                    early_stopping_rounds=early_stopping_rounds, try_defaults=try_defaults,
-                    min_improvement=min_improvement,
-                    promote=promote, tune_rows=tune_rows)
+    at once; returns the pipeline's run ID. `settings` are the steps' own parameters
+    (`pipeline.all_setting_options`), each passed to every step that takes it."""
+    settings = {option.name: option.default for option in pipeline.all_setting_options()} | settings
     steps = pipeline.steps(pipeline.parse_families(families))
     check(steps, settings)  # fail here, before any step runs
     with tracking.step_run(names.MAIN) as pipeline_run_id, stopping_steps(pipeline_run_id):
@@ -60,9 +52,10 @@ def run(*, data: str, target: str, families: str = ",".join(pipeline.DEFAULT_FAM
             tracking.set_tags({names.STEP_RUN_TAG_PREFIX + step.name: run_id})
 
         run_ids = scheduler.run_steps(steps, start, finish, at_once=parallel_steps, grace_s=GRACE_S)
-        outcome = pipeline.record_results(pipeline_run_id, run_ids, registered_model_name=registered_model_name,
-                                          alias=alias)
-        print(closing_lines(outcome, pipeline_run_id, *tracking.store_location()), flush=True)
+        results = outcome.record_results(pipeline_run_id, run_ids,
+                                         registered_model_name=settings["registered_model_name"],
+                                         alias=settings["alias"])
+        print(closing_lines(results, pipeline_run_id, *tracking.store_location()), flush=True)
         return pipeline_run_id
 
 
@@ -104,14 +97,14 @@ def stopping_steps(pipeline_run_id: str):
         raise
 
 
-def closing_lines(outcome: pipeline.Outcome, pipeline_run_id: str, store: str, ui_command: str | None) -> str:
+def closing_lines(results: outcome.Outcome, pipeline_run_id: str, store: str, ui_command: str | None) -> str:
     """Where the results went and how to look at them: what a person reads last."""
     look = f"look at it: {ui_command}  (then open http://127.0.0.1:5000)" if ui_command else f"open {store}"
     return "\n".join([
-        f"main: test_rmse={outcome.test_rmse:.4f}; pipeline run {pipeline_run_id}",
-        f"main: {pipeline.registry_line(outcome).replace('`', '')}",
+        f"main: test_rmse={results.test_rmse:.4f}; pipeline run {pipeline_run_id}",
+        f"main: {outcome.registry_line(results).replace('`', '')}",
         f"main: results are in {store}; {look}",
-        f"main: load the model: mlflow.pyfunc.load_model('models:/{outcome.registered_model_name}@{outcome.alias}')",
+        f"main: load the model: mlflow.pyfunc.load_model('models:/{results.registered_model_name}@{results.alias}')",
     ])
 
 
@@ -125,39 +118,19 @@ def check(steps: list[pipeline.Step], settings: dict) -> None:
                                        f"({', '.join(s.fixed['family'] for s in optuna_steps)}): leave it empty")
 
 
-@click.command()
-@click.option("--data", default=names.DEFAULT_DATA, show_default=True)
-@click.option("--target", default="")
-@click.option("--families", default=",".join(pipeline.DEFAULT_FAMILIES), show_default=True,
-              help="Model families to tune, comma-separated.")
-@click.option("--trials", type=cli.Whole(min=1), default=50, show_default=True)
-@click.option("--alphas", default="1,0.3,0.1,0.03,0.01,0.003,0.001", show_default=True)
-@click.option("--iterations", type=cli.Whole(min=1), default=500, show_default=True)
-@click.option("--seed", type=cli.SEED, default=42, show_default=True)
-@click.option("--env-manager", type=click.Choice(ENV_MANAGERS), default="local", show_default=True)
-@click.option("--storage", default="", help="Optuna storage for the tuning steps ('' = in memory; env:VAR).")
-@click.option("--study-name", default="")
-@click.option("--n-jobs", type=cli.Whole(min=1, max=64), default=1, show_default=True)
-@click.option("--pruner", type=click.Choice(studies.PRUNERS), default="none", show_default=True)
-@click.option("--registered-model-name", default="tabtune-regressor", show_default=True)
-@click.option("--alias", default="champion", show_default=True)
-@click.option("--max-iterations", type=cli.Whole(min=1), default=5000, show_default=True)
-@click.option("--early-stopping-rounds", type=cli.Whole(min=1), default=100, show_default=True)
-@click.option("--try-defaults", type=click.Choice(cli.YES_NO), default="true", show_default=True,
-              help="Forwarded to refit: also early-stop CatBoost's own defaults, keep them if lower on val.")
-@click.option("--min-improvement", type=click.FloatRange(min=0.0, max=1.0, max_open=True), default=0.0,
-              show_default=True, help="Forwarded to package: the champion gate's relative margin.")
-@click.option("--promote", type=click.Choice(gate.PROMOTE_MODES), default="gate", show_default=True,
-              help="Forwarded to package: gate, force or never.")
-@click.option("--tune-rows", type=cli.Whole(min=0), default=0, show_default=True,
-              help="Tune on a seeded sample of this many training rows (0 = all); refit uses all.")
-@click.option("--reuse", type=click.Choice(("auto", "none")), default="auto", show_default=True,
-              help="auto: reuse a step's earlier run when everything that determines it is the same.")
-@click.option("--parallel-steps", type=cli.Whole(min=1, max=16), default=2, show_default=True,
-              help="How many steps may run at once (a step still waits for the runs it reads, so "
-                   "only the tuning steps overlap); 1 = one step at a time.")
-def command(**options) -> None:
-    run(**options)
+OPTIONS = [
+    *pipeline.all_setting_options(),  # every step's own settings, passed on to the steps that take them
+    click.Option(["--families"], default=",".join(pipeline.DEFAULT_FAMILIES), show_default=True,
+                 help="Model families to tune, comma-separated."),
+    click.Option(["--env-manager"], type=click.Choice(ENV_MANAGERS), default="local", show_default=True,
+                 help="How `mlflow run` builds each step's environment."),
+    click.Option(["--reuse"], type=click.Choice(("auto", "none")), default="auto", show_default=True,
+                 help="auto: reuse a step's earlier run when everything that determines it is the same."),
+    click.Option(["--parallel-steps"], type=cli.Whole(min=1, max=16), default=2, show_default=True,
+                 help="How many steps may run at once (a step still waits for the runs it reads, so only the "
+                      "tuning steps overlap); 1 = one step at a time."),
+]
+command = click.Command(names.MAIN, params=OPTIONS, callback=run)
 
 
 if __name__ == "__main__":

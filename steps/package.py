@@ -131,16 +131,18 @@ def _description(test_rmse: float, family: str, lineage_tags: dict[str, str]) ->
             f"{lineage_tags['refit_run_id']}, registered by package run {lineage_tags['package_run_id']}.")
 
 
-@click.command()
-@click.option("--model-run-id", default="")
-@click.option("--registered-model-name", default="tabtune-regressor", show_default=True)
-@click.option("--alias", default="champion", show_default=True)
-@click.option("--min-improvement", type=click.FloatRange(min=0.0, max=1.0, max_open=True), default=0.0,
-              show_default=True, help="Relative test-RMSE improvement over the champion needed to take the alias.")
-@click.option("--promote", type=click.Choice(gate.PROMOTE_MODES), default="gate", show_default=True,
-              help="gate: compare with the champion; force: take the alias; never: register only.")
-def command(**options) -> None:
-    run(**options)
+OPTIONS = [
+    cli.StepOnly(["--model-run-id"], default="", help="The refit run to register ('' = the latest FINISHED one)."),
+    click.Option(["--registered-model-name"], default="tabtune-regressor", show_default=True,
+                 help="The registered model a new version goes to (catalog.schema.name on Unity Catalog)."),
+    click.Option(["--alias"], default="champion", show_default=True,
+                 help="The alias the gate may move to the new version."),
+    click.Option(["--min-improvement"], type=click.FloatRange(min=0.0, max=1.0, max_open=True), default=0.0,
+                 show_default=True, help="Relative test-RMSE improvement over the champion needed to take the alias."),
+    click.Option(["--promote"], type=click.Choice(gate.PROMOTE_MODES), default="gate", show_default=True,
+                 help="gate: compare with the champion; force: take the alias; never: register only."),
+]
+command = click.Command(names.PACKAGE, params=OPTIONS, callback=run)
 
 
 if __name__ == "__main__":

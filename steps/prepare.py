@@ -58,14 +58,17 @@ def run(*, data: str, target: str, val_size: float, test_size: float, seed: int)
         return run_id
 
 
-@click.command()
-@click.option("--data", default=names.DEFAULT_DATA, show_default=True)
-@click.option("--target", default="")
-@click.option("--val-size", type=cli.FRACTION, default=0.2, show_default=True)
-@click.option("--test-size", type=cli.FRACTION, default=0.2, show_default=True)
-@click.option("--seed", type=cli.SEED, default=42, show_default=True)
-def command(**options) -> None:
-    run(**options)
+OPTIONS = [
+    click.Option(["--data"], default=names.DEFAULT_DATA, show_default=True,
+                 help="The table: diabetes (bundled with scikit-learn), or a CSV/Parquet path or URI."),
+    click.Option(["--target"], default="", help="The column to predict (required unless data=diabetes)."),
+    click.Option(["--val-size"], type=cli.FRACTION, default=0.2, show_default=True,
+                 help="Share of the rows held out for validation (tuning and early stopping)."),
+    click.Option(["--test-size"], type=cli.FRACTION, default=0.2, show_default=True,
+                 help="Share of the rows held out for the final test score; no choice ever sees them."),
+    cli.SEED,
+]
+command = click.Command(names.PREPARE, params=OPTIONS, callback=run)
 
 
 if __name__ == "__main__":

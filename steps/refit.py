@@ -20,14 +20,15 @@ import pandas as pd
 
 from steps.lib import cli, lineage, names, tracking
 from steps.lib.data import unconform
-from steps.lib.families import get_family
+from steps.lib.families import get_family, refit_options
 from steps.lib.isolation import run_forked
 from steps.lib.training import Fitted, refit_and_test
 
 
 def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopping_rounds: int,
-        try_defaults: str = "true") -> str:
-    """Refit every tuned family, keep the best on val; returns this step's run ID."""
+        **family_settings) -> str:
+    """Refit every tuned family, keep the best on val; returns this step's run ID.
+    `family_settings` are the families' own switches (families/*.py `refit_options`)."""
     with tracking.step_run(names.REFIT) as run_id:
         data_run_id, tune_ids = lineage.tune_runs(tune_run_ids, data_run_id)
         splits = lineage.load_splits(data_run_id)
@@ -38,7 +39,7 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         )
         rows, winner_fit = [], None
         for rank, best in enumerate(candidates):
-            family = get_family(best["family"], try_defaults=try_defaults == "true")
+            family = get_family(best["family"], **family_settings)
             # Each family in its own fork: what one fit leaves behind never stacks under the next.
             fitted = run_forked(
                 _refit, family, best["params"], splits, seed, keep_model=rank == 0,
@@ -124,17 +125,17 @@ def _log_plots(family, model, splits, y_test, predictions) -> None:
                         f"{names.PLOTS_DIR}/feature_{explained.name}.png")
 
 
-@click.command()
-@click.option("--data-run-id", default="")
-@click.option("--tune-run-ids", default="",
-              help="Comma list of tuning run IDs (tune_lasso, tune_catboost, tune_<family>).")
-@click.option("--max-iterations", type=cli.Whole(min=1), default=5000, show_default=True)
-@click.option("--early-stopping-rounds", type=cli.Whole(min=1), default=100, show_default=True)
-@click.option("--try-defaults", type=click.Choice(cli.YES_NO), default="true", show_default=True,
-              help="Also early-stop CatBoost's own defaults beside the tuned parameters; keep them if lower "
-                   "on val (costs one more early-stopped fit).")
-def command(**options) -> None:
-    run(**options)
+OPTIONS = [
+    cli.DATA_RUN_ID,
+    cli.StepOnly(["--tune-run-ids"], default="",
+                 help="Comma list of tuning run IDs (tune_lasso, tune_catboost, tune_<family>)."),
+    click.Option(["--max-iterations"], type=cli.Whole(min=1), default=5000, show_default=True,
+                 help="Most trees (iterations) the final fit may grow; early stopping on val picks the count."),
+    click.Option(["--early-stopping-rounds"], type=cli.Whole(min=1), default=100, show_default=True,
+                 help="Stop growing once val RMSE has not improved for this many iterations."),
+    *refit_options(),
+]
+command = click.Command(names.REFIT, params=OPTIONS, callback=run)
 
 
 if __name__ == "__main__":

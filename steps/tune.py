@@ -117,28 +117,31 @@ def _family(name: str, thread_count: int) -> Family:
 
 
 OPTIONS = [
-    click.Option(["--data-run-id"], default=""),
+    cli.DATA_RUN_ID,
     click.Option(["--trials"], type=cli.Whole(min=1), default=50, show_default=True,
                  help="Total trials of the study, across all workers."),
     click.Option(["--iterations"], type=cli.Whole(min=1), default=500, show_default=True,
                  help="Boosting iterations per trial (fixed while tuning)."),
-    click.Option(["--seed"], type=cli.SEED, default=42, show_default=True),
+    cli.SEED,
     click.Option(["--timeout-s"], type=click.FloatRange(min=0), default=0, show_default=True,
                  help="Stop starting new trials after this many seconds (0 = no limit)."),
-    click.Option(["--storage"], default="", help="Optuna storage URL ('' = in memory), journal:PATH or env:VAR."),
+    click.Option(["--storage"], default="",
+                 help="Optuna storage: a database URL, journal:PATH or env:VAR ('' = in memory)."),
     click.Option(["--study-name"], default="", help="Default: derived from the family, data run and iterations."),
-    click.Option(["--n-jobs"], type=cli.Whole(min=1, max=64), default=1, show_default=True),
-    click.Option(["--pruner"], type=click.Choice(studies.PRUNERS), default="none", show_default=True),
-    click.Option(["--parent-run-id"], default="", help="Attach this worker's trials to this tuning run."),
-    click.Option(["--tune-rows"], type=cli.Whole(min=0), default=0, show_default=True,
-                 help="Tune on a seeded sample of this many training rows (0 = all); refit uses all."),
-    click.Option(["--thread-count"], type=cli.Whole(min=0, max=256), default=0, show_default=True,
+    click.Option(["--n-jobs"], type=cli.Whole(min=1, max=64), default=1, show_default=True,
+                 help="Trials run at once in this process, sharing its cores."),
+    click.Option(["--pruner"], type=click.Choice(studies.PRUNERS), default="none", show_default=True,
+                 help="Stop unpromising trials early (families that report progress while fitting)."),
+    cli.StepOnly(["--parent-run-id"], default="", help="Attach this worker's trials to this tuning run."),
+    cli.TUNE_ROWS,
+    cli.StepOnly(["--thread-count"], type=cli.Whole(min=0, max=256), default=0, show_default=True,
                  help="Threads per fit (0 = cores / n_jobs)."),
 ]
 
 # Any registered family name is accepted here; an unknown one gets the error naming `family`.
-command = click.Command(names.TUNE, params=[click.Option(["--family"], default="catboost", show_default=True),
-                                            *OPTIONS], callback=lambda **options: run(**options))
+command = click.Command(names.TUNE, params=[cli.StepOnly(["--family"], default="catboost", show_default=True,
+                                                         help="The model family to tune."),
+                                            *OPTIONS], callback=run)
 
 
 def family_command(family: str) -> click.Command:

@@ -66,14 +66,14 @@ def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0) -> str:
         return run_id
 
 
-@click.command()
-@click.option("--data-run-id", default="")
-@click.option("--alphas", default="1,0.3,0.1,0.03,0.01,0.003,0.001", show_default=True)
-@click.option("--seed", type=cli.SEED, default=42, show_default=True)
-@click.option("--tune-rows", type=cli.Whole(min=0), default=0, show_default=True,
-              help="Tune on a seeded sample of this many training rows (0 = all); refit uses all.")
-def command(**options) -> None:
-    run(**options)
+OPTIONS = [
+    cli.DATA_RUN_ID,
+    click.Option(["--alphas"], default="1,0.3,0.1,0.03,0.01,0.003,0.001", show_default=True,
+                 help="LASSO's grid of regularization strengths, comma-separated; one child run each."),
+    cli.SEED,
+    cli.TUNE_ROWS,
+]
+command = click.Command(names.TUNE_LASSO, params=OPTIONS, callback=run)
 
 
 if __name__ == "__main__":

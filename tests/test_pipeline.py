@@ -7,13 +7,13 @@ import dataclasses
 import pytest
 
 from steps import main
-from steps.lib import pipeline
+from steps.lib import outcome, pipeline
 from steps.lib.errors import InputError
 
-SETTINGS = dict(tune_rows=0, data="d.csv", target="y", trials=7, alphas="1,0.1", iterations=30, seed=3, storage="",
-                study_name="", n_jobs=1, pruner="none", registered_model_name="m", alias="champion",
-                max_iterations=100, early_stopping_rounds=10, try_defaults="false", min_improvement=0.01,
-                promote="gate")
+SETTINGS = dict(tune_rows=0, data="d.csv", target="y", val_size=0.25, test_size=0.2, trials=7, alphas="1,0.1",
+                iterations=30, seed=3, timeout_s=60.0, storage="", study_name="", n_jobs=1, pruner="none",
+                registered_model_name="m", alias="champion", max_iterations=100, early_stopping_rounds=10,
+                try_defaults=False, min_improvement=0.01, promote="gate")
 
 
 def test_default_pipeline_is_the_tutorial_s_five_steps_in_order():
@@ -27,8 +27,10 @@ def test_each_step_gets_its_settings_and_its_upstream_run_ids():
     steps = {s.name: s for s in pipeline.steps(("lasso", "hist_gradient_boosting"))}
     run_ids = {"prepare": "P", "tune_lasso": "L", "tune_hist_gradient_boosting": "H", "refit": "R"}
     assert steps["tune_hist_gradient_boosting"].parameters(SETTINGS, run_ids) == {
-        "trials": "7", "iterations": "30", "seed": "3", "storage": "", "study_name": "", "n_jobs": "1",
-        "pruner": "none", "tune_rows": "0", "family": "hist_gradient_boosting", "data_run_id": "P"}
+        "trials": "7", "iterations": "30", "seed": "3", "timeout_s": "60.0", "storage": "", "study_name": "",
+        "n_jobs": "1", "pruner": "none", "tune_rows": "0", "family": "hist_gradient_boosting", "data_run_id": "P"}
+    assert steps["prepare"].parameters(SETTINGS, run_ids) == {
+        "data": "d.csv", "target": "y", "val_size": "0.25", "test_size": "0.2", "seed": "3"}
     assert steps["refit"].parameters(SETTINGS, run_ids) == {
         "max_iterations": "100", "early_stopping_rounds": "10", "try_defaults": "false", "data_run_id": "P",
         "tune_run_ids": "L,H"}
@@ -60,30 +62,30 @@ def test_main_refuses_one_study_name_for_two_tuned_families_before_any_step():
         main.check(steps, {**SETTINGS, "min_improvement": 1.0})
 
 
-def outcome(alias_version: str | None) -> pipeline.Outcome:
-    return pipeline.Outcome(step_ids={"prepare": "p1", "refit": "r1"}, test_rmse=2.0,
+def finished(alias_version: str | None) -> outcome.Outcome:
+    return outcome.Outcome(step_ids={"prepare": "p1", "refit": "r1"}, test_rmse=2.0,
                             leaderboard_csv="family,val_rmse,final_params\nlasso,1.5,{}\n",
                             registered_model_name="m", registered_version="3", alias="champion",
                             alias_version=alias_version)
 
 
 def test_summary_lists_result_registry_steps_and_leaderboard():
-    text = pipeline.summary(outcome("3"))
+    text = outcome.summary(finished("3"))
     assert "| prepare | `p1` |" in text and "**2.0000**" in text and "| lasso | 1.5000 |" in text
     assert "Registered `m` version 3; @champion now points to it." in text
     assert "final_params" not in text
 
 
 def test_registry_line_says_whether_the_alias_moved():
-    assert pipeline.registry_line(outcome("1")) == "Registered `m` version 3; @champion stays on version 1."
-    again = dataclasses.replace(outcome("3"), registered_new=False)
-    assert pipeline.registry_line(again) == ("Registered `m` version 3 (an identical model was registered before: "
+    assert outcome.registry_line(finished("1")) == "Registered `m` version 3; @champion stays on version 1."
+    again = dataclasses.replace(finished("3"), registered_new=False)
+    assert outcome.registry_line(again) == ("Registered `m` version 3 (an identical model was registered before: "
                                              "no new version); @champion now points to it.")
-    assert pipeline.registry_line(outcome(None)) == "Registered `m` version 3; no version holds @champion."
+    assert outcome.registry_line(finished(None)) == "Registered `m` version 3; no version holds @champion."
 
 
 def test_main_ends_saying_where_the_results_are():
-    text = main.closing_lines(outcome("3"), "run1", "sqlite:////abs/mlflow.db",
+    text = main.closing_lines(finished("3"), "run1", "sqlite:////abs/mlflow.db",
                               "mlflow ui --backend-store-uri sqlite:////abs/mlflow.db")
     assert text.splitlines() == [
         "main: test_rmse=2.0000; pipeline run run1",

@@ -6,6 +6,7 @@ import re
 import pytest
 import yaml
 
+from steps.lib import pipeline, project_file
 from tests.conftest import PROJECT_DIR
 
 STEPS = ["main", "prepare", "tune_lasso", "tune", "tune_catboost", "refit", "package"]
@@ -38,8 +39,15 @@ def test_installed_versions_match_the_pins():
         assert version(name) == line.split("==")[1], name
 
 
+def test_mlproject_and_the_parameter_reference_are_what_the_step_options_write():
+    """The steps' click options are the one declaration of every parameter: MLproject and
+    docs/parameters.md are written from them (python -m steps.lib.project_file)."""
+    assert (PROJECT_DIR / "MLproject").read_text() == project_file.mlproject()
+    assert (PROJECT_DIR / "docs" / "parameters.md").read_text() == project_file.parameters_doc()
+
+
 @pytest.mark.parametrize("step", STEPS)
-def test_mlproject_parameters_match_step_options(step):
+def test_mlproject_runs_each_step_with_every_option(step):
     spec = yaml.safe_load((PROJECT_DIR / "MLproject").read_text())["entry_points"][step]
     command = importlib.import_module(f"steps.{step}").command
     options = {p.name for p in command.params}
@@ -48,6 +56,18 @@ def test_mlproject_parameters_match_step_options(step):
         assert f"--{name.replace('_', '-')} {{{name}}}" in spec["command"]
     assert set(re.findall(r"\{(\w+)\}", spec["command"])) == options
     assert spec["command"].startswith(f"python -m steps.{step} ")
+    assert set(STEPS) == set(yaml.safe_load((PROJECT_DIR / "MLproject").read_text())["entry_points"])
+
+
+def test_main_offers_every_step_setting_with_the_step_s_own_default():
+    """What main passes on is what the step would use when run on its own."""
+    main_options = {option.name: option for option in importlib.import_module("steps.main").command.params}
+    for step in STEPS[1:]:
+        for option in pipeline.setting_options(step) if step != "tune_catboost" else []:
+            assert main_options[option.name].default == option.default, (step, option.name)
+            assert type(main_options[option.name].type) is type(option.type), (step, option.name)
+    assert {"data_run_id", "tune_run_ids", "model_run_id", "parent_run_id", "thread_count", "family"}.isdisjoint(
+        main_options)
 
 
 @pytest.mark.parametrize("step", STEPS)

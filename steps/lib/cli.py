@@ -30,9 +30,44 @@ class Whole(click.IntRange):
         return super().convert(value, param, ctx)
 
 
-SEED = Whole(min=0, max=2**31 - 1)
+class Switch(click.Choice):
+    """A yes/no setting as MLproject passes it, the text "true" or "false" (any case), read as a
+    bool; `as_text` writes it back the same way when main forwards it."""
+
+    name = "switch"
+
+    def __init__(self):
+        super().__init__(("true", "false"), case_sensitive=False)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, bool):
+            return value
+        return super().convert(value, param, ctx) == "true"
+
+
+class StepOnly(click.Option):
+    """An option `main` neither offers nor forwards: a run ID it wires from the upstream step, the
+    family a generic step is run for, or a knob of one tuning worker. Every other option of a step
+    is a pipeline setting, offered by `main` under the same name with the same default."""
+
+
+def as_text(value) -> str:
+    """A setting's value as a step's command line takes it (what `mlflow run -P` passes on)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+SEED_NUMBER = Whole(min=0, max=2**31 - 1)
 FRACTION = click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True)
-YES_NO = ("true", "false")  # a switch as MLproject passes it: the string the user typed
+
+# Options several steps take, declared here once so the steps cannot disagree on them.
+SEED = click.Option(["--seed"], type=SEED_NUMBER, default=42, show_default=True,
+                    help="Seeds the split, the samplers and every fit: a rerun gives the same numbers.")
+TUNE_ROWS = click.Option(["--tune-rows"], type=Whole(min=0), default=0, show_default=True,
+                         help="Tune on a seeded sample of this many training rows (0 = all); refit uses all.")
+DATA_RUN_ID = StepOnly(["--data-run-id"], default="",
+                       help="The prepare run to read ('' = the latest FINISHED one with default settings).")
 
 
 def main(command: click.Command, step: str) -> None:

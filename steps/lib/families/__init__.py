@@ -36,10 +36,18 @@ def family_names() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-def get_family(name: str, **options) -> Family:
-    """The family called `name`, built with `options` (e.g. thread_count)."""
+def get_family(name: str, *, thread_count: int | None = None, **settings) -> Family:
+    """The family called `name`, fitting on `thread_count` threads; of `settings` (every
+    family's refit switches, as the refit step got them) it takes those it declares."""
     if name not in _REGISTRY:
         _discover()
     if name not in _REGISTRY:
         raise KeyError(f"unknown model family {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**options)
+    family = _REGISTRY[name]
+    own = {option.name: settings[option.name] for option in family.refit_options if option.name in settings}
+    return family(thread_count=thread_count, **own)
+
+
+def refit_options() -> list:
+    """Every family's own refit switches, for the refit step's command line."""
+    return [option for name in family_names() for option in _REGISTRY[name].refit_options]

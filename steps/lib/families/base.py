@@ -50,12 +50,13 @@ class Family:
     # What serving imports; sklearn-flavored models are stored with skops (no pickle).
     requirements: tuple[str, ...] = ("scikit-learn", "skops", "pandas", "numpy", "scipy")
 
-    def __init__(self, *, thread_count: int | None = None, try_defaults: bool = True):
+    # Switches of this family's own, as click options of the refit step (and so of main): each
+    # is passed to the constructor under its name; other families never see it.
+    refit_options: tuple = ()
+
+    def __init__(self, *, thread_count: int | None = None):
         # Threads one fit may use; a family that fits single-threaded ignores it.
         self.thread_count = thread_count or os.cpu_count() or 1
-        # Whether refit may also try the library's own defaults (a family without such a
-        # candidate ignores it).
-        self.try_defaults = try_defaults
 
     def threads(self) -> contextlib.AbstractContextManager:
         """Holds this family's fits and predictions, in the calling thread, to `thread_count`

@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import click
 import pandas as pd
 
+from steps.lib import cli
 from steps.lib.data import Splits
 from steps.lib.families import register
 from steps.lib.families.base import Family, FitData, RefitPlan
@@ -19,6 +21,15 @@ class CatBoostFamily(Family):
     name = "catboost"
     flavor = "catboost"
     requirements = ("catboost", "pandas", "numpy")
+    refit_options = (
+        click.Option(["--try-defaults"], type=cli.Switch(), default=True, show_default="true",
+                     help="Also early-stop CatBoost's own defaults beside the tuned parameters; keep them if "
+                          "lower on val (costs one more early-stopped fit)."),
+    )
+
+    def __init__(self, *, thread_count: int | None = None, try_defaults: bool = True):
+        super().__init__(thread_count=thread_count)
+        self.try_defaults = try_defaults  # whether refit also weighs CatBoost's own defaults
 
     def space(self, trial) -> dict[str, Any]:
         return {
@@ -73,7 +84,7 @@ class CatBoostFamily(Family):
         CatBoost's own defaults, early-stopped the same way, reach a lower val RMSE: then those
         (its automatic learning rate for `max_iterations` trees, pinned, and nothing else set).
         Tuning runs at a fixed tree count, so no trial can be a low rate with thousands of
-        trees, which on some tables beats every tuned point (BENCHMARKS.md, issue 13); with this
+        trees, which on some tables beats every tuned point (BENCHMARKS.md); with this
         the model is never worse on val than CatBoost untuned. `try_defaults=False` skips that
         second early-stopped fit (it added 73 % to refit on 1M rows)."""
         tuned = early_stopped(self.build({**params, "iterations": max_iterations}, splits, seed), splits,

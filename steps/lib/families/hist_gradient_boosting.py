@@ -31,7 +31,7 @@ class HistGradientBoostingFamily(Family):
         """scikit-learn's histogram boosting runs on OpenMP, which takes no thread count per
         estimator and otherwise starts one thread per core in every fit: two trials in threads
         (`n_jobs`), or a step beside it, then oversubscribe the cores, and OpenMP's busy-waiting
-        threads make each fit many times slower (BENCHMARKS.md, issue 13's sixth session)."""
+        threads make each fit many times slower (BENCHMARKS.md, threads)."""
         from threadpoolctl import threadpool_limits
 
         return threadpool_limits(limits=self.thread_count, user_api="openmp")
