@@ -17,7 +17,7 @@ import time
 
 import click
 
-from steps.lib import cli, interrupts, lineage, names, studies, tracking, workers
+from steps.lib import cli, interrupts, lineage, names, process_identity, sampling, studies, tracking, workers
 from steps.lib.errors import InputError
 from steps.lib.families import Family, family_names, get_family
 from steps.lib.secrets import mask_url
@@ -52,7 +52,7 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
         workers.reap(member)
         writer = tracking.BackgroundChildRunWriter(member.tuning_run_id)
         children, done, started = {}, [], time.perf_counter()
-        worker = str(studies.Worker.this())
+        worker = str(process_identity.Worker.this())
 
         def on_start(number: int) -> None:
             children[number] = writer.start(workers.trial_run_name(number), {
@@ -130,7 +130,7 @@ OPTIONS = [
     click.Option(["--study-name"], default="", help="Default: derived from the family, data run and iterations."),
     click.Option(["--n-jobs"], type=cli.Whole(min=1, max=64), default=1, show_default=True,
                  help="Trials run at once in this process, sharing its cores."),
-    click.Option(["--pruner"], type=click.Choice(studies.PRUNERS), default="none", show_default=True,
+    click.Option(["--pruner"], type=click.Choice(sampling.PRUNERS), default="none", show_default=True,
                  help="Stop unpromising trials early (families that report progress while fitting)."),
     cli.StepOnly(["--parent-run-id"], default="", help="Attach this worker's trials to this tuning run."),
     cli.TUNE_ROWS,

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from steps.lib import studies
+from steps.lib import sampling, studies
 from steps.lib.families import get_family
 from steps.lib.training import refit_and_test
 from steps.lib.tuning import COMPLETE, FAILED, best_result, evaluate_grid, optimize
@@ -18,8 +18,8 @@ def test_grid_reports_every_point_in_order(splits):
 
 
 def new_study(seed=0, pruner="none", iterations=20):
-    study, created = studies.create_or_load("t", None, studies.make_sampler(seed, parallel=False),
-                                            studies.make_pruner(pruner, iterations))
+    study, created = studies.create_or_load("t", None, sampling.make_sampler(seed, parallel=False),
+                                            sampling.make_pruner(pruner, iterations))
     assert created
     return study
 

@@ -9,7 +9,7 @@ import subprocess
 import optuna
 import pytest
 
-from steps.lib import names, studies, tracking, workers
+from steps.lib import budget, names, sampling, studies, tracking, workers
 from steps.lib.errors import InputError
 from tests.conftest import in_process_store
 
@@ -48,7 +48,7 @@ def test_a_second_worker_attaches_to_the_first_one_s_tuning_run(client, tmp_path
     tags = client.get_run(second_run).data.tags
     assert tags[names.STEP_TAG] == "tune_catboost.worker" and tags[names.TUNING_RUN_TAG] == first_run
     assert tags[names.PARENT_RUN_TAG] == first_run
-    seeds = second.study.user_attrs[studies.SEEDS_ATTR]
+    seeds = second.study.user_attrs[sampling.SEEDS_ATTR]
     assert seeds[0] == 7 and len(set(seeds)) == 2  # the same seed asked twice: the second is derived
 
 
@@ -63,11 +63,11 @@ def test_reap_fails_a_dead_worker_s_trial_and_its_child_run_once(client, tmp_pat
     storage = f"journal:{tmp_path / 'study.log'}"
     member = workers.join(storage=storage, own_run_id=new_run(client), **JOIN)
     orphan = member.study.ask()
-    orphan.set_user_attr(studies.WORKER_ATTR, f"{os.uname().nodename}:{dead_pid()}")
+    orphan.set_user_attr(budget.WORKER_ATTR, f"{os.uname().nodename}:{dead_pid()}")
     writer = tracking.ChildRunWriter(member.tuning_run_id)
     child = writer.start("trial-000", {names.TRIAL_NUMBER_TAG: str(orphan.number)})
     alive = member.study.ask()
-    alive.set_user_attr(studies.WORKER_ATTR, f"{os.uname().nodename}:{os.getpid()}")
+    alive.set_user_attr(budget.WORKER_ATTR, f"{os.uname().nodename}:{os.getpid()}")
 
     assert workers.reap(member) == [orphan.number]
     states = {t.number: t.state for t in member.study.get_trials(deepcopy=False)}
@@ -85,7 +85,7 @@ def test_finish_leaves_the_summary_to_the_last_worker(client, tmp_path):
     done.set_user_attr(studies.METRICS_ATTR, {"val_rmse": 2.0, "val_mae": 1.0, "val_r2": 0.5})
     member.study.tell(done, 2.0)
     running = member.study.ask()
-    running.set_user_attr(studies.WORKER_ATTR, f"{os.uname().nodename}:{os.getpid()}")
+    running.set_user_attr(budget.WORKER_ATTR, f"{os.uname().nodename}:{os.getpid()}")
     assert workers.finish(member, family="catboost", fixed={"iterations": 10}) is None
     member.study.tell(running, 3.0)
     summary = workers.finish(member, family="catboost", fixed={"iterations": 10})

@@ -42,10 +42,10 @@ def _study_settled(tuning_run_id: str, trials: int, storage: str) -> bool:
     try:
         import optuna
 
-        from steps.lib import studies
+        from steps.lib import budget, storage
 
         name = tracking.run_tags(tuning_run_id)[names.STUDY_NAME_TAG]
-        study = optuna.load_study(study_name=name, storage=studies.open_storage(storage))
-        return studies.is_idle(study) and len(studies.counted_trials(study)) >= trials
+        study = optuna.load_study(study_name=name, storage=storage.open_storage(storage))
+        return budget.is_idle(study) and len(budget.counted_trials(study)) >= trials
     except Exception:  # noqa: BLE001 - unreadable: run the step
         return False

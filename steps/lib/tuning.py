@@ -71,13 +71,14 @@ def optimize(
 ):
     """Run trials of `family.space` on `study` until it holds `trials` trials.
 
-    budget: a `studies.SharedBudget` when other workers use the same study, so the total is
+    budget: a `budget.SharedBudget` when other workers use the same study, so the total is
     counted across all of them. prune: the family reports val RMSE while it fits and the
     study's pruner may stop it early. Each trial is announced (`on_start`) and reported
     (`on_trial`) from the thread that ran it."""
     import optuna
 
     from steps.lib import studies
+    from steps.lib.budget import is_surplus
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     fixed = family.fixed_params(iterations=iterations)
@@ -104,7 +105,7 @@ def optimize(
         return fitted.metrics["val_rmse"]
 
     def report(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
-        if studies.is_surplus(frozen):
+        if is_surplus(frozen):
             study.stop()
             return
         metrics, fit_s, error = outcomes.pop(frozen.number, ({}, 0.0, ""))

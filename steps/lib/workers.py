@@ -11,8 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from steps.lib import names, studies, tracking
+from steps.lib import names, sampling, studies, tracking
+from steps.lib.budget import WORKER_ATTR, SharedBudget, fail_dead_workers_trials, is_idle, is_surplus
 from steps.lib.errors import InputError
+from steps.lib.process_identity import Worker
+from steps.lib.storage import open_storage
 
 
 @dataclass
@@ -23,7 +26,7 @@ class Membership:
     study: object
     tuning_run_id: str
     shared: bool
-    budget: studies.SharedBudget | None
+    budget: SharedBudget | None
     stale: set[int] = field(default_factory=set)
 
 
@@ -38,18 +41,18 @@ def join(*, family: str, storage: str, study_name: str, trials: int, seed: int, 
     under it. Several samplers on one study get distinct seeds, and the constant liar, so they
     do not propose the same points."""
     stale: set[int] = set()
-    storage_obj = studies.open_storage(storage, on_stale_trial=lambda study, trial: stale.add(trial.number))
+    storage_obj = open_storage(storage, on_stale_trial=lambda study, trial: stale.add(trial.number))
     shared = storage_obj is not None
-    study, created = studies.create_or_load(study_name, storage_obj, studies.make_sampler(seed, parallel=False),
-                                            studies.make_pruner(pruner, iterations))
-    worker = studies.Worker.this()
+    study, created = studies.create_or_load(study_name, storage_obj, sampling.make_sampler(seed, parallel=False),
+                                            sampling.make_pruner(pruner, iterations))
+    worker = Worker.this()
     if shared or n_jobs > 1:
-        sampler_seed = studies.worker_seed(study, seed, worker) if shared else seed
-        study.sampler = studies.make_sampler(sampler_seed, parallel=True)
+        sampler_seed = sampling.worker_seed(study, seed, worker) if shared else seed
+        study.sampler = sampling.make_sampler(sampler_seed, parallel=True)
     tuning_run_id = _tuning_run(study, created, own_run_id, parent_run_id, shared)
     if tuning_run_id != own_run_id:
         _mark_worker(own_run_id, tuning_run_id, names.worker_step(family))
-    budget = studies.SharedBudget(study, trials, worker) if shared else None
+    budget = SharedBudget(study, trials, worker) if shared else None
     return Membership(study, tuning_run_id, shared, budget, stale)
 
 
@@ -65,15 +68,15 @@ def reap(membership: Membership) -> list[int]:
     from optuna.trial import TrialState
 
     study = membership.study
-    studies.fail_dead_workers_trials(study)
+    fail_dead_workers_trials(study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         optuna.storages.fail_stale_trials(study)
     # A surplus trial failed on purpose, never ran and has no child run: it is not a dead worker's.
     dead = set(membership.stale) | {
         t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        if not studies.is_surplus(t)
-        and (worker := studies.Worker.parse(t.user_attrs.get(studies.WORKER_ATTR, ""))) and worker.is_dead_here()
+        if not is_surplus(t)
+        and (worker := Worker.parse(t.user_attrs.get(WORKER_ATTR, ""))) and worker.is_dead_here()
     }
     writer = tracking.ChildRunWriter(membership.tuning_run_id)
     return _fail_orphan_child_runs(study, writer, dead) + _end_finished_trials_children(study, writer)
@@ -83,7 +86,7 @@ def finish(membership: Membership, *, family: str, fixed: dict) -> studies.Study
     """Reap, then the study's summary if this worker is the last one running trials (None while
     other workers still run some: the last of them summarizes)."""
     reap(membership)
-    if membership.shared and not studies.is_idle(membership.study):
+    if membership.shared and not is_idle(membership.study):
         return None
     return studies.summarize(membership.study, family, fixed)
 
@@ -138,7 +141,7 @@ def _fail_orphan_child_runs(study, writer: tracking.ChildRunWriter, dead: set[in
                 continue  # already ended
             run_id = writer.start(trial_run_name(number), {
                 names.TRIAL_NUMBER_TAG: str(number),
-                names.WORKER_TAG: trial.user_attrs.get(studies.WORKER_ATTR, "")})
+                names.WORKER_TAG: trial.user_attrs.get(WORKER_ATTR, "")})
         writer.finish(run_id, params=trial.params, metrics={"trial_number": trial.number},
                       tags={names.TRIAL_STATE_TAG: "failed",
                             names.ERROR_TAG: "the worker running this trial died"}, failed=True)
@@ -158,7 +161,7 @@ def _end_finished_trials_children(study, writer: tracking.ChildRunWriter) -> lis
     for run in writer.running_children():
         number = run.data.tags.get(names.TRIAL_NUMBER_TAG, "")
         trial = trials.get(int(number)) if number.isdigit() else None
-        worker = studies.Worker.parse(run.data.tags.get(names.WORKER_TAG, ""))
+        worker = Worker.parse(run.data.tags.get(names.WORKER_TAG, ""))
         if trial is None or worker is None or not worker.is_dead_here():
             continue
         state = "complete" if trial.state == TrialState.COMPLETE else "pruned"

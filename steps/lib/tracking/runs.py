@@ -227,7 +227,7 @@ def end_interrupted_steps(pipeline_run_id: str, signal_name: str) -> None:
     (never another worker's live trial on a shared study), and step runs that ended themselves
     KILLED but were then marked FAILED by MLflow (its `_wait_for` cancels the step and then
     compares the status string with status numbers, so it never sees that the run had ended)."""
-    from steps.lib.studies import Worker
+    from steps.lib.process_identity import Worker
 
     client = _client()
     experiment_id = client.get_run(pipeline_run_id).info.experiment_id
