@@ -11,13 +11,12 @@ study's tuning run and tagged tabtune.step=tune_<family>.worker."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 
 import click
 
-from steps.lib import cli, interrupts, lineage, names, process_identity, sampling, studies, tracking, workers
+from steps.lib import cli, lineage, names, process_identity, sampling, studies, tracking, workers
 from steps.lib.errors import InputError
 from steps.lib.families import Family, family_names, get_family
 from steps.lib.secrets import mask_url
@@ -30,10 +29,7 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
     """Run (or join) the study, logging each trial as it ends; returns this step's run ID."""
     tracking.tolerate_outages()  # a tracking server restarting mid-study: ~2 minutes, see runs.py
     # Never oversubscribe: the cores are shared among the trials running at once.
-    model_family = _family(family, thread_count or max(1, (os.cpu_count() or 1) // n_jobs))
-    if pruner != "none" and type(model_family).fit_options is Family.fit_options:
-        raise InputError("pruner", f"{family} reports no progress while fitting, so it cannot be pruned; "
-                                   "use pruner=none")
+    model_family = _family(family, thread_count or max(1, (os.cpu_count() or 1) // n_jobs), pruner)
     step = names.tune_step(family)
     tags = {names.FAMILY_TAG: family, names.STUDY_STORAGE_TAG: mask_url(storage) or "memory"}
     with tracking.step_run(step, tags) as run_id:
@@ -49,44 +45,24 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
                               n_jobs=n_jobs, pruner=pruner, iterations=iterations, own_run_id=run_id,
                               parent_run_id=parent_run_id)
         tracking.set_tags({names.DATA_RUN_TAG: data_run_id, names.STUDY_NAME_TAG: name})
-        workers.reap(member)
-        writer = tracking.BackgroundChildRunWriter(member.tuning_run_id)
-        children, done, started = {}, [], time.perf_counter()
-        worker = str(process_identity.Worker.this())
+        started = time.perf_counter()
+        done = 0
+        with tracking.trial_runs(member.tuning_run_id, tags={names.WORKER_TAG: str(process_identity.Worker.this())},
+                                 params={"family": family, "seed": seed}) as trial_runs:
 
-        def on_start(number: int) -> None:
-            children[number] = writer.start(workers.trial_run_name(number), {
-                names.TRIAL_NUMBER_TAG: str(number), names.WORKER_TAG: worker}, int(time.time() * 1000))
+            def on_trial(result) -> None:
+                nonlocal done
+                done += 1
+                trial_runs.finished(result.number, params=result.params,
+                                    metrics={**result.metrics, "fit_s": result.fit_s}, state=result.state,
+                                    failed=result.state == FAILED, error=result.error, finished_at=result.finished)
+                print(f"{step}: trial #{result.number} ({done}/{trials}) {result.state}"
+                      f" val_rmse={result.value:.4f} fit={result.fit_s:.2f}s"
+                      f" elapsed={time.perf_counter() - started:.0f}s", flush=True)
 
-        def on_trial(result) -> None:
-            done.append(result)
-            if result.number not in children:
-                writer.flush()  # its start was never queued: raises the writer's error
-            writer.finish(
-                children.pop(result.number),
-                params={**result.params, "family": family, "seed": seed},
-                metrics={**result.metrics, "fit_s": result.fit_s, "trial_number": result.number},
-                tags={names.TRIAL_STATE_TAG: result.state,
-                      **({names.ERROR_TAG: result.error[:names.MAX_ERROR_LENGTH]} if result.error else {})},
-                failed=result.state == FAILED,
-                finished_ms=int(result.finished.timestamp() * 1000) if result.finished else None,
-            )
-            print(f"{step}: trial #{result.number} ({len(done)}/{trials}) {result.state}"
-                  f" val_rmse={result.value:.4f} fit={result.fit_s:.2f}s"
-                  f" elapsed={time.perf_counter() - started:.0f}s", flush=True)
-
-        try:
             optimize(model_family, splits, study=member.study, trials=trials, iterations=iterations, seed=seed,
                      timeout_s=timeout_s, n_jobs=n_jobs, prune=pruner != "none", budget=member.budget,
-                     on_start=on_start, on_trial=on_trial)
-        except KeyboardInterrupt as interrupt:  # SIGINT/SIGTERM (steps/lib/interrupts.py)
-            # The trials that were running end KILLED like this run (step_run does that one).
-            with contextlib.suppress(Exception):
-                writer.close()
-            tracking.end_killed(writer.unfinished(), interrupts.signal_name(interrupt))
-            raise
-        finally:
-            writer.close()  # every finished trial's child run is written before anything else
+                     on_start=trial_runs.started, on_trial=on_trial)
         summary = workers.finish(member, family=family, fixed=model_family.fixed_params(iterations=iterations))
         if summary is None:
             print(f"{step}: other workers still run trials of {name!r}; the last one writes the summary")
@@ -109,11 +85,15 @@ def log_summary(summary: studies.StudySummary, study, tuning_run_id: str) -> Non
         tracking.log_figure(figure, f"{names.PLOTS_DIR}/{file_name}", run_id=tuning_run_id)
 
 
-def _family(name: str, thread_count: int) -> Family:
+def _family(name: str, thread_count: int, pruner: str) -> Family:
+    """The family to tune, refused when it is unknown or cannot be pruned as asked."""
     try:
-        return get_family(name, thread_count=thread_count)
+        family = get_family(name, thread_count=thread_count)
     except KeyError:
         raise InputError("family", f"unknown model family {name!r}; known: {', '.join(family_names())}") from None
+    if pruner != "none" and type(family).fit_options is Family.fit_options:
+        raise InputError("pruner", f"{name} reports no progress while fitting, so it cannot be pruned; use pruner=none")
+    return family
 
 
 OPTIONS = [

@@ -20,6 +20,11 @@ def worker_step(family: str) -> str:
     return tune_step(family) + WORKER_SUFFIX
 
 
+def trial_run_name(number: int) -> str:
+    """The child run name of an Optuna trial, e.g. trial-007."""
+    return f"trial-{number:03d}"
+
+
 def is_tune_step(step: str | None) -> bool:
     return bool(step) and step.startswith(TUNE_PREFIX) and not step.endswith(WORKER_SUFFIX)
 

@@ -1,10 +1,10 @@
 """The tuning workflow shared by every worker of one Optuna study: one study is one MLflow
 tuning run, and each trial is one child run of it, whichever worker ran it.
 
-Three calls make the workflow: `join` (open or create the study, choose this worker's sampler
-seed, find the tuning run its trials belong to), `reap` (fail the trials and child runs of
-workers that died), `finish` (reap again; the study's summary if no trial is still running,
-for the step to log). A study in memory is the one-worker case of the same workflow."""
+Two calls make the workflow: `join` (open or create the study, choose this worker's sampler
+seed, find the tuning run its trials belong to, and reap: fail the trials and child runs of
+workers that died) and `finish` (reap what died meanwhile; the study's summary if no trial is
+still running, for the step to log). A study in memory is the one-worker case of the same workflow."""
 
 from __future__ import annotations
 
@@ -52,14 +52,16 @@ def join(*, family: str, storage: str, study_name: str, trials: int, seed: int, 
     tuning_run_id = _tuning_run(study, created, own_run_id, parent_run_id, shared)
     if tuning_run_id != own_run_id:
         _mark_worker(own_run_id, tuning_run_id, names.worker_step(family))
-    budget = SharedBudget(study, trials, worker) if shared else None
-    return Membership(study, tuning_run_id, shared, budget, stale)
+    membership = Membership(study, tuning_run_id, shared, SharedBudget(study, trials, worker) if shared else None,
+                            stale)
+    reap(membership)  # what workers that died before this one joined left behind
+    return membership
 
 
 def reap(membership: Membership) -> list[int]:
     """Fail the trials (and child runs) of dead workers: by pid on this host, and those the
     database heartbeat reported stale. Run at start and end, never per trial; a no-op for a
-    study in memory. Returns the trial numbers whose child runs were failed."""
+    study in memory. Returns the trial numbers whose child runs were written."""
     if not membership.shared:
         return []
     import warnings
@@ -78,8 +80,10 @@ def reap(membership: Membership) -> list[int]:
         if not is_surplus(t)
         and (worker := Worker.parse(t.user_attrs.get(WORKER_ATTR, ""))) and worker.is_dead_here()
     }
-    writer = tracking.ChildRunWriter(membership.tuning_run_id)
-    return _fail_orphan_child_runs(study, writer, dead) + _end_finished_trials_children(study, writer)
+    trials = {t.number: tracking.TrialRecord(t.number, t.params, t.user_attrs.get(WORKER_ATTR, ""),
+                                             t.user_attrs.get(studies.METRICS_ATTR, {}), t.state.name.lower())
+              for t in study.get_trials(deepcopy=False)}
+    return tracking.end_orphaned_trial_runs(membership.tuning_run_id, trials, died=dead)
 
 
 def finish(membership: Membership, *, family: str, fixed: dict) -> studies.StudySummary | None:
@@ -119,58 +123,3 @@ def _mark_worker(own_run_id: str, tuning_run_id: str, worker_step: str) -> None:
     if names.PARENT_RUN_TAG not in tracking.run_tags(own_run_id):
         tags[names.PARENT_RUN_TAG] = tuning_run_id
     tracking.log_results(tags=tags, run_id=own_run_id)
-
-
-def _fail_orphan_child_runs(study, writer: tracking.ChildRunWriter, dead: set[int]) -> list[int]:
-    """Trials whose worker died get a FAILED child run with their parameters: the RUNNING one
-    the worker created, or a new one if it died before creating it (its writer is dead, so this
-    is never a duplicate). Only trials known dead are touched: a RUNNING child of a finished
-    trial may just be a live worker about to write it."""
-    if not dead:
-        return []
-    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    failed = []
-    running = {run.data.tags.get(names.TRIAL_NUMBER_TAG, ""): run.info.run_id for run in writer.running_children()}
-    for number in sorted(dead):
-        trial = trials.get(number)
-        if trial is None:
-            continue
-        run_id = running.get(str(number))
-        if run_id is None:
-            if writer.has_child(names.TRIAL_NUMBER_TAG, str(number)):
-                continue  # already ended
-            run_id = writer.start(trial_run_name(number), {
-                names.TRIAL_NUMBER_TAG: str(number),
-                names.WORKER_TAG: trial.user_attrs.get(WORKER_ATTR, "")})
-        writer.finish(run_id, params=trial.params, metrics={"trial_number": trial.number},
-                      tags={names.TRIAL_STATE_TAG: "failed",
-                            names.ERROR_TAG: "the worker running this trial died"}, failed=True)
-        failed.append(trial.number)
-    return failed
-
-
-def _end_finished_trials_children(study, writer: tracking.ChildRunWriter) -> list[int]:
-    """Child runs left RUNNING although their trial finished, because their worker died between
-    the trial's end and writing it (its background writer had not sent the last call): written
-    now from the study, FINISHED. Only for workers dead on this host; a live worker may still be
-    about to write them. Returns their trial numbers."""
-    from optuna.trial import TrialState
-
-    trials = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))}
-    ended = []
-    for run in writer.running_children():
-        number = run.data.tags.get(names.TRIAL_NUMBER_TAG, "")
-        trial = trials.get(int(number)) if number.isdigit() else None
-        worker = Worker.parse(run.data.tags.get(names.WORKER_TAG, ""))
-        if trial is None or worker is None or not worker.is_dead_here():
-            continue
-        state = "complete" if trial.state == TrialState.COMPLETE else "pruned"
-        writer.finish(run.info.run_id, params=trial.params,
-                      metrics={**trial.user_attrs.get(studies.METRICS_ATTR, {}), "trial_number": trial.number},
-                      tags={names.TRIAL_STATE_TAG: state}, failed=False)
-        ended.append(trial.number)
-    return ended
-
-
-def trial_run_name(number: int) -> str:
-    return f"trial-{number:03d}"

@@ -18,7 +18,14 @@ from steps.lib.tracking.artifacts import (
     log_table,
     log_text,
 )
-from steps.lib.tracking.child_runs import BackgroundChildRunWriter, ChildRunWriter
+from steps.lib.tracking.child_runs import (
+    BackgroundChildRunWriter,
+    ChildRunWriter,
+    TrialRecord,
+    TrialRuns,
+    end_orphaned_trial_runs,
+    trial_runs,
+)
 from steps.lib.tracking.models import load_pyfunc, log_model, register_model
 from steps.lib.tracking.registry import (
     alias_version,
@@ -65,6 +72,8 @@ __all__ = [
     "BackgroundChildRunWriter",
     "ChildRunWriter",
     "StepFailed",
+    "TrialRecord",
+    "TrialRuns",
     "UploadFailed",
     "_mask_source_tags",
     "alias_version",
@@ -77,6 +86,7 @@ __all__ = [
     "end_finished",
     "end_interrupted_steps",
     "end_killed",
+    "end_orphaned_trial_runs",
     "find_keyed_run",
     "find_latest_run",
     "find_version",
@@ -108,6 +118,7 @@ __all__ = [
     "tag_failed_run",
     "tag_version",
     "tolerate_outages",
+    "trial_runs",
     "unreachable_tracking_server",
     "version_tags",
     "version_uri",

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
@@ -189,3 +190,97 @@ class BackgroundChildRunWriter:
                 self._queue.task_done()
         self._queue.task_done()
 
+
+
+class TrialRuns:
+    """The child runs of the trials one worker runs under a tuning run: one per trial, created
+    when Optuna starts it and finished with its result, written in the background. Every child
+    run carries `tags` and `params` besides the trial's own."""
+
+    def __init__(self, writer: BackgroundChildRunWriter, *, tags: dict[str, str], params: dict):
+        self.writer, self.tags, self.params = writer, tags, params
+        self._tokens: dict[int, int] = {}
+
+    def started(self, number: int) -> None:
+        self._tokens[number] = self.writer.start(
+            names.trial_run_name(number), {names.TRIAL_NUMBER_TAG: str(number), **self.tags}, int(time.time() * 1000))
+
+    def finished(self, number: int, *, params: dict, metrics: dict, state: str, failed: bool, error: str = "",
+                 finished_at=None) -> None:
+        """The trial's parameters, metrics and state (tabtune.trial_state), FAILED if `failed`."""
+        if number not in self._tokens:
+            self.writer.flush()  # its start was never queued: raises the writer's error
+        self.writer.finish(
+            self._tokens.pop(number),
+            params={**params, **self.params},
+            metrics={**metrics, "trial_number": number},
+            tags={names.TRIAL_STATE_TAG: state, **({names.ERROR_TAG: error[:names.MAX_ERROR_LENGTH]} if error else {})},
+            failed=failed,
+            finished_ms=int(finished_at.timestamp() * 1000) if finished_at else None,
+        )
+
+
+@contextlib.contextmanager
+def trial_runs(tuning_run_id: str, *, tags: dict[str, str], params: dict) -> Iterator[TrialRuns]:
+    """Child runs for the trials run inside the block. When the block ends, every finished
+    trial's child run has been written; on SIGINT/SIGTERM the trials still running end KILLED,
+    like the step's own run."""
+    from steps.lib.interrupts import signal_name
+    from steps.lib.tracking.runs import end_killed
+
+    writer = BackgroundChildRunWriter(tuning_run_id)
+    try:
+        yield TrialRuns(writer, tags=tags, params=params)
+    except KeyboardInterrupt as interrupt:
+        with contextlib.suppress(Exception):
+            writer.close()
+        end_killed(writer.unfinished(), signal_name(interrupt))
+        raise
+    finally:
+        writer.close()
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """What the study knows of one trial: enough to write its child run without its worker."""
+
+    number: int
+    params: dict
+    worker: str  # host:pid of the worker that ran it
+    metrics: dict
+    state: str  # Optuna's state, lower case: complete, pruned, fail, running
+
+
+def end_orphaned_trial_runs(tuning_run_id: str, trials: dict[int, TrialRecord], *, died: set[int]) -> list[int]:
+    """Child runs that dead workers left wrong, made right from the study; the numbers of the
+    trials whose child runs it wrote (failed ones first).
+
+    A trial in `died` gets a FAILED child run with its parameters: the RUNNING one its worker
+    created, or a new one if it died before creating it (its writer is dead, so this is never a
+    duplicate). A child run left RUNNING although its trial finished (its worker died between
+    the trial's end and writing it) is written FINISHED from the study, but only when that worker
+    is dead on this host: a live worker may still be about to write it."""
+    from steps.lib.process_identity import Worker
+
+    writer = ChildRunWriter(tuning_run_id)
+    running = {run.data.tags.get(names.TRIAL_NUMBER_TAG, ""): run for run in writer.running_children()}
+    written = []
+    for number in sorted(died & set(trials)):
+        trial, run = trials[number], running.pop(str(number), None)
+        if run is None and writer.has_child(names.TRIAL_NUMBER_TAG, str(number)):
+            continue  # already ended
+        run_id = run.info.run_id if run else writer.start(
+            names.trial_run_name(number), {names.TRIAL_NUMBER_TAG: str(number), names.WORKER_TAG: trial.worker})
+        writer.finish(run_id, params=trial.params, metrics={"trial_number": number},
+                      tags={names.TRIAL_STATE_TAG: "failed", names.ERROR_TAG: "the worker running this trial died"},
+                      failed=True)
+        written.append(number)
+    for number, run in running.items():
+        trial = trials.get(int(number)) if number.isdigit() else None
+        worker = Worker.parse(run.data.tags.get(names.WORKER_TAG, ""))
+        if trial is None or trial.state not in ("complete", "pruned") or worker is None or not worker.is_dead_here():
+            continue
+        writer.finish(run.info.run_id, params=trial.params, metrics={**trial.metrics, "trial_number": trial.number},
+                      tags={names.TRIAL_STATE_TAG: trial.state}, failed=False)
+        written.append(trial.number)
+    return written
