@@ -6,7 +6,8 @@ SDK script) into the bundle's job `tabtune`; `Job.from_dict` checks the dict aga
 types of the bundle schema, so a misspelt field fails the deploy, not a run. The bundle syncs the
 repository to the workspace, so the tasks run the notebook from `${workspace.file_path}`; the
 experiment, node type and secret names are bundle variables (interpolated by the CLI after this
-runs), the number of tuning workers too, but read here because it shapes the task graph.
+runs), the families and the number of tuning workers too, but read here because they shape the
+task graph.
 databricks-bundles is a deploy-time dependency (requirements-dev.txt), never a runtime one."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from databricks_jobs import job
+from steps.lib import pipeline
 
 RESOURCE_KEY = "tabtune"  # `databricks bundle run tabtune`
 BUNDLE_ROOT = "${workspace.file_path}"  # where `bundle deploy` syncs the repository
@@ -22,12 +24,14 @@ NODE_TYPE = "${var.node_type_id}"
 
 def job_settings(variables: dict[str, Any]) -> dict[str, Any]:
     """The bundle's job as Jobs API settings: build_job over the synced files, with the cluster of
-    databricks/job-cluster.json on the node type of the variable `node_type_id`, and `workers`
-    (a bundle variable, default 1) tuning workers per Optuna step."""
+    databricks/job-cluster.json on the node type of the variable `node_type_id`, tuning the
+    bundle variable `families` (default lasso,catboost) with `workers` (default 1) tuning workers
+    per Optuna step."""
     cluster = job.load_cluster(job.PROJECT_DIR / "databricks" / "job-cluster.json")
     cluster["node_type_id"] = NODE_TYPE
+    families = pipeline.parse_families(str(variables.get("families") or ",".join(pipeline.DEFAULT_FAMILIES)))
     return job.build_job(experiment="${var.experiment}", cluster=cluster, workspace_dir=BUNDLE_ROOT,
-                         workers=int(variables.get("workers") or 1),
+                         families=families, workers=int(variables.get("workers") or 1),
                          secret_scope="${var.secret_scope}", secret_key="${var.secret_key}")
 
 

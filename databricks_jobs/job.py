@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from steps.lib import names, pipeline
+from steps.lib.names import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 NOTEBOOK = "databricks_jobs/task_notebook"  # what every task runs, relative to the repository root
 JOB_CLUSTER_KEY = "tabtune"
 
@@ -156,38 +156,15 @@ def build_job(*, experiment: str, cluster: dict[str, Any], git_url: str | None =
         raise ValueError("give exactly one of git_url and workspace_dir")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
-    if git_url is not None:
-        source = "GIT"
-        notebook_path = NOTEBOOK
-    else:
-        source = "WORKSPACE"
-        notebook_path = f"{workspace_dir.rstrip('/')}/{NOTEBOOK}"
+    source = "GIT" if git_url is not None else "WORKSPACE"
+    notebook_path = NOTEBOOK if git_url is not None else f"{workspace_dir.rstrip('/')}/{NOTEBOOK}"
     libraries = [{"pypi": {"package": pin}} for pin in requirement_pins()]
 
     def notebook(base_parameters: dict[str, str]) -> dict[str, Any]:
         return {"notebook_path": notebook_path, "source": source, "base_parameters": base_parameters}
 
-    tasks = []
-    for step in pipeline.steps(families):
-        depends_on = [{"task_key": key} for key in step.depends_on]
-        if is_sharded(step, workers):
-            loop_key = step.name + WORKERS_SUFFIX
-            tasks.append({"task_key": loop_key, "depends_on": depends_on, "for_each_task": {
-                "inputs": json.dumps(list(range(workers))),
-                "concurrency": workers,
-                "task": {"task_key": step.name + ITERATION_SUFFIX, "new_cluster": cluster, "libraries": libraries,
-                         "notebook_task": notebook(worker_parameters(step, secret_scope, secret_key))},
-            }})
-            tasks.append({"task_key": step.name, "depends_on": [{"task_key": loop_key}],
-                          "job_cluster_key": JOB_CLUSTER_KEY, "libraries": libraries,
-                          "notebook_task": notebook(collect_parameters(step, workers))})
-            continue
-        task: dict[str, Any] = {"task_key": step.name}
-        if depends_on:
-            task["depends_on"] = depends_on
-        task.update(job_cluster_key=JOB_CLUSTER_KEY, libraries=libraries,
-                    notebook_task=notebook(task_parameters(step)))
-        tasks.append(task)
+    tasks = [task for step in pipeline.steps(families)
+             for task in step_tasks(step, workers, cluster, libraries, notebook, secret_scope, secret_key)]
     # Only the settings some task reads (the sharded steps take no `storage`: theirs is the secret).
     used = set(re.findall(r"\{\{job\.parameters\.(\w+)\}\}", json.dumps(tasks)))
     parameters = [{"name": EXPERIMENT_KEY, "default": experiment}]
@@ -202,3 +179,25 @@ def build_job(*, experiment: str, cluster: dict[str, Any], git_url: str | None =
     if git_url is not None:
         settings["git_source"] = {"git_url": git_url, "git_provider": git_provider, "git_branch": git_branch}
     return settings
+
+
+def step_tasks(step: pipeline.Step, workers: int, cluster: dict[str, Any], libraries: list, notebook,
+               secret_scope: str, secret_key: str) -> list[dict[str, Any]]:
+    """The tasks that run one step: one notebook task on the job cluster, or, for a sharded
+    tuning step, its workers' for_each_task and the task that collects their tuning run."""
+    depends_on = [{"task_key": key} for key in step.depends_on]
+    if not is_sharded(step, workers):
+        task: dict[str, Any] = {"task_key": step.name, **({"depends_on": depends_on} if depends_on else {})}
+        return [{**task, "job_cluster_key": JOB_CLUSTER_KEY, "libraries": libraries,
+                 "notebook_task": notebook(task_parameters(step))}]
+    loop_key = step.name + WORKERS_SUFFIX
+    return [
+        {"task_key": loop_key, "depends_on": depends_on, "for_each_task": {
+            "inputs": json.dumps(list(range(workers))),
+            "concurrency": workers,
+            "task": {"task_key": step.name + ITERATION_SUFFIX, "new_cluster": cluster, "libraries": libraries,
+                     "notebook_task": notebook(worker_parameters(step, secret_scope, secret_key))},
+        }},
+        {"task_key": step.name, "depends_on": [{"task_key": loop_key}], "job_cluster_key": JOB_CLUSTER_KEY,
+         "libraries": libraries, "notebook_task": notebook(collect_parameters(step, workers))},
+    ]

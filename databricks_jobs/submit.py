@@ -14,8 +14,10 @@ import json
 import sys
 
 from databricks_jobs import job
+from steps.lib import pipeline
 
 PLACEHOLDER = "REPLACE-ME"
+FAMILIES = "families"  # -P families=…: which families the job tunes (it is built for them)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,7 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--secret-key", default=job.DEFAULT_SECRET_KEY,
                         help="with --workers > 1: key of the Optuna storage URL in that scope")
     parser.add_argument("-P", "--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="a job parameter for this run, e.g. -P trials=10 (repeatable)")
+                        help="a job parameter for this run, e.g. -P trials=10 (repeatable); -P families=… builds the "
+                             "job for those families")
     parser.add_argument("--no-run", action="store_true", help="create or update the job, do not start it")
     parser.add_argument("--profile", help="~/.databrickscfg profile (default: DATABRICKS_HOST and _TOKEN)")
     return parser.parse_args(argv)
@@ -63,13 +66,16 @@ def main(argv: list[str] | None = None) -> None:
     cluster = job.load_cluster(args.cluster)
     if PLACEHOLDER in json.dumps(cluster):
         raise SystemExit(f"{args.cluster}: replace the {PLACEHOLDER} values first (see docs/databricks.md)")
+    overrides = dict(item.split("=", 1) for item in args.param if "=" in item)
+    malformed = len(overrides) != len(args.param)  # a NAME without =VALUE, or a NAME twice
+    # The families shape the task graph (a task per tuning step): they are chosen when the job is built.
+    families = pipeline.parse_families(overrides.pop(FAMILIES, ",".join(pipeline.DEFAULT_FAMILIES)))
     settings = job.build_job(experiment=args.experiment, cluster=cluster, git_url=args.git_url,
                              git_branch=args.git_branch, git_provider=args.git_provider,
-                             workspace_dir=args.workspace_dir, name=args.name, workers=args.workers,
-                             secret_scope=args.secret_scope, secret_key=args.secret_key)
-    overrides = dict(item.split("=", 1) for item in args.param if "=" in item)
-    known = {parameter["name"] for parameter in settings["parameters"]}
-    if len(overrides) != len(args.param) or not set(overrides) <= known:
+                             workspace_dir=args.workspace_dir, name=args.name, families=families,
+                             workers=args.workers, secret_scope=args.secret_scope, secret_key=args.secret_key)
+    known = {parameter["name"] for parameter in settings["parameters"]} | {FAMILIES}
+    if malformed or not set(overrides) <= known:
         raise SystemExit(f"-P takes NAME=VALUE with NAME one of {sorted(known)}; got {args.param}")
 
     from databricks.sdk import WorkspaceClient

@@ -25,7 +25,7 @@ from steps.lib.errors import InputError
 from steps.lib.grid import parse_alphas
 
 ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
-GRACE_S = 10.0  # how long an interrupted step may take to end its runs before it is SIGKILLed
+STOP_GRACE_S = 10.0  # how long an interrupted step may take to end its runs before it is SIGKILLed
 
 
 def run(*, families: str = ",".join(pipeline.DEFAULT_FAMILIES), env_manager: str = "local", reuse: str = "auto",
@@ -51,7 +51,7 @@ def run(*, families: str = ",".join(pipeline.DEFAULT_FAMILIES), env_manager: str
         def finish(step: pipeline.Step, run_id: str) -> None:
             tracking.set_tags({names.STEP_RUN_TAG_PREFIX + step.name: run_id})
 
-        run_ids = scheduler.run_steps(steps, start, finish, at_once=parallel_steps, grace_s=GRACE_S)
+        run_ids = scheduler.run_steps(steps, start, finish, at_once=parallel_steps, grace_s=STOP_GRACE_S)
         results = outcome.record_results(pipeline_run_id, run_ids,
                                          registered_model_name=settings["registered_model_name"],
                                          alias=settings["alias"])
@@ -75,8 +75,8 @@ def run_step(step: pipeline.Step, parameters: dict[str, str], key: str | None, e
 def stopping_steps(pipeline_run_id: str):
     """On SIGINT/SIGTERM, or when a step fails: the scheduler sends SIGTERM to the steps still
     running and waits for them (they end their runs KILLED), SIGKILLing one not gone within
-    GRACE_S (a fit that does not check for signals). Whatever they left RUNNING is then ended
-    KILLED here. On a signal, a hook does the same GRACE_S after it, in case the wait itself
+    STOP_GRACE_S (a fit that does not check for signals). Whatever they left RUNNING is then ended
+    KILLED here. On a signal, a hook does the same STOP_GRACE_S after it, in case the wait itself
     hangs (a tracking call to a server that does not answer), so stopping is bounded."""
 
     def stop() -> None:
@@ -86,7 +86,7 @@ def stopping_steps(pipeline_run_id: str):
         time.sleep(0.5)  # their trial runs count as orphaned once the processes are gone
         tracking.end_interrupted_steps(pipeline_run_id, name)
 
-    interrupts.after_interrupt(GRACE_S, stop)
+    interrupts.after_interrupt(STOP_GRACE_S, stop)
     try:
         yield
     except KeyboardInterrupt as interrupt:

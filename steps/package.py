@@ -16,8 +16,10 @@ registered_version, model_uri; the gate tags; `model_card.md`."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import click
+import pandas as pd
 
 from steps.lib import cli, gate, lineage, names, tracking
 from steps.lib.errors import InputError
@@ -27,71 +29,114 @@ from steps.lib.serving import check_serves, model_card
 def run(*, model_run_id: str, registered_model_name: str, alias: str, min_improvement: float = 0.0,
         promote: str = "gate") -> str:
     """Check, register (once) and gate the model; returns this step's run ID."""
+    _check_names(registered_model_name, alias)
+    gate.check_settings(min_improvement, promote)
+    name = registered_model_name
+    with tracking.step_run(names.PACKAGE) as run_id:
+        candidate = _candidate(lineage.model_run(model_run_id), run_id)
+        fingerprint = candidate.refit_tags.get(names.MODEL_FINGERPRINT_TAG)
+        existing = tracking.find_version(name, {names.MODEL_FINGERPRINT_TAG: fingerprint}) if fingerprint else None
+        verdict = _Verdict(candidate, name, alias, min_improvement, promote, registered_new=existing is None)
+        if existing is not None:
+            version = str(existing.version)
+            print(f"package: identical to version {version} (same data, parameters and code): nothing registered")
+            decision = _gate_and_apply(name, alias, version, verdict.decide, verdict.record)
+        else:
+            if not fingerprint:
+                print(f"package: refit run {candidate.model_run_id} has no {names.MODEL_FINGERPRINT_TAG} tag: "
+                      "registering without a check for an identical version")
+            with tracking.new_version(candidate.model_uri, name, candidate.version_tags(),
+                                      candidate.description()) as registered:
+                version = str(registered.version)
+                decision = _gate_and_apply(name, alias, version, verdict.decide, verdict.record)
+        print(f"package: {decision.message}")
+        print(f"package: {name} version {version}; run {run_id}")
+        return run_id
+
+
+def _check_names(registered_model_name: str, alias: str) -> None:
     if not registered_model_name.strip():
         raise InputError("registered_model_name", "must not be empty")
     if not alias or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
         raise InputError("alias", f"{alias!r} is empty or reserved by MLflow; use a name such as 'champion'")
-    gate.check_settings(min_improvement, promote)
-    name = registered_model_name
-    with tracking.step_run(names.PACKAGE) as run_id:
-        model_run_id = lineage.model_run(model_run_id)
-        refit_tags = tracking.run_tags(model_run_id)
-        model_uri = refit_tags[names.MODEL_URI_TAG]
-        model = tracking.load_pyfunc(model_uri)
-        check_serves(model)
-        x_test, y_test = lineage.load_test_rows(refit_tags[names.DATA_RUN_TAG])
-        new_rmse = gate.rmse_of(model, x_test, y_test)
-        lineage_tags = {
-            "data_run_id": refit_tags[names.DATA_RUN_TAG],
-            "tune_run_ids": refit_tags[names.TUNE_RUNS_TAG],
-            "refit_run_id": model_run_id,
-            "package_run_id": run_id,
-        }
-        fingerprint = refit_tags.get(names.MODEL_FINGERPRINT_TAG)
-        existing = tracking.find_version(name, {names.MODEL_FINGERPRINT_TAG: fingerprint}) if fingerprint else None
-        scores: dict[str, tuple[float | None, str | None]] = {}  # champion version -> its score, once each
 
-        def decide(version: str, champion: str | None) -> gate.Decision:
-            if champion is not None and champion != version and champion not in scores:
-                scores[champion] = _score_champion(name, champion, x_test, y_test)
-            rmse, error = scores.get(champion, (None, None))
-            return gate.decide(version=version, alias=alias, new_rmse=new_rmse, champion_version=champion,
-                               champion_rmse=rmse, champion_error=error, min_improvement=min_improvement,
-                               promote=promote)
 
-        def record(version: str, decision: gate.Decision) -> None:
-            """The verdict and model card on this step's run, written before the alias can move:
-            if the artifact store refuses the card, the step fails with nothing aliased (and a new
-            version is deleted again by new_version)."""
-            tracking.log_results(
-                params={"registered_version": version, "model_uri": model_uri, "registered_new": existing is None},
-                tags={names.REFIT_RUN_TAG: model_run_id, **decision.tags},
-            )
-            holds_alias = decision.promote or decision.state == gate.UNCHANGED
-            tracking.log_text(
-                model_card(name, version, alias, refit_tags[names.FAMILY_TAG], model_uri, lineage_tags,
-                           tracking.run_metrics(model_run_id), holds_alias=holds_alias, gate=decision.message),
-                names.MODEL_CARD_FILE,
-            )
+@dataclass(frozen=True)
+class Candidate:
+    """The refit model up for registration: where it came from, proven to serve, and its test RMSE
+    on its own test split (the rows the gate compares on)."""
 
-        if existing is not None:
-            version = str(existing.version)
-            print(f"package: identical to version {version} (same data, parameters and code): nothing registered")
-            decision = _gate_and_apply(name, alias, version, decide, record)
-        else:
-            if not fingerprint:
-                print(f"package: refit run {model_run_id} has no {names.MODEL_FINGERPRINT_TAG} tag: "
-                      "registering without a check for an identical version")
-            refit_from = refit_tags.get(names.REFIT_FROM_TAG)  # absent on refit runs made before the tag
-            version_tags = {**lineage_tags, **({names.MODEL_FINGERPRINT_TAG: fingerprint} if fingerprint else {}),
-                            **({names.REFIT_FROM_TAG: refit_from} if refit_from else {})}
-            description = _description(new_rmse, refit_tags[names.FAMILY_TAG], lineage_tags)
-            with tracking.new_version(model_uri, name, version_tags, description) as registered:
-                version = str(registered.version)
-                decision = _gate_and_apply(name, alias, version, decide, record)
-        print(f"package: {decision.message}")
-        print(f"package: {name} version {version}; run {run_id}")
-        return run_id
+    model_run_id: str
+    refit_tags: dict[str, str]
+    model_uri: str
+    x_test: pd.DataFrame
+    y_test: pd.Series
+    test_rmse: float
+    lineage_tags: dict[str, str]
+
+    def version_tags(self) -> dict[str, str]:
+        """Tags of a new registered version: its lineage, fingerprint and refit candidate."""
+        extra = {tag: self.refit_tags[tag] for tag in (names.MODEL_FINGERPRINT_TAG, names.REFIT_FROM_TAG)
+                 if self.refit_tags.get(tag)}  # absent on refit runs made before the tags
+        return {**self.lineage_tags, **extra}
+
+    def description(self) -> str:
+        """The registered version's description: how good it is and where it came from."""
+        lineage_tags = self.lineage_tags
+        return (f"{self.refit_tags[names.FAMILY_TAG]} regressor, test RMSE {self.test_rmse:.6g} on the test split "
+                f"of data run {lineage_tags['data_run_id']}. Tuned in runs {lineage_tags['tune_run_ids']}, refit "
+                f"in run {lineage_tags['refit_run_id']}, registered by package run {lineage_tags['package_run_id']}.")
+
+
+def _candidate(model_run_id: str, package_run_id: str) -> Candidate:
+    """The refit run's model, loaded through pyfunc and checked to serve, scored on its test split."""
+    refit_tags = tracking.run_tags(model_run_id)
+    model_uri = refit_tags[names.MODEL_URI_TAG]
+    model = tracking.load_pyfunc(model_uri)
+    check_serves(model)
+    x_test, y_test = lineage.load_test_rows(refit_tags[names.DATA_RUN_TAG])
+    lineage_tags = {"data_run_id": refit_tags[names.DATA_RUN_TAG], "tune_run_ids": refit_tags[names.TUNE_RUNS_TAG],
+                    "refit_run_id": model_run_id, "package_run_id": package_run_id}
+    return Candidate(model_run_id, refit_tags, model_uri, x_test, y_test, gate.rmse_of(model, x_test, y_test),
+                     lineage_tags)
+
+
+class _Verdict:
+    """The gate's decision for one candidate against whichever version holds the alias, and its
+    record on this step's run; each champion is loaded and scored once."""
+
+    def __init__(self, candidate: Candidate, name: str, alias: str, min_improvement: float, promote: str, *,
+                 registered_new: bool):
+        self.candidate, self.name, self.alias = candidate, name, alias
+        self.min_improvement, self.promote, self.registered_new = min_improvement, promote, registered_new
+        self.scores: dict[str, tuple[float | None, str | None]] = {}  # champion version -> its score
+
+    def decide(self, version: str, champion: str | None) -> gate.Decision:
+        candidate = self.candidate
+        if champion is not None and champion != version and champion not in self.scores:
+            self.scores[champion] = _score_champion(self.name, champion, candidate.x_test, candidate.y_test)
+        rmse, error = self.scores.get(champion, (None, None))
+        return gate.decide(version=version, alias=self.alias, new_rmse=candidate.test_rmse,
+                           champion_version=champion, champion_rmse=rmse, champion_error=error,
+                           min_improvement=self.min_improvement, promote=self.promote)
+
+    def record(self, version: str, decision: gate.Decision) -> None:
+        """The verdict and model card on this step's run, written before the alias can move: if
+        the artifact store refuses the card, the step fails with nothing aliased (and a new
+        version is deleted again by new_version)."""
+        candidate = self.candidate
+        tracking.log_results(
+            params={"registered_version": version, "model_uri": candidate.model_uri,
+                    "registered_new": self.registered_new},
+            tags={names.REFIT_RUN_TAG: candidate.model_run_id, **decision.tags},
+        )
+        holds_alias = decision.promote or decision.state == gate.UNCHANGED
+        tracking.log_text(
+            model_card(self.name, version, self.alias, candidate.refit_tags[names.FAMILY_TAG], candidate.model_uri,
+                       candidate.lineage_tags, tracking.run_metrics(candidate.model_run_id), holds_alias=holds_alias,
+                       gate=decision.message),
+            names.MODEL_CARD_FILE,
+        )
 
 
 def _gate_and_apply(name: str, alias: str, version: str, decide, record) -> gate.Decision:
@@ -122,13 +167,6 @@ def _score_champion(name: str, version: str, x_test, y_test) -> tuple[float | No
     except Exception as error:  # noqa: BLE001 - a champion that does not load cannot be compared
         return None, f"it does not load: {gate.short_reason(error)}"
     return gate.champion_rmse(champion, x_test, y_test)
-
-
-def _description(test_rmse: float, family: str, lineage_tags: dict[str, str]) -> str:
-    """The registered version's description: how good it is and where it came from."""
-    return (f"{family} regressor, test RMSE {test_rmse:.6g} on the test split of data run "
-            f"{lineage_tags['data_run_id']}. Tuned in runs {lineage_tags['tune_run_ids']}, refit in run "
-            f"{lineage_tags['refit_run_id']}, registered by package run {lineage_tags['package_run_id']}.")
 
 
 OPTIONS = [

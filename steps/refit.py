@@ -86,11 +86,12 @@ def _fingerprint(data_run_id: str, splits, family: str, params: dict) -> str:
     split seed and a digest of each split), the family, the final parameters, the code under
     steps/ and the pinned requirements. `package` registers a fingerprint only once."""
     from steps.lib.data import frame_digest
-    from steps.lib.fingerprint import PROJECT_DIR, code_digest, model_fingerprint, requirement_pins
+    from steps.lib.fingerprint import model_fingerprint, project_code_digest, requirement_pins
+    from steps.lib.names import PROJECT_DIR
 
     data = {"data_digest": tracking.run_tags(data_run_id).get(names.DATA_DIGEST_TAG, ""), "seed": splits.seed,
             "splits": {split: frame_digest(getattr(splits, split)) for split in names.SPLITS}}
-    return model_fingerprint(data=data, family=family, params=params, code=code_digest(),
+    return model_fingerprint(data=data, family=family, params=params, code=project_code_digest(),
                              requirements=requirement_pins((PROJECT_DIR / "requirements.txt").read_text()))
 
 

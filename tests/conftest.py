@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+from steps.lib.names import PROJECT_DIR
+
 TINY = {"trials": "3", "iterations": "30", "alphas": "1,0.1,0.01"}
 
 

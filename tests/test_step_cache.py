@@ -20,7 +20,7 @@ def project(tmp_path):
 
 
 def digests(project) -> dict[str, str]:
-    return {step: step_cache.code_digest(step, project) for step in ("prepare", "tune_lasso", "tune", "refit",
+    return {step: step_cache.step_code_digest(step, project) for step in ("prepare", "tune_lasso", "tune", "refit",
                                                                       "package")}
 
 

@@ -8,10 +8,10 @@ import hashlib
 import json
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+from steps.lib.names import PROJECT_DIR
 
 
-def code_digest(root: Path = PROJECT_DIR) -> str:
+def project_code_digest(root: Path = PROJECT_DIR) -> str:
     """sha256 over every `*.py` under `root/steps`: sorted relative paths and their bytes, so a
     changed, added, removed or renamed module changes the digest."""
     digest = hashlib.sha256()

@@ -1,5 +1,9 @@
 """Every name shared between steps, spelled once: step names, tags, limits, artifact paths."""
 
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]  # the project's root: MLproject, requirements.txt, steps/
+
 PREPARE = "prepare"
 TUNE = "tune"  # the Optuna tuning entry point, for any family
 TUNE_LASSO = "tune_lasso"  # the LASSO grid (the tutorial's alphas), also a step name

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import importlib
 import json
-from pathlib import Path
 
 import click
 
 from steps.lib import cli, names, pipeline
 from steps.lib.families import family_names
+from steps.lib.names import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 MLPROJECT = PROJECT_DIR / "MLproject"
 PARAMETERS_DOC = PROJECT_DIR / "docs" / "parameters.md"
 # The entry points in the order MLproject lists them: the pipeline, then its steps; tune_catboost

@@ -20,7 +20,7 @@ def cache_key(step: pipeline.Step, parameters: dict[str, str]) -> str | None:
             source = interpreted.pop("data")
             data = source if source == names.DEFAULT_DATA else step_cache.file_digest(local_path(source))
         return step_cache.step_key(step=step.name, entry_point=step.entry_point, parameters=interpreted,
-                                   code=step_cache.code_digest(step.entry_point), data=data,
+                                   code=step_cache.step_code_digest(step.entry_point), data=data,
                                    dependencies=step_cache.dependencies_digest())
     except Exception:  # noqa: BLE001 - never wrong: no key, no reuse
         return None

@@ -12,15 +12,16 @@ import importlib
 import json
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-PACKAGE = "steps"
+from steps.lib.names import PROJECT_DIR
+
+SOURCE_PACKAGE = "steps"  # the package whose modules a step runs
 KEY_VERSION = "1"  # bump when the key's recipe changes, so old keys never match
 
 
 def interpreted_parameters(entry_point: str, parameters: dict[str, str]) -> dict:
     """The parameters as the entry point's click command turns them into values, defaults
     included (raises click's error for a value the step would refuse)."""
-    command = importlib.import_module(f"{PACKAGE}.{entry_point}").command
+    command = importlib.import_module(f"{SOURCE_PACKAGE}.{entry_point}").command
     args = [part for name, value in parameters.items() for part in (f"--{name.replace('_', '-')}", str(value))]
     return dict(command.make_context(entry_point, args).params)
 
@@ -30,7 +31,7 @@ def modules_of(entry_point: str, project_dir: Path = PROJECT_DIR) -> list[Path]:
     this project it imports (anywhere in the file, lazy imports included). Importing a package
     counts as importing all of it: a family registry, say, discovers its modules at run time."""
     seen: set[Path] = set()
-    pending = [project_dir / PACKAGE / f"{entry_point}.py"]
+    pending = [project_dir / SOURCE_PACKAGE / f"{entry_point}.py"]
     while pending:
         path = pending.pop()
         if path in seen or not path.is_file():
@@ -46,8 +47,8 @@ def _imported_names(path: Path, project_dir: Path) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == PACKAGE}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == PACKAGE:
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == SOURCE_PACKAGE}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == SOURCE_PACKAGE:
             found.add(f"{node.module}.__init__")
             for alias in node.names:
                 submodule = f"{node.module}.{alias.name}"
@@ -63,7 +64,7 @@ def _files_of(dotted: str, project_dir: Path) -> list[Path]:
     return [base.with_suffix(".py")] if base.with_suffix(".py").is_file() else []
 
 
-def code_digest(entry_point: str, project_dir: Path = PROJECT_DIR) -> str:
+def step_code_digest(entry_point: str, project_dir: Path = PROJECT_DIR) -> str:
     """A hash of the content of every source file the step runs, by path relative to the project."""
     digest = hashlib.sha256()
     for path in modules_of(entry_point, project_dir):

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from steps.lib import studies
+from steps.lib.budget import is_surplus
 from steps.lib.data import Splits
 from steps.lib.training import fit_and_score
 
@@ -77,63 +79,69 @@ def optimize(
     (`on_trial`) from the thread that ran it."""
     import optuna
 
-    from steps.lib import studies
-    from steps.lib.budget import is_surplus
-
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    fixed = family.fixed_params(iterations=iterations)
-    data = family.fit_data(splits)  # once for every trial: the hot path only fits
-    outcomes: dict[int, tuple[dict, float, str]] = {}
-    own_failures = []
-
-    def objective(trial: optuna.Trial) -> float:
-        if budget is not None and not budget.claim(trial):
-            raise _Surplus()
-        params = {**family.space(trial), **fixed}
-        on_start(trial.number)
-        reporter = _PruningReporter(trial, iterations) if prune else None
-        try:
-            fitted = fit_and_score(family, params, splits, seed, on_iteration=reporter, data=data)
-        except Exception as error:
-            outcomes[trial.number] = ({}, 0.0, f"{type(error).__name__}: {error}")
-            raise
-        if reporter and reporter.pruned_at:
-            outcomes[trial.number] = (reporter.pruned_at, fitted.fit_s, "")
-            raise optuna.TrialPruned(f"pruned at iteration {reporter.pruned_at['pruned_at_iteration']}")
-        outcomes[trial.number] = (fitted.metrics, fitted.fit_s, "")
-        trial.set_user_attr(studies.METRICS_ATTR, {**fitted.metrics, "fit_s": fitted.fit_s})
-        return fitted.metrics["val_rmse"]
-
-    def report(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
-        if is_surplus(frozen):
-            study.stop()
-            return
-        metrics, fit_s, error = outcomes.pop(frozen.number, ({}, 0.0, ""))
-        state = {
-            optuna.trial.TrialState.COMPLETE: COMPLETE,
-            optuna.trial.TrialState.PRUNED: PRUNED,
-        }.get(frozen.state, FAILED)
-        if state == FAILED:
-            own_failures.append(frozen.number)
-        on_trial(
-            TrialResult(
-                frozen.number, {**frozen.params, **fixed}, state, metrics, fit_s,
-                frozen.datetime_start, frozen.datetime_complete, error,
-            )
-        )
-        if (budget is not None and budget.used_up()) or len(own_failures) >= trials:
-            study.stop()
-
+    search = _Search(family, splits, trials=trials, iterations=iterations, seed=seed, prune=prune, budget=budget,
+                     on_start=on_start, on_trial=on_trial)
     study.optimize(
-        objective,
+        search.objective,
         n_trials=None if budget is not None else trials,
         timeout=timeout_s or None,
         n_jobs=n_jobs,
-        callbacks=[report],
+        callbacks=[search.report],
         catch=(Exception,),
         gc_after_trial=False,
     )
     return study
+
+
+class _Search:
+    """One worker's side of a study: the objective each trial runs (the hot path: claim a slot,
+    fit, score) and the callback that reports each finished trial and stops the study once the
+    budget is used up or every trial of this worker failed."""
+
+    def __init__(self, family, splits, *, trials: int, iterations: int, seed: int, prune: bool, budget,
+                 on_start: Callable[[int], None], on_trial: Callable[[TrialResult], None]):
+        self.family, self.splits, self.trials, self.iterations, self.seed = family, splits, trials, iterations, seed
+        self.prune, self.budget, self.on_start, self.on_trial = prune, budget, on_start, on_trial
+        self.fixed = family.fixed_params(iterations=iterations)
+        self.data = family.fit_data(splits)  # once for every trial: the hot path only fits
+        self.outcomes: dict[int, tuple[dict, float, str]] = {}  # trial number -> metrics, fit_s, error
+        self.own_failures: list[int] = []
+
+    def objective(self, trial) -> float:
+        if self.budget is not None and not self.budget.claim(trial):
+            raise _Surplus()
+        params = {**self.family.space(trial), **self.fixed}
+        self.on_start(trial.number)
+        reporter = _PruningReporter(trial, self.iterations) if self.prune else None
+        try:
+            fitted = fit_and_score(self.family, params, self.splits, self.seed, on_iteration=reporter, data=self.data)
+        except Exception as error:
+            self.outcomes[trial.number] = ({}, 0.0, f"{type(error).__name__}: {error}")
+            raise
+        if reporter and reporter.pruned_at:
+            self.outcomes[trial.number] = (reporter.pruned_at, fitted.fit_s, "")
+            import optuna
+
+            raise optuna.TrialPruned(f"pruned at iteration {reporter.pruned_at['pruned_at_iteration']}")
+        self.outcomes[trial.number] = (fitted.metrics, fitted.fit_s, "")
+        trial.set_user_attr(studies.METRICS_ATTR, {**fitted.metrics, "fit_s": fitted.fit_s})
+        return fitted.metrics["val_rmse"]
+
+    def report(self, study, frozen) -> None:
+        from optuna.trial import TrialState
+
+        if is_surplus(frozen):
+            study.stop()
+            return
+        metrics, fit_s, error = self.outcomes.pop(frozen.number, ({}, 0.0, ""))
+        state = {TrialState.COMPLETE: COMPLETE, TrialState.PRUNED: PRUNED}.get(frozen.state, FAILED)
+        if state == FAILED:
+            self.own_failures.append(frozen.number)
+        self.on_trial(TrialResult(frozen.number, {**frozen.params, **self.fixed}, state, metrics, fit_s,
+                                  frozen.datetime_start, frozen.datetime_complete, error))
+        if (self.budget is not None and self.budget.used_up()) or len(self.own_failures) >= self.trials:
+            study.stop()
 
 
 class _PruningReporter:

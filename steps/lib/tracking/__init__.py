@@ -40,10 +40,8 @@ from steps.lib.tracking.registry import (
     version_uri,
 )
 from steps.lib.tracking.runs import (
-    PROJECT_DIR,
     StepFailed,
     UploadFailed,
-    _mask_source_tags,
     child_runs,
     create_run,
     end_failed,
@@ -53,6 +51,7 @@ from steps.lib.tracking.runs import (
     find_keyed_run,
     find_latest_run,
     log_results,
+    mask_source_tags,
     record_reused_step,
     resolve_run,
     run_metrics,
@@ -68,14 +67,12 @@ from steps.lib.tracking.runs import (
 from steps.lib.tracking.ui import present_run, store_location
 
 __all__ = [
-    "PROJECT_DIR",
     "BackgroundChildRunWriter",
     "ChildRunWriter",
     "StepFailed",
     "TrialRecord",
     "TrialRuns",
     "UploadFailed",
-    "_mask_source_tags",
     "alias_version",
     "child_runs",
     "create_run",
@@ -102,6 +99,7 @@ __all__ = [
     "log_table",
     "log_text",
     "logged_model_metrics",
+    "mask_source_tags",
     "new_version",
     "present_run",
     "record_reused_step",

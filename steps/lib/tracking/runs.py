@@ -7,7 +7,6 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -18,9 +17,8 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from steps.lib import names
 from steps.lib.errors import InputError
 from steps.lib.interrupts import signal_name
+from steps.lib.names import PROJECT_DIR
 from steps.lib.secrets import mask_url
-
-PROJECT_DIR = Path(__file__).resolve().parents[3]
 
 
 class StepFailed(Exception):
@@ -68,7 +66,7 @@ def step_run(step: str, tags: dict[str, str] | None = None) -> Iterator[str]:
     Any error inside marks it FAILED with the message as a tag, so the UI says why; SIGINT or
     SIGTERM (a KeyboardInterrupt, steps/lib/interrupts.py) ends it KILLED, tagged with the signal."""
     with mlflow.start_run(tags={names.STEP_TAG: step, **(tags or {})}) as run:
-        _mask_source_tags(run)
+        mask_source_tags(run)
         try:
             yield run.info.run_id
             log_results(metrics={names.PEAK_RSS_METRIC: peak_rss_mb()}, run_id=run.info.run_id)
@@ -97,7 +95,7 @@ def peak_rss_mb() -> float:
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
-def _mask_source_tags(run) -> None:
+def mask_source_tags(run) -> None:
     """MLflow records the project's git URL verbatim; a token in it must not stay in the store."""
     leaked = {key: mask_url(value) for key, value in run.data.tags.items()
               if key in names.SOURCE_TAGS and mask_url(value) != value}
