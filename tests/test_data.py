@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from steps.lib.data import (
     split_sizes,
 )
 from steps.lib.errors import InputError
+from tests.conftest import in_process_store
 
 
 def test_split_is_disjoint_complete_and_seeded(frame):
@@ -78,6 +81,16 @@ def test_read_table_formats_and_errors(tmp_path, frame):
     with pytest.raises(InputError, match="neither 'diabetes' nor"):
         (tmp_path / "t.xlsx").write_text("x")
         read_table(str(tmp_path / "t.xlsx"))
+
+
+def test_a_uri_that_cannot_be_downloaded_is_the_users_input_error(tmp_path):
+    """A runs:/ URI of a run the (real, empty) tracking store does not have: MLflow's download
+    fails, and the step says so as bad `data`, with MLflow's reason."""
+    missing_run = "0" * 32
+    uri = f"runs:/{missing_run}/t.csv"
+    with in_process_store(tmp_path), pytest.raises(
+            InputError, match=rf"^data: cannot download '{re.escape(uri)}': .*{missing_run}.* not found"):
+        read_table(uri)
 
 
 def test_parquet_text_columns_are_read_as_categories_with_the_same_values_and_digest(tmp_path, frame):

@@ -1,4 +1,4 @@
-"""The champion gate and idempotent registration: the pure decision and fingerprint, then
+"""The champion gate and idempotent registration: the pure decision, then
 `package.run()` in-process against a real temp sqlite registry (no mocks): a first model takes
 the alias, a worse one is registered but does not, a model of another table cannot take it
 unless forced, and packaging the same model again registers nothing."""
@@ -15,7 +15,6 @@ import pytest
 from steps import package, prepare, refit, tune_lasso
 from steps.lib import gate, names, tracking
 from steps.lib.errors import InputError
-from steps.lib.fingerprint import code_digest, model_fingerprint, requirement_pins
 from tests.conftest import in_process_store, make_frame
 
 GATE = {"version": "3", "alias": "champion", "champion_error": None, "min_improvement": 0.0, "promote": "gate"}
@@ -110,33 +109,6 @@ def test_the_comparison_is_redone_when_the_alias_moves_meanwhile():
     moving = iter(str(n) for n in range(100))
     with pytest.raises(gate.GateRaced, match="moved 3 times"):
         gate.decide_until_stable(lambda: next(moving), decide_against)
-
-
-# --------------------------------------------------------------------------- the fingerprint
-def test_code_digest_changes_with_any_module_and_its_path(tmp_path):
-    (tmp_path / "steps" / "lib").mkdir(parents=True)
-    (tmp_path / "steps" / "a.py").write_text("x = 1\n")
-    (tmp_path / "steps" / "lib" / "b.py").write_text("y = 2\n")
-    (tmp_path / "steps" / "notes.txt").write_text("not code")
-    before = code_digest(tmp_path)
-    (tmp_path / "steps" / "notes.txt").write_text("still not code")
-    assert code_digest(tmp_path) == before
-    (tmp_path / "steps" / "lib" / "b.py").write_text("y = 3\n")
-    changed = code_digest(tmp_path)
-    assert changed != before
-    (tmp_path / "steps" / "lib" / "b.py").rename(tmp_path / "steps" / "b.py")
-    assert code_digest(tmp_path) not in (before, changed)
-
-
-def test_fingerprint_depends_on_data_family_params_code_and_pins():
-    base = {"data": {"data_digest": "d1", "seed": 1}, "family": "lasso", "params": {"alpha": 0.1, "max_iter": 5},
-            "code": "c1", "requirements": requirement_pins("# pins\nmlflow==3.17.2\n\nnumpy==2.4.6  # x\n")}
-    assert base["requirements"] == ["mlflow==3.17.2", "numpy==2.4.6"]
-    first = model_fingerprint(**base)
-    assert model_fingerprint(**{**base, "params": {"max_iter": 5, "alpha": 0.1}}) == first  # key order
-    for change in ({"data": {"data_digest": "d1", "seed": 2}}, {"family": "catboost"},
-                   {"params": {"alpha": 0.2, "max_iter": 5}}, {"code": "c2"}, {"requirements": ["mlflow==3.17.1"]}):
-        assert model_fingerprint(**{**base, **change}) != first, change
 
 
 # --------------------------------------------------------------------------- package, for real

@@ -1,15 +1,22 @@
-"""The tracking module against a real sqlite store: child runs, the background writer and its
-failure mode, masking of source tags."""
+"""The tracking package against a real sqlite store: child runs, the background writer and its
+failure mode, masking of source tags, running a step's entry point, the splits as dataset inputs."""
 
 from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
 
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from steps.lib import tracking
+from steps.lib import names, tracking
 from steps.lib.families import get_family
+from steps.lib.tracking import artifacts
 from steps.lib.tuning import optimize
+from tests.conftest import in_process_store
 from tests.test_tuning import new_study
 
 
@@ -92,45 +99,27 @@ def test_a_dead_writer_stops_the_study_loudly_and_loses_no_finished_trial(parent
 def test_source_tags_with_credentials_are_masked(parent):
     client = MlflowClient()
     client.set_tag(parent, "mlflow.source.name", "https://user:tok3n@example.com/r.git")
-    tracking._mask_source_tags(client.get_run(parent))
+    tracking.mask_source_tags(client.get_run(parent))
     assert client.get_run(parent).data.tags["mlflow.source.name"] == "https://user:***@example.com/r.git"
 
 
-@pytest.mark.parametrize(("entry_point", "expected"), [(None, "tune_lasso"), ("tune", "tune")])
-def test_run_step_runs_the_entry_point_named_after_the_step_unless_told(monkeypatch, entry_point, expected):
-    from mlflow import projects
-
-    calls = []
-
-    class Submitted:
-        run_id = "abc"
-
-    monkeypatch.setattr(projects, "run", lambda **kwargs: calls.append(kwargs) or Submitted())
-    assert tracking.run_step("tune_lasso", {"trials": 3}, entry_point=entry_point) == "abc"
-    assert calls[0]["entry_point"] == expected
-    assert calls[0]["run_name"] == "tune_lasso"
-    assert calls[0]["uri"] == str(tracking.PROJECT_DIR)
-    assert calls[0]["parameters"] == {"trials": "3"}
-
-
-def test_a_uri_that_cannot_be_downloaded_is_the_users_input_error(tmp_path, monkeypatch):
-    from steps.lib.data import read_table
-    from steps.lib.errors import InputError
-
-    monkeypatch.setattr(tracking, "download_uri", lambda uri: (_ for _ in ()).throw(OSError("unreachable")))
-    with pytest.raises(InputError, match=r"cannot download 's3://bucket/t.csv': unreachable"):
-        read_table("s3://bucket/t.csv")
+@pytest.mark.slow
+@pytest.mark.parametrize(("step", "entry_point"), [("prepare", None), ("split_again", "prepare")])
+def test_run_step_runs_the_entry_point_named_after_the_step_unless_told(tmp_path, monkeypatch, step, entry_point):
+    """A real `mlflow.projects.run` of this project's prepare entry point (its step in a child
+    process) against a sqlite store: the run is named after the step, runs the entry point of that
+    name unless one is given, and gets the parameters as MLflow takes them, as text."""
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    with in_process_store(tmp_path) as (client, _):
+        run = client.get_run(tracking.run_step(step, {"seed": 3}, entry_point=entry_point))
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == step
+    assert run.data.tags["mlflow.project.entryPoint"] == "prepare"
+    assert run.data.tags[names.STEP_TAG] == "prepare"  # this project's prepare step did the work
+    assert run.data.params["seed"] == "3"
 
 
 def test_split_inputs_name_every_column_and_count_every_row(tmp_path, monkeypatch, splits):
-    import json
-
-    import mlflow
-
-    from steps.lib import tracking
-    from steps.lib.tracking import artifacts
-    from tests.conftest import in_process_store
-
     monkeypatch.setattr(artifacts, "SCHEMA_SAMPLE_ROWS", 3)  # the schema comes from the first rows
     with in_process_store(tmp_path) as (client, _):
         with mlflow.start_run() as run:

@@ -42,10 +42,11 @@ def _study_settled(tuning_run_id: str, trials: int, storage: str) -> bool:
     try:
         import optuna
 
-        from steps.lib import budget, storage
+        from steps.lib.budget import counted_trials, is_idle
+        from steps.lib.storage import open_storage
 
         name = tracking.run_tags(tuning_run_id)[names.STUDY_NAME_TAG]
-        study = optuna.load_study(study_name=name, storage=storage.open_storage(storage))
-        return budget.is_idle(study) and len(budget.counted_trials(study)) >= trials
+        study = optuna.load_study(study_name=name, storage=open_storage(storage))
+        return is_idle(study) and len(counted_trials(study)) >= trials
     except Exception:  # noqa: BLE001 - unreadable: run the step
         return False
