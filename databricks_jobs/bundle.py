@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from databricks_jobs import job
-from steps.lib import pipeline
+from steps.lib.orchestration import pipeline
 
 RESOURCE_KEY = "tabtune"  # `databricks bundle run tabtune`
 BUNDLE_ROOT = "${workspace.file_path}"  # where `bundle deploy` syncs the repository

@@ -1,6 +1,6 @@
 """The tabtune Databricks job definition, built by a pure function (no network, no MLflow).
 
-One notebook task per step of steps/lib/pipeline.py (the wiring `main` uses too): prepare →
+One notebook task per step of steps/lib/orchestration/pipeline.py (the wiring `main` uses too): prepare →
 one tuning task per family, in parallel → refit → package, all on one shared job cluster. Run IDs travel as
 task values: every task publishes its step run's ID under `run_id` (prepare also the pipeline
 run's ID), and a downstream task receives them through dynamic value references such as
@@ -17,8 +17,9 @@ from typing import Any
 
 import yaml
 
-from steps.lib import names, pipeline
+from steps.lib import names
 from steps.lib.names import PROJECT_DIR
+from steps.lib.orchestration import pipeline
 
 NOTEBOOK = "databricks_jobs/task_notebook"  # what every task runs, relative to the repository root
 JOB_CLUSTER_KEY = "tabtune"
@@ -62,7 +63,7 @@ def task_value(task_key: str, key: str = RUN_ID_KEY) -> str:
 
 def task_parameters(step: pipeline.Step) -> dict[str, str]:
     """A step task's notebook parameters: the step and its entry point, where its pipeline run
-    is, and the step's options wired as steps/lib/pipeline.py says: pipeline settings from job
+    is, and the step's options wired as steps/lib/orchestration/pipeline.py says: pipeline settings from job
     parameters, upstream run IDs from upstream tasks' values.
 
     The first task gets the experiment and creates the pipeline run; the others get its ID."""

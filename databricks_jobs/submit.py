@@ -14,7 +14,7 @@ import json
 import sys
 
 from databricks_jobs import job
-from steps.lib import pipeline
+from steps.lib.orchestration import pipeline
 
 PLACEHOLDER = "REPLACE-ME"
 FAMILIES = "families"  # -P families=…: which families the job tunes (it is built for them)

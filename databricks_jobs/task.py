@@ -34,7 +34,8 @@ from databricks_jobs.job import (
     WORKER_ROLE,
     WORKERS_KEY,
 )
-from steps.lib import cli, names, outcome, pipeline, step_cache, tracking
+from steps.lib import names, tracking
+from steps.lib.orchestration import outcome, pipeline, step_cache
 
 Runner = Callable[[str, dict[str, str]], str]
 
@@ -118,7 +119,7 @@ def run_worker(step: str, params: dict[str, str], task_values: TaskValues, secre
     index = int(params[WORKER_KEY])
     storage_url = secrets.get(params[SECRET_SCOPE_KEY], params[SECRET_KEY_KEY])
     options = {key: value for key, value in params.items() if key not in CONTROL_KEYS}
-    options["seed"] = str(cli.SEED_NUMBER.convert(options["seed"], None, None) + index)
+    options["seed"] = str(options.SEED_NUMBER.convert(options["seed"], None, None) + index)
     pipeline_run_id = params[PIPELINE_RUN_KEY]
     run_id = start_step_run(pipeline_run_id, step)
     try:

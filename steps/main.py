@@ -3,9 +3,9 @@
 Reads: the data settings, the families to tune and the budgets below.
 Writes: the pipeline run, with child runs prepare → one tuning run per family → refit →
 package (each started by `mlflow.run` and handed the run IDs it needs, as
-steps/lib/pipeline.py wires them; a step starts once the steps it needs have finished, so the
+steps/lib/orchestration/pipeline.py wires them; a step starts once the steps it needs have finished, so the
 tuning steps, which need only prepare's run, run side by side, up to `parallel_steps` at once:
-steps/lib/scheduler.py; with reuse=auto, a step whose earlier FINISHED run has the same cache
+steps/lib/orchestration/scheduler.py; with reuse=auto, a step whose earlier FINISHED run has the same cache
 key is not run again: a stand-in child run tagged tabtune.reused_from points to
 it); tags `tabtune.run_id.<step>` (the runs that did the work), metric test_rmse, and
 `pipeline_summary.md` + `leaderboard.csv`. If a step fails, no later step runs, the steps
@@ -19,10 +19,12 @@ import time
 
 import click
 
-from steps.lib import cli, gate, interrupts, names, outcome, pipeline, scheduler, tracking
-from steps.lib import reuse as reuse_module
+from steps.lib import interrupts, names, options, tracking
 from steps.lib.errors import InputError
-from steps.lib.grid import parse_alphas
+from steps.lib.model import gate
+from steps.lib.orchestration import cli, outcome, pipeline, scheduler
+from steps.lib.orchestration import reuse as reuse_module
+from steps.lib.search.grid import parse_alphas
 
 ENV_MANAGERS = ("local", "virtualenv", "uv", "conda")
 STOP_GRACE_S = 10.0  # how long an interrupted step may take to end its runs before it is SIGKILLed
@@ -126,7 +128,7 @@ OPTIONS = [
                  help="How `mlflow run` builds each step's environment."),
     click.Option(["--reuse"], type=click.Choice(("auto", "none")), default="auto", show_default=True,
                  help="auto: reuse a step's earlier run when everything that determines it is the same."),
-    click.Option(["--parallel-steps"], type=cli.Whole(min=1, max=16), default=2, show_default=True,
+    click.Option(["--parallel-steps"], type=options.Whole(min=1, max=16), default=2, show_default=True,
                  help="How many steps may run at once (a step still waits for the runs it reads, so only the "
                       "tuning steps overlap); 1 = one step at a time."),
 ]

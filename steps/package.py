@@ -21,9 +21,11 @@ from dataclasses import dataclass
 import click
 import pandas as pd
 
-from steps.lib import cli, gate, lineage, names, tracking
+from steps.lib import names, options, tracking
 from steps.lib.errors import InputError
-from steps.lib.serving import check_serves, model_card
+from steps.lib.model import gate
+from steps.lib.model.serving import check_serves, model_card
+from steps.lib.orchestration import cli, lineage
 
 
 def run(*, model_run_id: str, registered_model_name: str, alias: str, min_improvement: float = 0.0,
@@ -170,7 +172,7 @@ def _score_champion(name: str, version: str, x_test, y_test) -> tuple[float | No
 
 
 OPTIONS = [
-    cli.StepOnly(["--model-run-id"], default="", help="The refit run to register ('' = the latest FINISHED one)."),
+    options.StepOnly(["--model-run-id"], default="", help="The refit run to register ('' = the latest FINISHED one)."),
     click.Option(["--registered-model-name"], default="tabtune-regressor", show_default=True,
                  help="The registered model a new version goes to (catalog.schema.name on Unity Catalog)."),
     click.Option(["--alias"], default="champion", show_default=True,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import click
 
-from steps.lib import cli, names, tracking
-from steps.lib.data import clean_target, data_settings_key, frame_digest, read_table, split_frame
+from steps.lib import names, options, tracking
+from steps.lib.data.tables import clean_target, data_settings_key, frame_digest, read_table, split_frame
 from steps.lib.errors import InputError
+from steps.lib.orchestration import cli
 from steps.lib.secrets import mask_url
 
 
@@ -62,11 +63,11 @@ OPTIONS = [
     click.Option(["--data"], default=names.DEFAULT_DATA, show_default=True,
                  help="The table: diabetes (bundled with scikit-learn), or a CSV/Parquet path or URI."),
     click.Option(["--target"], default="", help="The column to predict (required unless data=diabetes)."),
-    click.Option(["--val-size"], type=cli.FRACTION, default=0.2, show_default=True,
+    click.Option(["--val-size"], type=options.FRACTION, default=0.2, show_default=True,
                  help="Share of the rows held out for validation (tuning and early stopping)."),
-    click.Option(["--test-size"], type=cli.FRACTION, default=0.2, show_default=True,
+    click.Option(["--test-size"], type=options.FRACTION, default=0.2, show_default=True,
                  help="Share of the rows held out for the final test score; no choice ever sees them."),
-    cli.SEED,
+    options.SEED,
 ]
 command = click.Command(names.PREPARE, params=OPTIONS, callback=run)
 

@@ -6,7 +6,7 @@ on raw features, input example; URI in tag tabtune.model_uri), metrics test_rmse
 test_r2 (also on the logged model, so the Models view shows them) and val_rmse, the tags
 tabtune.refit_from (tuned, or CatBoost's own defaults when those early-stopped lower on val;
 each candidate's early-stopped val RMSE is metric refit_val_rmse_<candidate>) and
-tabtune.model_fingerprint (data, family, final parameters, code: see steps/lib/fingerprint.py),
+tabtune.model_fingerprint (data, family, final parameters, code: see steps/lib/model/fingerprint.py),
 `leaderboard.csv` (every family refit the same way), the fitted
 preprocessor (`preprocessor/preprocessor.skops` + `scaler.json`: no pickle), and plots."""
 
@@ -18,11 +18,13 @@ from dataclasses import replace
 import click
 import pandas as pd
 
-from steps.lib import cli, lineage, names, tracking
-from steps.lib.data import unconform
+from steps.lib import names, options, tracking
+from steps.lib.data.tables import unconform
 from steps.lib.families import get_family, refit_options
 from steps.lib.isolation import run_forked
-from steps.lib.training import Fitted, refit_and_test
+from steps.lib.model.serving import RAW_ROWS_MODEL
+from steps.lib.model.training import Fitted, refit_and_test
+from steps.lib.orchestration import cli, lineage
 
 
 def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopping_rounds: int,
@@ -56,7 +58,8 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         x_test, y_test = splits.xy("test")
         predictions = fitted.model.predict(x_test)
         example = unconform(x_test.head(5), splits.categorical)
-        model_uri = tracking.log_model(family, fitted.model, splits.numeric, splits.categorical, example)
+        model_uri = tracking.log_model(family, fitted.model, splits.numeric, splits.categorical, example,
+                                       served_by=RAW_ROWS_MODEL)
         tracking.link_model_metrics(model_uri, fitted.metrics)  # test metrics: on this run and on the model
         tracking.log_results(
             params={"family": family.name, **{f"final_{k}": v for k, v in fitted.params.items()}},
@@ -85,8 +88,8 @@ def _fingerprint(data_run_id: str, splits, family: str, params: dict) -> str:
     """What makes this model this model: the data (the prepare run's digest of the table, the
     split seed and a digest of each split), the family, the final parameters, the code under
     steps/ and the pinned requirements. `package` registers a fingerprint only once."""
-    from steps.lib.data import frame_digest
-    from steps.lib.fingerprint import model_fingerprint, project_code_digest, requirement_pins
+    from steps.lib.data.tables import frame_digest
+    from steps.lib.model.fingerprint import model_fingerprint, project_code_digest, requirement_pins
     from steps.lib.names import PROJECT_DIR
 
     data = {"data_digest": tracking.run_tags(data_run_id).get(names.DATA_DIGEST_TAG, ""), "seed": splits.seed,
@@ -99,7 +102,7 @@ def _log_preprocessor(splits) -> None:
     """The scaler/encoder fitted on train+val, in formats that load without running code."""
     import skops.io
 
-    from steps.lib.features import build_preprocessor, scaler_statistics
+    from steps.lib.data.features import build_preprocessor, scaler_statistics
 
     x_train_val, _ = splits.train_val()
     preprocessor = build_preprocessor(splits.numeric, splits.categorical, rows=len(x_train_val)).fit(x_train_val)
@@ -113,7 +116,7 @@ def _log_preprocessor(splits) -> None:
 
 
 def _log_plots(family, model, splits, y_test, predictions) -> None:
-    from steps.lib import plots
+    from steps.lib.model import plots
 
     title = f"{family.name} on test"
     tracking.log_figure(plots.predicted_vs_actual(y_test, predictions, title),
@@ -127,12 +130,12 @@ def _log_plots(family, model, splits, y_test, predictions) -> None:
 
 
 OPTIONS = [
-    cli.DATA_RUN_ID,
-    cli.StepOnly(["--tune-run-ids"], default="",
+    options.DATA_RUN_ID,
+    options.StepOnly(["--tune-run-ids"], default="",
                  help="Comma list of tuning run IDs (tune_lasso, tune_catboost, tune_<family>)."),
-    click.Option(["--max-iterations"], type=cli.Whole(min=1), default=5000, show_default=True,
+    click.Option(["--max-iterations"], type=options.Whole(min=1), default=5000, show_default=True,
                  help="Most trees (iterations) the final fit may grow; early stopping on val picks the count."),
-    click.Option(["--early-stopping-rounds"], type=cli.Whole(min=1), default=100, show_default=True,
+    click.Option(["--early-stopping-rounds"], type=options.Whole(min=1), default=100, show_default=True,
                  help="Stop growing once val RMSE has not improved for this many iterations."),
     *refit_options(),
 ]

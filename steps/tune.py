@@ -16,11 +16,13 @@ import time
 
 import click
 
-from steps.lib import cli, lineage, names, process_identity, sampling, studies, tracking, workers
+from steps.lib import names, options, process_identity, tracking
 from steps.lib.errors import InputError
 from steps.lib.families import Family, family_names, get_family
+from steps.lib.orchestration import cli, lineage
+from steps.lib.search import sampling, studies, workers
+from steps.lib.search.tuning import FAILED, optimize
 from steps.lib.secrets import mask_url
-from steps.lib.tuning import FAILED, optimize
 
 
 def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s: float,
@@ -76,7 +78,7 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
 def log_summary(summary: studies.StudySummary, study, tuning_run_id: str) -> None:
     """The study's summary on its tuning run; idempotent, so whichever worker finishes last may
     (re)write it."""
-    from steps.lib import plots
+    from steps.lib.model import plots
 
     tracking.log_results(metrics=summary.metrics, tags=summary.tags, run_id=tuning_run_id)
     tracking.log_json(summary.best, names.BEST_FILE, run_id=tuning_run_id)
@@ -97,29 +99,29 @@ def _family(name: str, thread_count: int, pruner: str) -> Family:
 
 
 OPTIONS = [
-    cli.DATA_RUN_ID,
-    click.Option(["--trials"], type=cli.Whole(min=1), default=50, show_default=True,
+    options.DATA_RUN_ID,
+    click.Option(["--trials"], type=options.Whole(min=1), default=50, show_default=True,
                  help="Total trials of the study, across all workers."),
-    click.Option(["--iterations"], type=cli.Whole(min=1), default=500, show_default=True,
+    click.Option(["--iterations"], type=options.Whole(min=1), default=500, show_default=True,
                  help="Boosting iterations per trial (fixed while tuning)."),
-    cli.SEED,
+    options.SEED,
     click.Option(["--timeout-s"], type=click.FloatRange(min=0), default=0, show_default=True,
                  help="Stop starting new trials after this many seconds (0 = no limit)."),
     click.Option(["--storage"], default="",
                  help="Optuna storage: a database URL, journal:PATH or env:VAR ('' = in memory)."),
     click.Option(["--study-name"], default="", help="Default: derived from the family, data run and iterations."),
-    click.Option(["--n-jobs"], type=cli.Whole(min=1, max=64), default=1, show_default=True,
+    click.Option(["--n-jobs"], type=options.Whole(min=1, max=64), default=1, show_default=True,
                  help="Trials run at once in this process, sharing its cores."),
     click.Option(["--pruner"], type=click.Choice(sampling.PRUNERS), default="none", show_default=True,
                  help="Stop unpromising trials early (families that report progress while fitting)."),
-    cli.StepOnly(["--parent-run-id"], default="", help="Attach this worker's trials to this tuning run."),
-    cli.TUNE_ROWS,
-    cli.StepOnly(["--thread-count"], type=cli.Whole(min=0, max=256), default=0, show_default=True,
+    options.StepOnly(["--parent-run-id"], default="", help="Attach this worker's trials to this tuning run."),
+    options.TUNE_ROWS,
+    options.StepOnly(["--thread-count"], type=options.Whole(min=0, max=256), default=0, show_default=True,
                  help="Threads per fit (0 = cores / n_jobs)."),
 ]
 
 # Any registered family name is accepted here; an unknown one gets the error naming `family`.
-command = click.Command(names.TUNE, params=[cli.StepOnly(["--family"], default="catboost", show_default=True,
+command = click.Command(names.TUNE, params=[options.StepOnly(["--family"], default="catboost", show_default=True,
                                                          help="The model family to tune."),
                                             *OPTIONS], callback=run)
 
@@ -127,7 +129,7 @@ command = click.Command(names.TUNE, params=[cli.StepOnly(["--family"], default="
 def family_command(family: str) -> click.Command:
     """The tuning command of one family (e.g. tune_catboost): every option but --family."""
     return click.Command(names.tune_step(family), params=list(OPTIONS),
-                         callback=lambda **options: run(family=family, **options))
+                         callback=lambda **values: run(family=family, **values))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ The entry point users know from the tutorial; the generic `tune` step with famil
 from __future__ import annotations
 
 from steps import tune
-from steps.lib import cli, names
+from steps.lib import names
+from steps.lib.orchestration import cli
 
 FAMILY = "catboost"
 command = tune.family_command(FAMILY)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import click
 
-from steps.lib import cli, lineage, names, tracking
+from steps.lib import names, options, tracking
 from steps.lib.families import get_family
-from steps.lib.grid import parse_alphas
-from steps.lib.tuning import best_result, evaluate_grid
+from steps.lib.orchestration import cli, lineage
+from steps.lib.search.grid import parse_alphas
+from steps.lib.search.tuning import best_result, evaluate_grid
 
 
 def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0) -> str:
@@ -57,7 +58,7 @@ def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0) -> str:
             {"family": family.name, "params": best.params, "val_rmse": best.value, "trial": best.number},
             names.BEST_FILE,
         )
-        from steps.lib import plots
+        from steps.lib.model import plots
 
         tracking.log_figure(
             plots.rmse_by_alpha(grid, [r.value for r in results], best_alpha),
@@ -67,11 +68,11 @@ def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0) -> str:
 
 
 OPTIONS = [
-    cli.DATA_RUN_ID,
+    options.DATA_RUN_ID,
     click.Option(["--alphas"], default="1,0.3,0.1,0.03,0.01,0.003,0.001", show_default=True,
                  help="LASSO's grid of regularization strengths, comma-separated; one child run each."),
-    cli.SEED,
-    cli.TUNE_ROWS,
+    options.SEED,
+    options.TUNE_ROWS,
 ]
 command = click.Command(names.TUNE_LASSO, params=OPTIONS, callback=run)
 

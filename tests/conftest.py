@@ -37,7 +37,7 @@ def frame() -> pd.DataFrame:
 
 @pytest.fixture
 def splits(frame):
-    from steps.lib.data import split_frame
+    from steps.lib.data.tables import split_frame
 
     return split_frame(frame, "y", val_size=0.2, test_size=0.2, seed=7)
 
@@ -175,3 +175,13 @@ class ServerStore(Store):
 
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def memory_study():
+    """A new seeded Optuna study in memory, made the way the tuning steps make theirs."""
+    from steps.lib.search import sampling, studies
+
+    study, created = studies.create_or_load("s", None, sampling.make_sampler(0, parallel=False),
+                                            sampling.make_pruner("none", 10))
+    assert created
+    return study

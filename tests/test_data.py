@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steps.lib.data import (
+from steps.lib.data.tables import (
     MISSING_CATEGORY,
     clean_target,
     data_settings_key,
@@ -130,7 +130,7 @@ def test_a_train_sample_is_seeded_and_leaves_val_and_test_alone(splits):
 
 
 def test_categories_merge_alike_values_and_name_missing_ones():
-    from steps.lib.data import conform, unconform
+    from steps.lib.data.tables import conform, unconform
 
     raw = pd.DataFrame({"n": [1, 2, 3, 4], "c": [1, "1", None, "b"], "gone": [None, np.nan, None, None]})
     conformed = conform(raw, ["n"], ["c", "gone"])
@@ -141,7 +141,7 @@ def test_categories_merge_alike_values_and_name_missing_ones():
 
 
 def test_logged_splits_read_back_equal_with_train_and_val_as_views_of_one_frame(frame, tmp_path):
-    from steps.lib.data import read_splits
+    from steps.lib.data.tables import read_splits
 
     splits = split_frame(frame, "y", val_size=0.2, test_size=0.2, seed=2)
     for split in ("train", "val", "test"):

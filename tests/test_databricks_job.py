@@ -30,7 +30,7 @@ from mlflow.tracking import MlflowClient
 from databricks_jobs import job, task
 from steps.lib import names, tracking
 from steps.lib.errors import InputError
-from steps.lib.pipeline import steps as pipeline_steps
+from steps.lib.orchestration.pipeline import steps as pipeline_steps
 from tests.conftest import PROJECT_DIR
 
 # A recognisable fake secret: the Optuna storage URL with its password, as a Databricks secret holds it.

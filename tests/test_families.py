@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from steps.lib import families
-from steps.lib.data import conform, unconform
+from steps.lib.data.tables import conform, unconform
 from steps.lib.families import Family, family_names, get_family
 from steps.lib.families.base import RefitPlan
 
@@ -139,7 +139,7 @@ def test_hist_gradient_boosting_fits_and_predicts_on_its_thread_count_only(split
     refit probe and prediction would start one thread per core, whatever n_jobs shares them."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    from steps.lib.training import fit_and_score, refit_and_test
+    from steps.lib.model.training import fit_and_score, refit_and_test
 
     family = get_family("hist_gradient_boosting", thread_count=1)
     if _openmp_threads() == {1}:  # the import above loaded scikit-learn's OpenMP runtime

@@ -164,7 +164,8 @@ def test_two_pipelines_at_once_keep_apart_and_the_better_model_ends_champion(fau
     # Again in this process: both versions scored on the second version's test split.
     import mlflow
 
-    from steps.lib import gate, lineage
+    from steps.lib.model import gate
+    from steps.lib.orchestration import lineage
 
     data_run_id = store.client.get_run(versions[second].tags["refit_run_id"]).data.tags["tabtune.data_run_id"]
     with pytest.MonkeyPatch.context() as patch:

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import skops.io
 
-from steps.lib.features import build_preprocessor, scaler_statistics
-from steps.lib.serving import check_serves, corrupt_one_column, model_card
+from steps.lib.data.features import build_preprocessor, scaler_statistics
+from steps.lib.model.serving import RAW_ROWS_MODEL, check_serves, corrupt_one_column, model_card
 
 
 def test_preprocessor_fits_train_only_and_ignores_unknown_levels(splits):
@@ -76,7 +76,7 @@ def logged(tmp_path, monkeypatch, splits):
     import mlflow
 
     from steps.lib import tracking
-    from steps.lib.data import unconform
+    from steps.lib.data.tables import unconform
     from steps.lib.families import get_family
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -89,7 +89,7 @@ def logged(tmp_path, monkeypatch, splits):
         experiment = mlflow.create_experiment("serving", artifact_location=(tmp_path / "a").as_uri())
         with mlflow.start_run(experiment_id=experiment):
             uri = tracking.log_model(family, model, splits.numeric, splits.categorical,
-                                     unconform(x_test.head(3), splits.categorical))
+                                     unconform(x_test.head(3), splits.categorical), served_by=RAW_ROWS_MODEL)
         # Callers send plain strings (and None), not the categories training uses.
         yield mlflow.pyfunc.load_model(uri), model, unconform(x_test, splits.categorical), x_test
     mlflow.set_tracking_uri(None)
@@ -117,7 +117,7 @@ def test_logged_model_names_the_column_it_refuses(logged):
 
 
 def test_large_tables_are_encoded_in_float32_with_the_same_fit(monkeypatch, splits):
-    from steps.lib import features
+    from steps.lib.data import features
 
     x_train, _ = splits.xy("train")
     wide = build_preprocessor(splits.numeric, splits.categorical, rows=len(x_train)).fit(x_train)

@@ -1,4 +1,4 @@
-"""What makes two refit models the same model (steps/lib/fingerprint.py): the digest of the
+"""What makes two refit models the same model (steps/lib/model/fingerprint.py): the digest of the
 project's code, the requirement pins, and the fingerprint over data, family, parameters, code
 and pins."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from steps.lib.fingerprint import model_fingerprint, project_code_digest, requirement_pins
+from steps.lib.model.fingerprint import model_fingerprint, project_code_digest, requirement_pins
 
 BASE = {"data": {"data_digest": "d1", "seed": 1}, "family": "lasso", "params": {"alpha": 0.1, "max_iter": 5},
         "code": "c1", "requirements": ["mlflow==3.17.2", "numpy==2.4.6"]}

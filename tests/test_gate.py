@@ -13,8 +13,9 @@ from types import SimpleNamespace
 import pytest
 
 from steps import package, prepare, refit, tune_lasso
-from steps.lib import gate, names, tracking
+from steps.lib import names, tracking
 from steps.lib.errors import InputError
+from steps.lib.model import gate
 from tests.conftest import in_process_store, make_frame
 
 GATE = {"version": "3", "alias": "champion", "champion_error": None, "min_improvement": 0.0, "promote": "gate"}

@@ -3,8 +3,8 @@ import math
 import pytest
 
 from steps.lib.errors import InputError
-from steps.lib.grid import parse_alphas
-from steps.lib.metrics import score
+from steps.lib.model.metrics import score
+from steps.lib.search.grid import parse_alphas
 
 
 def test_parse_alphas_keeps_order():

@@ -1,4 +1,4 @@
-"""Which earlier runs a step builds on (steps/lib/lineage.py), against a real temporary sqlite store.
+"""Which earlier runs a step builds on (steps/lib/orchestration/lineage.py), against a real temporary sqlite store.
 
 Runs are made directly with the client, each with its own start time, so "the latest" never
 depends on two runs being created in different milliseconds."""
@@ -9,8 +9,9 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from steps.lib import lineage, names
+from steps.lib import names
 from steps.lib.errors import InputError
+from steps.lib.orchestration import lineage
 
 
 class Runs:

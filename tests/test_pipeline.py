@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from steps import main
-from steps.lib import outcome, pipeline
 from steps.lib.errors import InputError
+from steps.lib.orchestration import pipeline
+from tests.test_outcome import finished
 
 SETTINGS = dict(tune_rows=0, data="d.csv", target="y", val_size=0.25, test_size=0.2, trials=7, alphas="1,0.1",
                 iterations=30, seed=3, timeout_s=60.0, storage="", study_name="", n_jobs=1, pruner="none",
@@ -60,28 +59,6 @@ def test_main_refuses_one_study_name_for_two_tuned_families_before_any_step():
         main.check(steps, {**SETTINGS, "promote": "always"})
     with pytest.raises(InputError, match=r"^min_improvement: expected a fraction in \[0, 1\)"):
         main.check(steps, {**SETTINGS, "min_improvement": 1.0})
-
-
-def finished(alias_version: str | None) -> outcome.Outcome:
-    return outcome.Outcome(step_ids={"prepare": "p1", "refit": "r1"}, test_rmse=2.0,
-                            leaderboard_csv="family,val_rmse,final_params\nlasso,1.5,{}\n",
-                            registered_model_name="m", registered_version="3", alias="champion",
-                            alias_version=alias_version)
-
-
-def test_summary_lists_result_registry_steps_and_leaderboard():
-    text = outcome.summary(finished("3"))
-    assert "| prepare | `p1` |" in text and "**2.0000**" in text and "| lasso | 1.5000 |" in text
-    assert "Registered `m` version 3; @champion now points to it." in text
-    assert "final_params" not in text
-
-
-def test_registry_line_says_whether_the_alias_moved():
-    assert outcome.registry_line(finished("1")) == "Registered `m` version 3; @champion stays on version 1."
-    again = dataclasses.replace(finished("3"), registered_new=False)
-    assert outcome.registry_line(again) == ("Registered `m` version 3 (an identical model was registered before: "
-                                             "no new version); @champion now points to it.")
-    assert outcome.registry_line(finished(None)) == "Registered `m` version 3; no version holds @champion."
 
 
 def test_main_ends_saying_where_the_results_are():

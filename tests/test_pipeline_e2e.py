@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from steps.lib import pipeline as wiring
+from steps.lib.orchestration import pipeline as wiring
 from tests.conftest import TINY, check, make_frame
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The step runs' figures (steps/lib/plots.py): what each one draws, read back from the figure."""
+"""The step runs' figures (steps/lib/model/plots.py): what each one draws, read back from the figure."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from steps.lib import plots
+from steps.lib.model import plots
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import re
 import pytest
 import yaml
 
-from steps.lib import pipeline, project_file
+from steps.lib.orchestration import pipeline, project_file
 from tests.conftest import PROJECT_DIR
 
 STEPS = ["main", "prepare", "tune_lasso", "tune", "tune_catboost", "refit", "package"]
@@ -41,7 +41,7 @@ def test_installed_versions_match_the_pins():
 
 def test_mlproject_and_the_parameter_reference_are_what_the_step_options_write():
     """The steps' click options are the one declaration of every parameter: MLproject and
-    docs/parameters.md are written from them (python -m steps.lib.project_file)."""
+    docs/parameters.md are written from them (python -m steps.lib.orchestration.project_file)."""
     assert (PROJECT_DIR / "MLproject").read_text() == project_file.mlproject()
     assert (PROJECT_DIR / "docs" / "parameters.md").read_text() == project_file.parameters_doc()
 

@@ -1,4 +1,4 @@
-"""Whether `main` may reuse an earlier run of a step (steps/lib/reuse.py): the step's cache key for
+"""Whether `main` may reuse an earlier run of a step (steps/lib/orchestration/reuse.py): the step's cache key for
 the parameters it is given, and the earlier run that key finds in a real temporary sqlite store,
 for a tuning step on a shared study only once the study holds its whole budget and is idle."""
 
@@ -10,7 +10,8 @@ import mlflow
 import optuna
 import pytest
 
-from steps.lib import names, pipeline, reuse
+from steps.lib import names
+from steps.lib.orchestration import pipeline, reuse
 from tests.conftest import in_process_store
 
 PREPARE = pipeline.steps()[0]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from steps.lib import interrupts
-from steps.lib.scheduler import Started, run_steps
+from steps.lib.orchestration.scheduler import Started, run_steps
 from tests.conftest import PROJECT_DIR
 
 
@@ -96,7 +96,7 @@ def test_a_step_listed_before_its_input_is_refused():
 SCENARIO = textwrap.dedent("""
     import json, subprocess, sys, threading, time
     from dataclasses import dataclass
-    from steps.lib.scheduler import Started, run_steps
+    from steps.lib.orchestration.scheduler import Started, run_steps
 
     @dataclass(frozen=True)
     class Step:

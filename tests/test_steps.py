@@ -127,7 +127,7 @@ class NearestNeighbours(Family):
         from sklearn.neighbors import KNeighborsRegressor
         from sklearn.pipeline import Pipeline
 
-        from steps.lib.features import build_preprocessor
+        from steps.lib.data.features import build_preprocessor
 
         return Pipeline([("preprocess", build_preprocessor(splits.numeric, splits.categorical)),
                          ("regressor", KNeighborsRegressor(**params))])

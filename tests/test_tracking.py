@@ -14,8 +14,8 @@ from mlflow.tracking import MlflowClient
 
 from steps.lib import names, tracking
 from steps.lib.families import get_family
+from steps.lib.search.tuning import optimize
 from steps.lib.tracking import artifacts
-from steps.lib.tuning import optimize
 from tests.conftest import in_process_store
 from tests.test_tuning import new_study
 

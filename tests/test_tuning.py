@@ -2,10 +2,10 @@ import math
 
 import pytest
 
-from steps.lib import sampling, studies
 from steps.lib.families import get_family
-from steps.lib.training import refit_and_test
-from steps.lib.tuning import COMPLETE, FAILED, best_result, evaluate_grid, optimize
+from steps.lib.model.training import refit_and_test
+from steps.lib.search import sampling, studies
+from steps.lib.search.tuning import COMPLETE, FAILED, best_result, evaluate_grid, optimize
 
 
 def test_grid_reports_every_point_in_order(splits):
@@ -64,7 +64,7 @@ def test_refit_scores_on_test(splits):
 
 def test_pruning_stops_the_bad_region_and_never_picks_a_pruned_trial(splits):
     from steps.lib.families.catboost import CatBoostFamily
-    from steps.lib.tuning import PRUNED
+    from steps.lib.search.tuning import PRUNED
 
     class TwoRegions(CatBoostFamily):
         """A learning rate of 1e-4 barely moves from the mean: an obviously bad region."""
@@ -91,7 +91,7 @@ def test_the_lasso_grid_means_the_same_at_any_target_scale(scale):
 
     import numpy as np
 
-    from steps.lib.data import split_frame
+    from steps.lib.data.tables import split_frame
     from tests.conftest import make_frame
 
     frame = make_frame(n_rows=200, seed=2)
@@ -109,7 +109,7 @@ def test_fits_on_data_prepared_once_equal_fits_on_frames(splits):
     """CatBoost's Pools, built once per step, give the very models a fit on frames gives."""
     import numpy as np
 
-    from steps.lib.training import fit_and_score
+    from steps.lib.model.training import fit_and_score
 
     family = get_family("catboost")
     params = {"depth": 4, "learning_rate": 0.1, "iterations": 30}

@@ -9,8 +9,9 @@ import subprocess
 import optuna
 import pytest
 
-from steps.lib import budget, names, sampling, studies, tracking, workers
+from steps.lib import names, tracking
 from steps.lib.errors import InputError
+from steps.lib.search import budget, sampling, studies, workers
 from tests.conftest import in_process_store
 
 JOIN = dict(family="catboost", study_name="s", trials=3, seed=7, n_jobs=1, pruner="none", iterations=10)

@@ -6,7 +6,7 @@ process group, and `main` starts each step the same way through `mlflow.projects
 the running step behind, still tuning, their runs RUNNING forever. On SIGINT MLflow cancels its
 child with SIGTERM and marks the run FAILED, which again killed `main` without cleanup.
 
-The design, three layers, each covering the next one's gaps:
+The design, four layers, each covering the next one's gaps:
 
 - **The parent's death reaches the child.** Every step process asks Linux for SIGTERM when its
   parent dies (`prctl(PR_SET_PDEATHSIG)`), so a CLI that died on SIGTERM still stops `main`,
@@ -27,7 +27,7 @@ The design, three layers, each covering the next one's gaps:
   noted and raised in the frame that called the store, as soon as that call returns.
 - **Bounded.** Python runs a handler only between bytecodes, so a step in the middle of a
   CatBoost fit notices the signal when the fit returns. `main` therefore registers a hook that
-  runs `GRACE_S` after the signal: it ends the runs left RUNNING KILLED and SIGKILLs whatever
+  runs `STOP_GRACE_S` (steps/main.py) after the signal: it ends the runs left RUNNING KILLED and SIGKILLs whatever
   is left of its process tree.
 """
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from steps.lib.data import Splits
+from steps.lib.data.tables import Splits
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import Any
 import click
 import pandas as pd
 
-from steps.lib import cli
-from steps.lib.data import Splits
+from steps.lib import options
+from steps.lib.data.tables import Splits
 from steps.lib.families import register
 from steps.lib.families.base import Family, FitData, RefitPlan
 
@@ -22,7 +22,7 @@ class CatBoostFamily(Family):
     flavor = "catboost"
     requirements = ("catboost", "pandas", "numpy")
     refit_options = (
-        click.Option(["--try-defaults"], type=cli.Switch(), default=True, show_default="true",
+        click.Option(["--try-defaults"], type=options.Switch(), default=True, show_default="true",
                      help="Also early-stop CatBoost's own defaults beside the tuned parameters; keep them if "
                           "lower on val (costs one more early-stopped fit)."),
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from steps.lib.data import Splits
+from steps.lib.data.tables import Splits
 from steps.lib.families import register
 from steps.lib.families.base import Family, RefitPlan
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from steps.lib.data import Splits
+from steps.lib.data.tables import Splits
 from steps.lib.families import register
 from steps.lib.families.base import Family, RefitPlan
 
@@ -33,7 +33,7 @@ class LassoFamily(Family):
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from steps.lib.features import build_preprocessor
+        from steps.lib.data.features import build_preprocessor
 
         regressor = Lasso(alpha=float(params["alpha"]), max_iter=MAX_ITER, random_state=seed)
         pipeline = Pipeline(

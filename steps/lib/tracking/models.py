@@ -14,17 +14,16 @@ from steps.lib import names
 from steps.lib.tracking.artifacts import uploading
 from steps.lib.tracking.runs import _client
 
-RAW_ROWS_MODEL = Path(__file__).with_name("raw_rows_model.py")
 
-
-def log_model(family, model, numeric: list[str], categorical: list[str], input_example) -> str:
+def log_model(family, model, numeric: list[str], categorical: list[str], input_example, *, served_by: Path) -> str:
     """Log the fitted model as one self-contained MLflow model that takes raw rows; its URI.
 
     The estimator is saved by its family's flavor (sklearn ones with skops, never pickle) and
-    wrapped by `raw_rows_model.py`, which conforms every request the way training data was
-    conformed. The signature says double (nullable) for numeric columns and string for
-    categorical ones, so MLflow refuses a missing column or text in a numeric one, naming it.
-    Explicit pip requirements spare MLflow the (slow) inference of them."""
+    wrapped by the models-from-code file `served_by`, which conforms every request the way
+    training data was conformed; the `steps` package ships inside the model for it. The
+    signature says double (nullable) for numeric columns and string for categorical ones, so
+    MLflow refuses a missing column or text in a numeric one, naming it. Explicit pip
+    requirements spare MLflow the (slow) inference of them."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
@@ -47,9 +46,9 @@ def log_model(family, model, numeric: list[str], categorical: list[str], input_e
         with uploading("the model"):
             info = mlflow.pyfunc.log_model(
                 name=names.MODEL_NAME,
-                python_model=str(RAW_ROWS_MODEL),
+                python_model=str(served_by),
                 artifacts={"estimator": str(estimator_dir), "columns": str(columns_file)},
-                code_paths=[str(RAW_ROWS_MODEL.parents[2])],  # the `steps` package: conform() and its imports
+                code_paths=[str(names.PROJECT_DIR / "steps")],  # what `served_by` imports
                 signature=signature,
                 input_example=input_example,
                 pip_requirements=family.pip_requirements(),

@@ -142,7 +142,7 @@ def run_step(step: str, parameters: dict[str, Any], *, env_manager: str = "local
     either way, so several steps can share one entry point. Synchronous on purpose: MLflow runs
     the entry point's command directly, where an asynchronous run would start a whole extra
     `mlflow run` process per step; `main` runs independent steps side by side by calling this
-    on several threads (steps/lib/scheduler.py). Raises StepFailed naming the step and its run
+    on several threads (steps/lib/orchestration/scheduler.py). Raises StepFailed naming the step and its run
     when it does not finish."""
     import re
 

@@ -1,12 +1,13 @@
 """Whether `main` may reuse an earlier run of a step instead of running it again: only a
-FINISHED run whose cache key (steps/lib/step_cache.py) is this step's key now, and, for a tuning
+FINISHED run whose cache key (steps/lib/orchestration/step_cache.py) is this step's key now, and, for a tuning
 step on a shared study, only once no worker is still filling the study. When in doubt (a key
 that cannot be computed, a study that cannot be read), the step runs."""
 
 from __future__ import annotations
 
-from steps.lib import names, pipeline, step_cache, tracking
-from steps.lib.data import local_path
+from steps.lib import names, tracking
+from steps.lib.data.tables import local_path
+from steps.lib.orchestration import pipeline, step_cache
 
 
 def cache_key(step: pipeline.Step, parameters: dict[str, str]) -> str | None:
@@ -42,8 +43,8 @@ def _study_settled(tuning_run_id: str, trials: int, storage: str) -> bool:
     try:
         import optuna
 
-        from steps.lib.budget import counted_trials, is_idle
-        from steps.lib.storage import open_storage
+        from steps.lib.search.budget import counted_trials, is_idle
+        from steps.lib.search.storage import open_storage
 
         name = tracking.run_tags(tuning_run_id)[names.STUDY_NAME_TAG]
         study = optuna.load_study(study_name=name, storage=open_storage(storage))

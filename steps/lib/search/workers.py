@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from steps.lib import names, sampling, studies, tracking
-from steps.lib.budget import WORKER_ATTR, SharedBudget, fail_dead_workers_trials, is_idle, is_surplus
+from steps.lib import names, tracking
 from steps.lib.errors import InputError
 from steps.lib.process_identity import Worker
-from steps.lib.storage import open_storage
+from steps.lib.search import sampling, studies
+from steps.lib.search.budget import WORKER_ATTR, SharedBudget, fail_dead_workers_trials, is_idle, is_surplus
+from steps.lib.search.storage import open_storage
 
 
 @dataclass

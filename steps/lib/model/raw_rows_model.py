@@ -2,7 +2,7 @@
 
 MLflow loads this file as the model's code ("models from code": nothing of ours is pickled).
 The model is two artifacts, the fitted estimator saved by its family's own MLflow flavor and
-the feature columns; every request's rows go through `steps.lib.data.conform`, the very
+the feature columns; every request's rows go through `steps.lib.data.tables.conform`, the very
 function that shaped the training data, before the estimator sees them. The `steps` package
 ships inside the model (code_paths), so it loads wherever the pinned requirements are
 installed."""
@@ -24,7 +24,7 @@ class RawRowsModel(PythonModel):
         self.estimator = mlflow.pyfunc.load_model(context.artifacts["estimator"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
-        from steps.lib.data import conform
+        from steps.lib.data.tables import conform
 
         rows = conform(model_input, self.columns["numeric"], self.columns["categorical"])
         return self.estimator.predict(rows)

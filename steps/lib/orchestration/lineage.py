@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from steps.lib import names, pipeline, tracking
-from steps.lib.data import Splits, data_settings_key, read_split, read_splits, unconform
+from steps.lib import names, tracking
+from steps.lib.data.tables import Splits, data_settings_key, read_split, read_splits, unconform
 from steps.lib.errors import InputError
 from steps.lib.families import family_names
+from steps.lib.orchestration import pipeline
 
 DEFAULT_DATA_SETTINGS = data_settings_key(names.DEFAULT_DATA, "target", 0.2, 0.2, 42)
 

@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from steps.lib.data import Splits
-from steps.lib.metrics import score
+from steps.lib.data.tables import Splits
+from steps.lib.model.metrics import score
 
 if TYPE_CHECKING:
     from steps.lib.families.base import RefitPlan

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from steps.lib import studies
-from steps.lib.budget import is_surplus
-from steps.lib.data import Splits
-from steps.lib.training import fit_and_score
+from steps.lib.data.tables import Splits
+from steps.lib.model.training import fit_and_score
+from steps.lib.search import studies
+from steps.lib.search.budget import is_surplus
 
 COMPLETE, FAILED, PRUNED = "complete", "failed", "pruned"
 

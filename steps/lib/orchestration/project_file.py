@@ -1,21 +1,21 @@
 """MLproject's entry points and the parameter reference (docs/parameters.md), written from the
 steps' click options, which are the one declaration of every parameter: a step's options are
-its MLproject parameters, and `main` offers every step's settings (steps/lib/pipeline.py).
+its MLproject parameters, and `main` offers every step's settings (steps/lib/orchestration/pipeline.py).
 
-    python -m steps.lib.project_file     # rewrite MLproject and docs/parameters.md
+    python -m steps.lib.orchestration.project_file     # rewrite MLproject and docs/parameters.md
 
 tests/test_project_files.py fails when either file differs from what this writes."""
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import click
 
-from steps.lib import cli, names, pipeline
+from steps.lib import names, options
 from steps.lib.families import family_names
 from steps.lib.names import PROJECT_DIR
+from steps.lib.orchestration import pipeline
 
 MLPROJECT = PROJECT_DIR / "MLproject"
 PARAMETERS_DOC = PROJECT_DIR / "docs" / "parameters.md"
@@ -28,16 +28,12 @@ name: tabtune
 
 python_env: python_env.yaml
 
-# Written by `python -m steps.lib.project_file` from the steps' click options: edit those, then
+# Written by `python -m steps.lib.orchestration.project_file` from the steps' click options: edit those, then
 # rerun it. Every parameter is validated by the step itself (MLflow only substitutes strings).
 # Empty run IDs mean "use the latest FINISHED run of the step needed, or run it first".
 entry_points:
 """
 NUMERIC_TYPES = (click.types.IntParamType, click.types.FloatParamType, click.IntRange, click.FloatRange)
-
-
-def options_of(entry_point: str) -> list[click.Parameter]:
-    return list(importlib.import_module(f"steps.{entry_point}").command.params)
 
 
 def mlflow_type(option: click.Parameter) -> str:
@@ -48,7 +44,7 @@ def mlflow_type(option: click.Parameter) -> str:
 def default_text(option: click.Parameter) -> str:
     """The option's default as `mlflow run` passes it on the command line."""
     value = option.default
-    return f"{value:g}" if isinstance(value, float) else cli.as_text(value)
+    return f"{value:g}" if isinstance(value, float) else options.as_text(value)
 
 
 def flag(option: click.Parameter) -> str:
@@ -57,11 +53,11 @@ def flag(option: click.Parameter) -> str:
 
 def entry_point_block(entry_point: str) -> str:
     """One entry point of MLproject: its parameters with type and default, and its command."""
-    options = options_of(entry_point)
+    declared = pipeline.entry_point_options(entry_point)
     lines = [f"  {entry_point}:", "    parameters:"]
     lines += [f"      {option.name}: {{type: {mlflow_type(option)}, default: {json.dumps(default_text(option))}}}"
-              for option in options]
-    words = [f"python -m steps.{entry_point}", *(f"{flag(option)} {{{option.name}}}" for option in options)]
+              for option in declared]
+    words = [f"python -m steps.{entry_point}", *(f"{flag(option)} {{{option.name}}}" for option in declared)]
     lines += ["    command: >-", *wrapped(words, indent=" " * 6, width=110)]
     return "\n".join(lines) + "\n"
 
@@ -98,15 +94,15 @@ def parameters_doc() -> str:
                 takers[setting].append(step.entry_point)
     lines = ["# Parameters", "",
              "Every parameter of every entry point, as `mlflow run . -e <entry point> -P name=value` takes it.",
-             "Written by `python -m steps.lib.project_file` from the steps' click options (the same text as",
-             "`python -m steps.<entry point> --help`); `main` takes every step's own parameters except run IDs",
-             "and per-worker knobs, and passes each to the steps that take it.", ""]
+             "Written by `python -m steps.lib.orchestration.project_file` from the steps' click options (the",
+             "same text as `python -m steps.<entry point> --help`); `main` takes every step's own parameters",
+             "except run IDs and per-worker knobs, and passes each to the steps that take it.", ""]
     for entry_point in ENTRY_POINTS:
         main = entry_point == names.MAIN
         lines += [f"## {entry_point}", "",
                   "| parameter | default | values | what it does |" + (" passed to |" if main else ""),
                   "| --- | --- | --- | --- |" + (" --- |" if main else "")]
-        for option in options_of(entry_point):
+        for option in pipeline.entry_point_options(entry_point):
             help_text = (option.help or "").replace("|", "\\|")
             default = default_text(option) or "''"
             row = f"| `{option.name}` | `{default}` | {values_text(option)} | {help_text} |"

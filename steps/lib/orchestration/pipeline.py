@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from steps.lib import cli, names
+from steps.lib import names, options
 
 DEFAULT_FAMILIES = ("lasso", "catboost")  # the tutorial's two families
 # Families tuned over a fixed grid by their own entry point; every other family goes through
@@ -23,8 +23,8 @@ def entry_point_options(entry_point: str) -> list[click.Parameter]:
 
 
 def setting_options(entry_point: str) -> list[click.Parameter]:
-    """The options of an entry point that are pipeline settings (all but `cli.StepOnly` ones)."""
-    return [option for option in entry_point_options(entry_point) if not isinstance(option, cli.StepOnly)]
+    """The options of an entry point that are pipeline settings (all but `options.StepOnly` ones)."""
+    return [option for option in entry_point_options(entry_point) if not isinstance(option, options.StepOnly)]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Step:
         """This step's entry-point parameters, from the pipeline's settings and the run IDs (or
         references to them, for a job) of the steps it depends on."""
         return {
-            **{name: cli.as_text(settings[name]) for name in self.settings},
+            **{name: options.as_text(settings[name]) for name in self.settings},
             **self.fixed,
             **{param: ",".join(run_ids[step] for step in steps) for param, steps in self.upstream.items()},
         }

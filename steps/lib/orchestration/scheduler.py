@@ -2,12 +2,11 @@
 
 Why: tune_lasso and tune_catboost both need only prepare's run, and side by side each fills
 the time the other leaves a core idle (imports, data loading, single-threaded fits; BENCHMARKS.md,
-third session on issue 12). `main` used MLflow's synchronous `mlflow.run`, one step at a time;
-here each step that has to run is started by that same call on its own thread, and this thread
-keeps what `mlflow.run` did for a single step: it is the one that waits, that receives
-SIGINT/SIGTERM, and that stops the steps.
+the tuning steps side by side). Each step that has to run is started by MLflow's synchronous
+`mlflow.run` on its own thread, and this thread keeps what `mlflow.run` does for a single step:
+it is the one that waits, that receives SIGINT/SIGTERM, and that stops the steps.
 
-The rules, the same ones `main` had with one step at a time:
+The rules:
 - A step starts only once every step it depends on has finished (or was reused).
 - When a step fails, or this process is interrupted, no further step starts and the running ones
   get SIGTERM (they end their runs KILLED, tagged with the signal); once they are gone the first

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+# The registered model's code (MLflow "models from code"): raw rows in, predictions out.
+RAW_ROWS_MODEL = Path(__file__).with_name("raw_rows_model.py")
 
 
 class ServingCheckFailed(Exception):

@@ -1,0 +1,65 @@
+"""The options steps declare, and how their values read: whole numbers written as floats, yes/no
+switches, and the options several steps share. A step's click options are the one declaration of
+its parameters (steps/lib/orchestration/project_file.py writes MLproject from them)."""
+
+from __future__ import annotations
+
+import click
+
+
+class Whole(click.IntRange):
+    """A whole number in a range; "50.0" counts as 50, since MLproject declares counts as floats
+    and MLflow passes what the user typed (so trials=50 and trials=50.0 are the same run)."""
+
+    name = "whole number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+            else:
+                if number.is_integer():
+                    value = int(number)
+        return super().convert(value, param, ctx)
+
+
+class Switch(click.Choice):
+    """A yes/no setting as MLproject passes it, the text "true" or "false" (any case), read as a
+    bool; `as_text` writes it back the same way when main forwards it."""
+
+    name = "switch"
+
+    def __init__(self):
+        super().__init__(("true", "false"), case_sensitive=False)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, bool):
+            return value
+        return super().convert(value, param, ctx) == "true"
+
+
+class StepOnly(click.Option):
+    """An option `main` neither offers nor forwards: a run ID it wires from the upstream step, the
+    family a generic step is run for, or a knob of one tuning worker. Every other option of a step
+    is a pipeline setting, offered by `main` under the same name with the same default."""
+
+
+def as_text(value) -> str:
+    """A setting's value as a step's command line takes it (what `mlflow run -P` passes on)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+SEED_NUMBER = Whole(min=0, max=2**31 - 1)
+FRACTION = click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True)
+
+# Options several steps take, declared here once so the steps cannot disagree on them.
+SEED = click.Option(["--seed"], type=SEED_NUMBER, default=42, show_default=True,
+                    help="Seeds the split, the samplers and every fit: a rerun gives the same numbers.")
+TUNE_ROWS = click.Option(["--tune-rows"], type=Whole(min=0), default=0, show_default=True,
+                         help="Tune on a seeded sample of this many training rows (0 = all); refit uses all.")
+DATA_RUN_ID = StepOnly(["--data-run-id"], default="",
+                       help="The prepare run to read ('' = the latest FINISHED one with default settings).")
