@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = Path(__file__).resolve().parents[1]  # bench runs from its folder, before steps is importable
 
 
 def machine() -> dict:

@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--ram-limits", default="256mb", help="used_ram_limit values to try at the largest tree count")
     args = parser.parse_args()
     from steps.lib import isolation
-    from steps.lib.data import split_frame
+    from steps.lib.data.tables import split_frame
 
     splits = split_frame(synthetic(args.rows), "y", val_size=0.2, test_size=0.2, seed=0)
     trees = [int(t) for t in args.trees.split(",")]

@@ -6,7 +6,7 @@ family's `thread_count` pay, and what does a step beside it cost?
 
 scikit-learn's HistGradientBoostingRegressor runs on OpenMP, which takes no thread count per
 estimator: unless limited, every fit starts one thread per core. For each table (the splits
-prepare makes for seed 1) this times the tuning loop `steps.lib.tuning.optimize` (what the
+prepare makes for seed 1) this times the tuning loop `steps.lib.search.tuning.optimize` (what the
 `tune` step runs, minus tracking) of one study of --trials trials, in these situations:
 
   alone, n_jobs=1        thread_count = cores (what `tune` gives one worker), and = 1
@@ -51,7 +51,7 @@ def tune_seconds(splits, *, limited: bool, thread_count: int, n_jobs: int, trial
     import optuna
 
     from steps.lib.families import get_family
-    from steps.lib.tuning import optimize
+    from steps.lib.search.tuning import optimize
 
     family = get_family("hist_gradient_boosting", thread_count=thread_count)
     if not limited:

@@ -3,8 +3,24 @@ numeric and 3 categorical columns, against the size of that table as float64.
 
     python bench/memory.py [--rows 1000000] [--trials 5] [--iterations 100] [--parallel-steps 2]
 
-Prints JSON: the table's float64 size, the peak resident memory of the largest single process
-and of the whole process tree (sampled every 0.2 s), the pipeline's wall time, per-step times."""
+Needs psutil (`pip install -r bench/requirements.txt`). While the pipeline's `mlflow run` runs, a
+thread polls every process under it every 0.2 s with psutil and keeps, per step:
+
+- `sampled_peak_rss_mb`: the largest resident set (RSS) any one of the step's processes had: the
+  step process itself or a fit it forked (steps/lib/isolation.py). This is what `top` shows as
+  RES for the biggest process.
+- `sampled_peak_step_tree_mb`: the step process and its forked fits, summed at each poll.
+- `recorded_peak_rss_mb`: what the step run records itself (metric `peak_rss_mb`: `ru_maxrss`
+  of the step process or of its largest forked fit, whichever is higher; per process, never a sum).
+
+and for the whole tree under `mlflow run`: the peak of the sum of every process's RSS, which
+steps' processes made it up at that moment ("other": `mlflow run` itself), and the peak of the
+sum of their PSS (proportional set size: a page shared by n processes counts 1/n in each). A
+forked fit shares its parent's pages copy-on-write; those pages are resident in both, so they
+count in both processes' RSS and the RSS sum overstates the physical memory the tree holds; the
+PSS sum does not. Sampling at 0.2 s can miss a peak shorter than that; `ru_maxrss` cannot.
+
+Prints JSON: the table's float64 size, those figures, the pipeline's wall time, per-step walls."""
 
 from __future__ import annotations
 
@@ -22,6 +38,8 @@ import pandas as pd
 
 from _common import PROJECT_DIR, emit, temp_store
 
+MB = 1024 * 1024
+
 
 def synthetic(rows: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
@@ -37,54 +55,96 @@ def synthetic(rows: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def tree_rss(root: int) -> dict[int, int]:
-    """Resident bytes of `root` and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+def step_of(words: list[str]) -> str:
+    """The tabtune step a command line runs, as its run's `tabtune.step` tag names it ("refit",
+    "tune_catboost", …); "" for any other process (`mlflow run`, the shell it starts)."""
+    module = next((w for w in words if w.startswith("steps.")), "")
+    if module == "steps.tune" and "--family" in words[:-1]:
+        return f"tune_{words[words.index('--family') + 1]}"
+    return module.removeprefix("steps.")
+
+
+class TreeSampler(threading.Thread):
+    """Polls the RSS (and PSS) of `root` and every process under it until `stop` is set."""
+
+    def __init__(self, root: int, interval_s: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        import psutil
+
+        self.psutil = psutil
+        self.root = psutil.Process(root)
+        self.interval_s = interval_s
+        self.stop = threading.Event()
+        self.labels: dict[int, str] = {}  # pid -> step ("" if none); a forked fit keeps its step's command line
+        self.forked: dict[int, bool] = {}  # pid -> a fit forked by its step's process
+        self.commands: dict[int, str] = {}  # pid -> its command line (first 120 characters)
+        self.tree_peak = {"rss": 0, "pss": 0, "at_s": 0.0, "by_step": {}}
+        self.single_peak = {"rss": 0, "step": "", "forked": False, "command": ""}
+        self.steps: dict[str, dict] = {}  # step -> {"rss", "forked", "step_tree", "processes"}
+        self.polls = 0
+        self.started = time.perf_counter()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.poll()
+            self.stop.wait(self.interval_s)
+
+    def poll(self) -> None:
+        psutil = self.psutil
         try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        children.setdefault(int(fields["PPid"].strip()), []).append(int(entry.name))
-        if "VmRSS" in fields:
-            rss[int(entry.name)] = int(fields["VmRSS"].split()[0]) * 1024
-    found, frontier = {}, [root]
-    while frontier:
-        pid = frontier.pop()
-        found[pid] = rss.get(pid, 0)
-        frontier += children.get(pid, [])
-    return found
+            processes = [self.root, *self.root.children(recursive=True)]
+        except psutil.Error:
+            return
+        sizes: dict[int, tuple[int, int]] = {}  # pid -> (rss, pss)
+        for process in processes:
+            try:
+                if process.pid not in self.labels:
+                    words, parent = process.cmdline(), process.ppid()
+                    step = step_of(words)
+                    self.forked[process.pid] = bool(step) and self.labels.get(parent) == step
+                    self.commands[process.pid] = " ".join(words)[:120]
+                    self.labels[process.pid] = step
+                full = process.memory_full_info()  # rss from /proc/<pid>/statm, pss from smaps_rollup
+                sizes[process.pid] = (full.rss, full.pss)
+            except psutil.Error:  # ended between the listing and the read
+                continue
+        self.polls += 1
+        by_step: dict[str, int] = {}
+        for pid, (rss, _) in sizes.items():
+            step = self.labels[pid]
+            by_step[step or "other"] = by_step.get(step or "other", 0) + rss
+            if step:
+                figures = self.steps.setdefault(step, {"rss": 0, "forked": False, "step_tree": 0, "processes": set()})
+                figures["processes"].add(pid)
+                if rss > figures["rss"]:
+                    figures["rss"], figures["forked"] = rss, self.forked[pid]
+            if rss > self.single_peak["rss"]:
+                self.single_peak = {"rss": rss, "step": step, "forked": self.forked[pid],
+                                    "command": self.commands[pid]}
+        for step, rss in by_step.items():
+            if step in self.steps:
+                self.steps[step]["step_tree"] = max(self.steps[step]["step_tree"], rss)
+        total_rss = sum(rss for rss, _ in sizes.values())
+        if total_rss > self.tree_peak["rss"]:
+            self.tree_peak.update(rss=total_rss, at_s=round(time.perf_counter() - self.started, 1),
+                                  by_step={step: round(rss / MB, 1) for step, rss in sorted(by_step.items())})
+        self.tree_peak["pss"] = max(self.tree_peak["pss"], sum(pss for _, pss in sizes.values()))
 
 
-_modules: dict[int, str] = {}
-
-
-def step_module(pid: int) -> str:
-    """The tabtune step a process runs ("steps.refit", …), from its command line; "" if none."""
-    if pid not in _modules:
-        try:
-            words = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
-        except OSError:
-            return ""
-        _modules[pid] = next((w for w in words if w.startswith("steps.")), "")
-    return _modules[pid]
-
-
-def step_walls(uri: str) -> dict[str, float]:
-    """Wall seconds of each step run in the store (start to end), keyed by run name."""
+def step_runs(uri: str) -> dict[str, dict]:
+    """Per step run in the store (keyed by its `tabtune.step` tag): wall seconds, start to end,
+    and the `peak_rss_mb` it recorded."""
     from mlflow import MlflowClient
 
     client = MlflowClient(uri)
-    walls = {}
+    runs = {}
     for experiment in client.search_experiments():
         for run in client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'"):
-            if run.info.end_time and "tabtune.step" in run.data.tags:
-                walls[run.info.run_name] = round((run.info.end_time - run.info.start_time) / 1000, 1)
-    return walls
+            step = run.data.tags.get("tabtune.step")
+            if run.info.end_time and step:
+                runs[step] = {"wall_s": round((run.info.end_time - run.info.start_time) / 1000, 1),
+                              "peak_rss_mb": run.data.metrics.get("peak_rss_mb")}
+    return runs
 
 
 def main() -> None:
@@ -96,6 +156,10 @@ def main() -> None:
     parser.add_argument("--tune-rows", type=int, default=0, help="tune on a sample of this many train rows")
     parser.add_argument("--parallel-steps", type=int, default=2, help="main's parallel_steps (1 = one at a time)")
     args = parser.parse_args()
+    try:
+        import psutil  # noqa: F401 - checked before minutes of work, used by TreeSampler
+    except ImportError:
+        sys.exit("bench/memory.py needs psutil: pip install -r bench/requirements.txt")
     frame = synthetic(args.rows)
     float64_bytes = frame.shape[0] * frame.shape[1] * 8
     path = Path(tempfile.mkdtemp(prefix="tabtune-memory-")) / "synthetic.parquet"
@@ -112,48 +176,48 @@ def main() -> None:
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
-    peak = {"tree": 0, "single": 0, "single_cmd": ""}
-    step_peaks: dict[str, int] = {}  # steps.<module> -> largest RSS seen for a process running it
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            sizes = tree_rss(process.pid)
-            peak["tree"] = max(peak["tree"], sum(sizes.values()))
-            for step_pid, step_size in sizes.items():
-                step = step_module(step_pid)
-                if step:
-                    step_peaks[step] = max(step_peaks.get(step, 0), step_size)
-            pid, size = max(sizes.items(), key=lambda item: item[1], default=(0, 0))
-            if size > peak["single"]:
-                peak["single"] = size
-                try:
-                    peak["single_cmd"] = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:120]
-                except OSError:
-                    pass
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
+    sampler = TreeSampler(process.pid)
     sampler.start()
     _, stderr = process.communicate()
-    stop.set()
+    sampler.stop.set()
     sampler.join()
     wall = time.perf_counter() - started
     if process.returncode != 0:
         sys.exit(f"pipeline failed:\n{stderr[-4000:]}")
-    mb = 1024 * 1024
+    runs = step_runs(uri)
+    over = float64_bytes
+    steps = {}
+    for step in sorted(set(sampler.steps) | set(runs)):
+        sampled, run = sampler.steps.get(step), runs.get(step, {})
+        recorded = run.get("peak_rss_mb")
+        steps[step] = {
+            "recorded_peak_rss_mb": recorded,
+            "sampled_peak_rss_mb": round(sampled["rss"] / MB, 1) if sampled else None,
+            "sampled_peak_is_forked_fit": sampled["forked"] if sampled else None,
+            "sampled_peak_step_tree_mb": round(sampled["step_tree"] / MB, 1) if sampled else None,
+            "processes": len(sampled["processes"]) if sampled else 0,
+            "recorded_over_data": round(recorded * MB / over, 2) if recorded else None,
+            "sampled_over_data": round(sampled["rss"] / over, 2) if sampled else None,
+            "wall_s": run.get("wall_s"),
+        }
     emit("memory", {
         "rows": args.rows, "trials": args.trials, "iterations": args.iterations,
         "max_iterations": args.max_iterations, "parallel_steps": args.parallel_steps,
-        "data_float64_mb": round(float64_bytes / mb, 1),
-        "peak_single_process_mb": round(peak["single"] / mb, 1), "peak_single_process": peak["single_cmd"],
-        "peak_process_tree_mb": round(peak["tree"] / mb, 1),
-        "single_over_data": round(peak["single"] / float64_bytes, 2),
-        "tree_over_data": round(peak["tree"] / float64_bytes, 2),
+        "data_float64_mb": round(float64_bytes / MB, 1),
+        "sample_interval_s": sampler.interval_s, "polls": sampler.polls,
+        "peak_single_process_mb": round(sampler.single_peak["rss"] / MB, 1),
+        "peak_single_process_step": sampler.single_peak["step"],
+        "peak_single_process_is_forked_fit": sampler.single_peak["forked"],
+        "peak_single_process": sampler.single_peak["command"],
+        "peak_process_tree_mb": round(sampler.tree_peak["rss"] / MB, 1),
+        "peak_process_tree_at_s": sampler.tree_peak["at_s"],
+        "peak_process_tree_by_step_mb": sampler.tree_peak["by_step"],
+        "peak_process_tree_pss_mb": round(sampler.tree_peak["pss"] / MB, 1),
+        "single_over_data": round(sampler.single_peak["rss"] / over, 2),
+        "tree_over_data": round(sampler.tree_peak["rss"] / over, 2),
+        "tree_pss_over_data": round(sampler.tree_peak["pss"] / over, 2),
         "pipeline_wall_s": round(wall, 1),
-        "peak_per_step_mb": {step: round(size / mb, 1) for step, size in sorted(step_peaks.items())},
-        "peak_per_step_over_data": {step: round(size / float64_bytes, 2) for step, size in sorted(step_peaks.items())},
-        "step_wall_s": step_walls(uri),
+        "steps": steps,
     })
 
 

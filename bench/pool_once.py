@@ -20,7 +20,7 @@ import pandas as pd
 from _common import emit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from steps.lib.data import split_frame
+from steps.lib.data.tables import split_frame
 from steps.lib.families import get_family
 
 

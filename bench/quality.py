@@ -9,7 +9,7 @@ For each table x seed x budget, the real pipeline runs (`mlflow run . -e main --
 store, one store per table x seed: the budgets of one seed share it, so `reuse=auto` (the
 default) reuses prepare and tune_lasso and the larger budget only tunes CatBoost and refits
 again. The baselines then read that prepare run's `splits/{train,val,test}.parquet` and
-`schema.json` (`steps.lib.data.read_splits`), so every figure is on THE SAME rows:
+`schema.json` (`steps.lib.data.tables.read_splits`), so every figure is on THE SAME rows:
 
   (a) default   CatBoostRegressor with CatBoost's own defaults (no learning_rate given: CatBoost
                 picks its auto rate for 5000 iterations and this training set), early-stopped on
@@ -143,7 +143,7 @@ def pipeline_figures(uri: str, main_run_id: str) -> dict:
 def load_splits(uri: str, data_run_id: str):
     from mlflow.tracking import MlflowClient
 
-    from steps.lib.data import read_splits
+    from steps.lib.data.tables import read_splits
 
     client = MlflowClient(uri)
     schema = json.loads(Path(client.download_artifacts(data_run_id, "schema.json", tempfile.mkdtemp())).read_text())
@@ -253,9 +253,9 @@ def lead(args) -> dict:
 
     import numpy as np
 
-    from steps.lib.data import clean_target, split_frame
+    from steps.lib.data.tables import clean_target, split_frame
     from steps.lib.families import get_family
-    from steps.lib.training import fit_and_score
+    from steps.lib.model.training import fit_and_score
 
     out = {}
     work = Path(tempfile.mkdtemp(prefix="tabtune-lead-"))
@@ -332,7 +332,7 @@ def refit_candidates(family, tuned: dict, splits, seed: int, args) -> dict:
     of lever `slow_refit`, now judged on val like the others. `CatBoostFamily.refit_plan`
     keeps the `defaults` pick since; this records every candidate."""
     from steps.lib.families.catboost import early_stopped
-    from steps.lib.metrics import score
+    from steps.lib.model.metrics import score
 
     rounds, most = args.early_stopping_rounds, args.max_iterations
     candidates = {"tuned": (tuned, family.build({**tuned, "iterations": most}, splits, seed)),
@@ -357,8 +357,8 @@ def refit_candidates(family, tuned: dict, splits, seed: int, args) -> dict:
 
 
 def levers(args) -> dict:
-    """tabtune's CatBoost tuning + refit in-process (steps.lib.tuning.optimize and
-    steps.lib.training.refit_and_test: what tune_catboost and refit run), on the splits prepare
+    """tabtune's CatBoost tuning + refit in-process (steps.lib.search.tuning.optimize and
+    steps.lib.model.training.refit_and_test: what tune_catboost and refit run), on the splits prepare
     makes for each seed, with one lever on: `slow_refit` (tuned as `none`, then also refit at the
     tuned rate times each --refit-rate-factors, early stopping choosing the trees for that rate:
     the same tuned trees, learnt more slowly), `defaults` (tuned as `none`, then CatBoost's own
@@ -372,10 +372,10 @@ def levers(args) -> dict:
     same table, seed and budget: the final pick (CatBoost or LASSO by val RMSE) and the baselines."""
     import optuna
 
-    from steps.lib import studies
     from steps.lib.families import get_family
-    from steps.lib.training import refit_and_test
-    from steps.lib.tuning import optimize
+    from steps.lib.model.training import refit_and_test
+    from steps.lib.search import sampling
+    from steps.lib.search.tuning import optimize
 
     before = {(r["table"], r["seed"], r["trials"]): r for r in
               (json.loads(Path(args.baseline_runs).read_text()) if args.baseline_runs else [])}
@@ -387,11 +387,11 @@ def levers(args) -> dict:
         for budget in args.budgets:
             started = time.perf_counter()
             # Optuna 5's TPESampler is multivariate unless told otherwise (multivariate=None), as in
-            # studies.make_sampler; `univariate` turns that off.
+            # sampling.make_sampler; `univariate` turns that off.
             sampler = optuna.samplers.TPESampler(seed=seed, **(
                 {"multivariate": False} if args.lever == "univariate" else {}))
             study = optuna.create_study(direction="minimize", sampler=sampler,
-                                        pruner=studies.make_pruner("none", args.iterations))
+                                        pruner=sampling.make_pruner("none", args.iterations))
             if args.lever == "enqueue":
                 study.enqueue_trial(library_defaults(family, splits, args.iterations))
             optimize(family, splits, study=study, trials=budget, iterations=args.iterations, seed=seed)
@@ -434,15 +434,15 @@ def levers(args) -> dict:
 def third_family(args) -> dict:
     """The lever "the third family in the default set": scikit-learn's HistGradientBoosting,
     tuned and refit in-process as `tune` and `refit` would with `-P families=lasso,catboost,
-    hist_gradient_boosting` (`steps.lib.tuning.optimize` and `refit_and_test`, same seed, budget
+    hist_gradient_boosting` (`steps.lib.search.tuning.optimize` and `refit_and_test`, same seed, budget
     and tree counts), on the splits prepare makes. Only its own figures; `--family-table` sets
     them beside LASSO's and CatBoost's and makes refit's pick by val among the three."""
     import optuna
 
-    from steps.lib import studies
     from steps.lib.families import get_family
-    from steps.lib.training import refit_and_test
-    from steps.lib.tuning import optimize
+    from steps.lib.model.training import refit_and_test
+    from steps.lib.search import sampling
+    from steps.lib.search.tuning import optimize
 
     rows = []
     for name, _, seed, splits in splits_per_seed(args.tables, args.seeds):
@@ -450,7 +450,7 @@ def third_family(args) -> dict:
         for budget in args.budgets:
             started = time.perf_counter()
             study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed),
-                                        pruner=studies.make_pruner("none", args.iterations))
+                                        pruner=sampling.make_pruner("none", args.iterations))
             optimize(family, splits, study=study, trials=budget, iterations=args.iterations, seed=seed)
             tuned = {**study.best_trial.params, **family.fixed_params(iterations=args.iterations)}
             fitted = refit_and_test(family, tuned, splits, seed, max_iterations=args.max_iterations,
@@ -512,7 +512,7 @@ def splits_per_seed(tables: list[str], seeds: list[int]):
     (`split_frame` on the cleaned table, as the pipeline's figures reproduce to the last digit)."""
     import pandas as pd
 
-    from steps.lib.data import clean_target, split_frame
+    from steps.lib.data.tables import clean_target, split_frame
 
     work = Path(tempfile.mkdtemp(prefix="tabtune-quality-tables-"))
     for name in tables:

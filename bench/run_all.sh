@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every benchmark one after another (they need the machine to themselves) and keep each
 # one's JSON in bench/results/ (not committed). Usage: bash bench/run_all.sh [name ...]
+# memory.py needs psutil: pip install -r bench/requirements.txt
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p results

@@ -9,10 +9,12 @@ from steps.lib.errors import InputError
 from steps.lib.orchestration import pipeline
 from tests.test_outcome import finished
 
-SETTINGS = dict(tune_rows=0, data="d.csv", target="y", val_size=0.25, test_size=0.2, trials=7, alphas="1,0.1",
-                iterations=30, seed=3, timeout_s=60.0, storage="", study_name="", n_jobs=1, pruner="none",
-                registered_model_name="m", alias="champion", max_iterations=100, early_stopping_rounds=10,
-                try_defaults=False, min_improvement=0.01, promote="gate")
+# Every setting main offers, at its default, with some set as a user would.
+SETTINGS = {option.name: option.default for option in pipeline.all_setting_options()} | dict(
+    tune_rows=0, data="d.csv", target="y", val_size=0.25, trials=7, alphas="1,0.1", iterations=30, seed=3,
+    timeout_s=60.0, registered_model_name="m", max_iterations=100, early_stopping_rounds=10, try_defaults=False,
+    min_improvement=0.01)
+WORKER_KNOBS = {"parent_run_id", "thread_count"}  # a tuning step's options that main never passes
 
 
 def test_default_pipeline_is_the_tutorial_s_five_steps_in_order():
@@ -25,17 +27,24 @@ def test_default_pipeline_is_the_tutorial_s_five_steps_in_order():
 def test_each_step_gets_its_settings_and_its_upstream_run_ids():
     steps = {s.name: s for s in pipeline.steps(("lasso", "hist_gradient_boosting"))}
     run_ids = {"prepare": "P", "tune_lasso": "L", "tune_hist_gradient_boosting": "H", "refit": "R"}
-    assert steps["tune_hist_gradient_boosting"].parameters(SETTINGS, run_ids) == {
-        "trials": "7", "iterations": "30", "seed": "3", "timeout_s": "60.0", "storage": "", "study_name": "",
-        "n_jobs": "1", "pruner": "none", "tune_rows": "0", "family": "hist_gradient_boosting", "data_run_id": "P"}
-    assert steps["prepare"].parameters(SETTINGS, run_ids) == {
-        "data": "d.csv", "target": "y", "val_size": "0.25", "test_size": "0.2", "seed": "3"}
-    assert steps["refit"].parameters(SETTINGS, run_ids) == {
-        "max_iterations": "100", "early_stopping_rounds": "10", "try_defaults": "false", "data_run_id": "P",
-        "tune_run_ids": "L,H"}
-    assert steps["package"].parameters(SETTINGS, run_ids) == {
-        "registered_model_name": "m", "alias": "champion", "min_improvement": "0.01", "promote": "gate",
-        "model_run_id": "R"}
+    expected = {
+        "prepare": {"data": "d.csv", "target": "y", "val_size": "0.25", "test_size": "0.2", "seed": "3"},
+        "tune_lasso": {"alphas": "1,0.1", "seed": "3", "tune_rows": "0", "data_run_id": "P"},
+        "tune_hist_gradient_boosting": {
+            "trials": "7", "iterations": "30", "seed": "3", "timeout_s": "60.0", "storage": "", "study_name": "",
+            "n_jobs": "1", "pruner": "none", "tune_rows": "0", "family": "hist_gradient_boosting",
+            "data_run_id": "P"},
+        "refit": {"max_iterations": "100", "early_stopping_rounds": "10", "try_defaults": "false",
+                  "data_run_id": "P", "tune_run_ids": "L,H"},
+        "package": {"registered_model_name": "m", "alias": "champion", "min_improvement": "0.01", "promote": "gate",
+                    "model_run_id": "R"},
+    }
+    for name, step in steps.items():
+        parameters = step.parameters(SETTINGS, run_ids)
+        assert expected[name].items() <= parameters.items(), name
+        # every option of the entry point, and nothing else, is given (a new option needs no wiring here)
+        options = {option.name for option in pipeline.entry_point_options(step.entry_point)}
+        assert set(parameters) == options - WORKER_KNOBS, name
 
 
 def test_families_are_parsed_with_one_clear_error():
