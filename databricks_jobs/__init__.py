@@ -2,5 +2,6 @@
 
 job.py builds the job definition (pure), task.py is what each task does (MLflow runs and task
 values), task_notebook.py is the notebook every task runs, submit.py sends the job with
-databricks-sdk. Named `databricks_jobs`, not `databricks`, so it never shadows the `databricks`
-namespace package that databricks-sdk installs."""
+databricks-sdk, bundle.py offers the same job as a Databricks Asset Bundle resource. Named
+`databricks_jobs`, not `databricks`, so it never shadows the `databricks` namespace package
+that databricks-sdk installs."""

@@ -1,7 +1,8 @@
 """The tabtune Databricks job definition, built by a pure function (no network, no MLflow).
 
 One notebook task per step of steps/lib/orchestration/pipeline.py (the wiring `main` uses too): prepare →
-one tuning task per family, in parallel → refit → package, all on one shared job cluster. Run IDs travel as
+one tuning task per family, in parallel → refit → package, all on one shared job cluster (with
+workers > 1, each tuning worker on a cluster of its own: `build_job`). Run IDs travel as
 task values: every task publishes its step run's ID under `run_id` (prepare also the pipeline
 run's ID), and a downstream task receives them through dynamic value references such as
 `{{tasks.prepare.values.run_id}}` in its parameters, which Databricks resolves when the task

@@ -6,8 +6,8 @@ This recreates the hierarchy `mlflow run` builds (steps/main.py): one pipeline r
 tagged `tabtune.run_id.<step>` per step and, after the last step, holding test_rmse,
 leaderboard.csv and pipeline_summary.md. The first task creates the pipeline run; if a step
 fails, the pipeline run ends FAILED naming the step and its run, and Databricks skips the tasks
-downstream. The step itself is the project's own `steps.<step>.run()`, its options checked by the
-step's click command exactly as on the command line."""
+downstream. The step itself is the project's own `steps.<entry point>.run()`, its options checked by
+the entry point's click command exactly as on the command line."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from databricks_jobs.job import (
     WORKERS_KEY,
 )
 from steps.lib import names, tracking
+from steps.lib.options import SEED_NUMBER
 from steps.lib.orchestration import outcome, pipeline, step_cache
 
 Runner = Callable[[str, dict[str, str]], str]
@@ -119,7 +120,7 @@ def run_worker(step: str, params: dict[str, str], task_values: TaskValues, secre
     index = int(params[WORKER_KEY])
     storage_url = secrets.get(params[SECRET_SCOPE_KEY], params[SECRET_KEY_KEY])
     options = {key: value for key, value in params.items() if key not in CONTROL_KEYS}
-    options["seed"] = str(options.SEED_NUMBER.convert(options["seed"], None, None) + index)
+    options["seed"] = str(SEED_NUMBER.convert(options["seed"], None, None) + index)
     pipeline_run_id = params[PIPELINE_RUN_KEY]
     run_id = start_step_run(pipeline_run_id, step)
     try:

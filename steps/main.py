@@ -1,6 +1,7 @@
 """main: the whole pipeline as one run, with every step run nested under it.
 
-Reads: the data settings, the families to tune and the budgets below.
+Reads: the families to tune and every step's own settings (the data settings, the budgets, …:
+`pipeline.all_setting_options`), each passed on to the steps that take it.
 Writes: the pipeline run, with child runs prepare → one tuning run per family → refit →
 package (each started by `mlflow.run` and handed the run IDs it needs, as
 steps/lib/orchestration/pipeline.py wires them; a step starts once the steps it needs have finished, so the

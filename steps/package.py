@@ -4,14 +4,14 @@ only if it beats the version holding it on the same data.
 Reads: the refit run `model_run_id` (or the latest FINISHED one): its model, lineage tags and
 fingerprint; the test split of its prepare run; the version currently holding `alias`.
 Writes: a new version of `registered_model_name` — unless a version with the same fingerprint
-(same data, final parameters and code) exists, which is then used instead — registered only
+(same data, family, final parameters, code and pins) exists, which is then used instead — registered only
 after the model loaded through pyfunc, predicted its input example and rejected a frame with a
 wrongly typed column; tags naming the data, tuning and refit runs, the fingerprint, which refit
 candidate the model is (tabtune.refit_from: tuned, or CatBoost's own defaults), the gate's
 verdict (tabtune.gate and the two test RMSEs), a description with the test RMSE and lineage.
 The champion gate (`promote`=gate): both models score the new model's test split; the alias
 moves only if new RMSE < champion RMSE * (1 - min_improvement). On this step's run: params
-registered_version, model_uri; the gate tags; `model_card.md`."""
+registered_version, model_uri, registered_new; the gate tags; `model_card.md`."""
 
 from __future__ import annotations
 

@@ -1,12 +1,13 @@
 """refit: choose the family with the best val RMSE, refit it on train+val, score it on test.
 
 Reads: the tuning runs `tune_run_ids` (their `best.json`) and their prepare run's splits.
-Writes: this step's run, tagged best_model=true, with the model (its MLflow flavor, signature
-on raw features, input example; URI in tag tabtune.model_uri), metrics test_rmse/test_mae/
+Writes: this step's run, tagged best_model=true, with the model (a pyfunc model that takes raw
+rows, its estimator saved by its family's MLflow flavor; signature on raw features, input example;
+URI in tag tabtune.model_uri), metrics test_rmse/test_mae/
 test_r2 (also on the logged model, so the Models view shows them) and val_rmse, the tags
 tabtune.refit_from (tuned, or CatBoost's own defaults when those early-stopped lower on val;
 each candidate's early-stopped val RMSE is metric refit_val_rmse_<candidate>) and
-tabtune.model_fingerprint (data, family, final parameters, code: see steps/lib/model/fingerprint.py),
+tabtune.model_fingerprint (data, family, final parameters, code, pins: see steps/lib/model/fingerprint.py),
 `leaderboard.csv` (every family refit the same way), the fitted
 preprocessor (`preprocessor/preprocessor.skops` + `scaler.json`: no pickle), and plots."""
 

@@ -29,7 +29,7 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
         storage: str = "", study_name: str = "", n_jobs: int = 1, pruner: str = "none",
         parent_run_id: str = "", thread_count: int = 0, tune_rows: int = 0) -> str:
     """Run (or join) the study, logging each trial as it ends; returns this step's run ID."""
-    tracking.tolerate_outages()  # a tracking server restarting mid-study: ~2 minutes, see runs.py
+    tracking.tolerate_outages()  # a tracking server restarting mid-study: ~2 minutes, see tracking/runs.py
     # Never oversubscribe: the cores are shared among the trials running at once.
     model_family = _family(family, thread_count or max(1, (os.cpu_count() or 1) // n_jobs), pruner)
     step = names.tune_step(family)

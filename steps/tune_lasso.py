@@ -1,7 +1,7 @@
 """tune_lasso: LASSO over a grid of alphas, one child run per alpha.
 
 Reads: the prepare run `data_run_id` (or the latest one with default settings).
-Writes: this step's run, with one child run per alpha (params alpha, max_iter; metrics
+Writes: this step's run, with one child run per alpha (params alpha, max_iter, family; metrics
 val_rmse/val_mae/val_r2, fit_s); on the step run: param best_alpha, metric best_val_rmse,
 `best.json` (what refit reads), the plot `plots/val_rmse_by_alpha.png`, and the tag
 `tabtune.warning` when the best alpha sits on the edge of the grid."""
@@ -25,7 +25,7 @@ def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0) -> str:
         data_run_id = lineage.data_run(data_run_id)
         tracking.set_tags({names.DATA_RUN_TAG: data_run_id})
         splits = lineage.load_splits(data_run_id)
-        # Sampled with the data's own seed: every worker of a shared study tunes on the same rows.
+        # Sampled with the data's own seed, as tune samples it: every tuning step tunes on the same rows.
         splits = splits.with_train_sample(tune_rows, splits.seed)
         writer = tracking.ChildRunWriter(run_id)
 

@@ -356,6 +356,23 @@ def test_tasks_hand_each_other_run_ids_and_nest_under_one_pipeline_run(local_sto
     assert "MLFLOW_RUN_ID" not in os.environ
 
 
+def test_a_worker_samples_with_the_pipeline_seed_plus_its_index_whatever_its_spelling(local_store):
+    """MLproject declares seed a float, so a job run may pass "42.0": worker 1 then tunes with seed 43."""
+
+    class Secrets:
+        def get(self, scope: str, key: str) -> str:
+            return "sqlite:///unused.db"
+
+    received: dict = {}
+    step = next(s for s in pipeline_steps(("catboost",)) if s.entry_point == names.TUNE)
+    pipeline_run_id = task.start_pipeline_run(EXPERIMENT)
+    params = {key: value for key, value in job.worker_parameters(step).items() if "{{" not in value}
+    params |= {"seed": "42.0", "family": "catboost", job.WORKER_KEY: "1", job.PIPELINE_RUN_KEY: pipeline_run_id}
+    task.run_worker(step.name, params, TaskValues().of(step.name), Secrets(), runner=fake_step(received))
+    assert received[step.name]["seed"] == "43"
+    assert received[step.name]["storage"] == f"env:{job.STORAGE_ENV}"
+
+
 def test_a_failed_step_fails_the_pipeline_run_and_publishes_nothing(local_store):
     values = TaskValues()
     with pytest.raises(InputError):

@@ -1,4 +1,5 @@
-"""The preprocessor for linear models: fit on train only, so val and test stay unseen."""
+"""The preprocessor for linear models: fitted with the model on its training rows only (train while
+tuning, train+val for the final model), so the rows it is scored on stay unseen."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def build_preprocessor(numeric: list[str], categorical: list[str], *, rows: int 
 
 
 def scaler_statistics(preprocessor: ColumnTransformer) -> dict:
-    """The fitted scaler's per-column mean and scale as plain numbers (readable without code)."""
+    """The fitted imputer's and scaler's per-column median fill, mean and scale as plain numbers
+    (readable without code)."""
     if "numeric" not in preprocessor.named_transformers_:
         return {}
     numeric_pipeline = preprocessor.named_transformers_["numeric"]

@@ -1,4 +1,5 @@
-"""Read a table, split it, describe its columns. Pure except `read_table`, the one reader."""
+"""Read a table, split it, describe its columns. Pure except the readers: `read_table` (with
+`local_path`, which may download) and `read_splits`/`read_split`, which read a prepare run's splits."""
 
 from __future__ import annotations
 

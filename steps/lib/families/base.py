@@ -79,7 +79,7 @@ class Family:
 
     def fit_data(self, splits: Splits) -> FitData:
         """Train and val data for the tuning fits; plain frames unless the family can prepare
-        them once for all trials (CatBoost quantizes a Pool once)."""
+        them once for all trials (CatBoost builds its Pools once)."""
         x_train, y_train = splits.xy("train")
         x_val, y_val = splits.xy("val")
         return FitData(x_train, y_train, x_val, y_val)

@@ -1,6 +1,6 @@
 """Where an Optuna study lives: `''` (in memory), a journal file, or a database given as a URL
-or through an environment variable; database storages send heartbeats, so the others fail a
-dead worker's trials, and ride out a lost connection."""
+or through an environment variable; server databases (PostgreSQL, MySQL) send heartbeats, so the
+others fail a dead worker's trials, and ride out a lost connection (SQLite does neither)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def resolve_storage_url(storage: str) -> str:
 
 def open_storage(storage: str, on_stale_trial=None):
     """An Optuna storage for the URL: None (in memory) for "", a journal file for `journal:PATH`,
-    else a database with heartbeats so a killed worker's trials are failed by the others."""
+    else a database: a server database with heartbeats so a killed worker's trials are failed by
+    the others, and reconnecting calls; SQLite as plain RDBStorage, without either."""
     import optuna
 
     url = resolve_storage_url(storage)

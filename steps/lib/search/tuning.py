@@ -1,4 +1,4 @@
-"""Search loops: a grid for LASSO, Optuna TPE for the rest. Each evaluation is reported
+"""Search loops: a grid for LASSO (tune_lasso), Optuna TPE for any family. Each evaluation is reported
 through `on_trial`, so the step (not this module) decides what to log."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Every MLflow call tabtune makes lives in this package: step runs, child runs, artifacts, models,
-the registry.
+the registry (the one exception is the served model's own code, steps/lib/model/raw_rows_model.py).
 
 Steps hand each other run IDs; everything a step reads comes from the artifacts of the run it
 was given, so a step works on any machine that shares the tracking server. Callers use the
