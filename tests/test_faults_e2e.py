@@ -106,6 +106,9 @@ def test_two_pipelines_at_once_keep_apart_and_the_better_model_ends_champion(fau
 
     store = ServerStore(faults_server.uri)
     params = {**TINY, "registered_model_name": "duel", "max_iterations": 300}
+    # Made here: two `mlflow run --experiment-name` started together may both try to create it
+    # (MLflow's CLI checks, then creates), and the second then fails before running anything.
+    store.client.create_experiment("two-pipelines")
     processes = [subprocess.Popen(mlflow_run_args("main", {**params, "seed": seed},
                                                   extra_args=["--experiment-name", "two-pipelines"]),
                                   cwd=PROJECT_DIR, env=mlflow_env(store.uri), stdout=subprocess.PIPE,
