@@ -136,8 +136,7 @@ OPTIONS = [
                  help="Comma list of tuning run IDs (tune_lasso, tune_catboost, tune_<family>)."),
     click.Option(["--max-iterations"], type=options.Whole(min=1), default=5000, show_default=True,
                  help="Most trees (iterations) the final fit may grow; early stopping on val picks the count."),
-    click.Option(["--early-stopping-rounds"], type=options.Whole(min=1), default=100, show_default=True,
-                 help="Stop growing once val RMSE has not improved for this many iterations."),
+    options.EARLY_STOPPING_ROUNDS,
     *refit_options(),
 ]
 command = click.Command(names.REFIT, params=OPTIONS, callback=run)

@@ -21,17 +21,19 @@ from steps.lib.errors import InputError
 from steps.lib.families import Family, family_names, get_family
 from steps.lib.orchestration import cli, lineage
 from steps.lib.search import sampling, studies, workers
-from steps.lib.search.tuning import FAILED, optimize
+from steps.lib.search.tuning import FAILED, Validation, optimize
 from steps.lib.secrets import mask_url
 
 
 def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s: float,
         storage: str = "", study_name: str = "", n_jobs: int = 1, pruner: str = "none",
-        parent_run_id: str = "", thread_count: int = 0, tune_rows: int = 0) -> str:
+        parent_run_id: str = "", thread_count: int = 0, tune_rows: int = 0, validation: str = "holdout",
+        folds: int = 5, early_stopping_rounds: int = 100) -> str:
     """Run (or join) the study, logging each trial as it ends; returns this step's run ID."""
     tracking.tolerate_outages()  # a tracking server restarting mid-study: ~2 minutes, see tracking/runs.py
     # Never oversubscribe: the cores are shared among the trials running at once.
-    model_family = _family(family, thread_count or max(1, (os.cpu_count() or 1) // n_jobs), pruner)
+    scoring = Validation.of(validation, folds, early_stopping_rounds)
+    model_family = _family(family, thread_count or max(1, (os.cpu_count() or 1) // n_jobs), pruner, scoring)
     step = names.tune_step(family)
     tags = {names.FAMILY_TAG: family, names.STUDY_STORAGE_TAG: mask_url(storage) or "memory"}
     with tracking.step_run(step, tags) as run_id:
@@ -44,8 +46,8 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
         tracking.log_results(metrics={"tune_rows": len(splits.train)})  # what the trials were fitted on
         name = study_name or workers.default_study_name(family, data_run_id, iterations)
         member = workers.join(family=family, storage=storage, study_name=name, trials=trials, seed=seed,
-                              n_jobs=n_jobs, pruner=pruner, iterations=iterations, own_run_id=run_id,
-                              parent_run_id=parent_run_id)
+                              n_jobs=n_jobs, pruner=pruner, pruning_steps=scoring.folds or iterations,
+                              own_run_id=run_id, parent_run_id=parent_run_id)
         tracking.set_tags({names.DATA_RUN_TAG: data_run_id, names.STUDY_NAME_TAG: name})
         started = time.perf_counter()
         done = 0
@@ -64,7 +66,7 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
 
             optimize(model_family, splits, study=member.study, trials=trials, iterations=iterations, seed=seed,
                      timeout_s=timeout_s, n_jobs=n_jobs, prune=pruner != "none", budget=member.budget,
-                     on_start=trial_runs.started, on_trial=on_trial)
+                     validation=scoring, on_start=trial_runs.started, on_trial=on_trial)
         summary = workers.finish(member, family=family, fixed=model_family.fixed_params(iterations=iterations))
         if summary is None:
             print(f"{step}: other workers still run trials of {name!r}; the last one writes the summary")
@@ -87,13 +89,14 @@ def log_summary(summary: studies.StudySummary, study, tuning_run_id: str) -> Non
         tracking.log_figure(figure, f"{names.PLOTS_DIR}/{file_name}", run_id=tuning_run_id)
 
 
-def _family(name: str, thread_count: int, pruner: str) -> Family:
-    """The family to tune, refused when it is unknown or cannot be pruned as asked."""
+def _family(name: str, thread_count: int, pruner: str, validation: Validation) -> Family:
+    """The family to tune, refused when it is unknown or cannot be pruned as asked (a family that
+    reports no progress while fitting can still be pruned between folds)."""
     try:
         family = get_family(name, thread_count=thread_count)
     except KeyError:
         raise InputError("family", f"unknown model family {name!r}; known: {', '.join(family_names())}") from None
-    if pruner != "none" and type(family).fit_options is Family.fit_options:
+    if pruner != "none" and not validation.folds and type(family).fit_options is Family.fit_options:
         raise InputError("pruner", f"{name} reports no progress while fitting, so it cannot be pruned; use pruner=none")
     return family
 
@@ -116,6 +119,9 @@ OPTIONS = [
                  help="Stop unpromising trials early (families that report progress while fitting)."),
     options.StepOnly(["--parent-run-id"], default="", help="Attach this worker's trials to this tuning run."),
     options.TUNE_ROWS,
+    options.VALIDATION,
+    options.FOLDS,
+    options.EARLY_STOPPING_ROUNDS,
     options.StepOnly(["--thread-count"], type=options.Whole(min=0, max=256), default=0, show_default=True,
                  help="Threads per fit (0 = cores / n_jobs)."),
 ]

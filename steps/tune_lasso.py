@@ -14,10 +14,11 @@ from steps.lib import names, options, tracking
 from steps.lib.families import get_family
 from steps.lib.orchestration import cli, lineage
 from steps.lib.search.grid import parse_alphas
-from steps.lib.search.tuning import best_result, evaluate_grid
+from steps.lib.search.tuning import Validation, best_result, evaluate_grid
 
 
-def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0) -> str:
+def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0, validation: str = "holdout",
+        folds: int = 5) -> str:
     """Fit one LASSO per alpha and log each; returns this step's run ID."""
     grid = parse_alphas(alphas)
     family = get_family("lasso")
@@ -39,7 +40,9 @@ def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0) -> str:
             )
             print(f"tune_lasso: alpha={result.params['alpha']:g} val_rmse={result.value:.4f}", flush=True)
 
-        results = evaluate_grid(family, [{"alpha": a} for a in grid], splits, seed=seed, on_trial=log_point)
+        results = evaluate_grid(family, [{"alpha": a} for a in grid], splits, seed=seed,
+                                validation=Validation.of(validation, folds, early_stopping_rounds=0),
+                                on_trial=log_point)
         best = best_result(results)
         best_alpha = best.params["alpha"]
         tags = {}
@@ -73,6 +76,8 @@ OPTIONS = [
                  help="LASSO's grid of regularization strengths, comma-separated; one child run each."),
     options.SEED,
     options.TUNE_ROWS,
+    options.VALIDATION,
+    options.FOLDS,
 ]
 command = click.Command(names.TUNE_LASSO, params=OPTIONS, callback=run)
 

@@ -158,3 +158,25 @@ def test_tuning_on_a_sample_of_the_training_rows_records_the_sample(store, pipel
                               tune_rows=40)
     assert client.get_run(tuned).data.metrics["tune_rows"] == 40
     assert client.get_run(pipeline["tune_catboost"]).data.metrics["tune_rows"] == 96  # all of train
+
+
+def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pipeline):
+    """validation=cv: every child run holds each fold's RMSE (and CatBoost's tree count), the
+    ranking score val_rmse is their mean, and a family that reports no progress while fitting can
+    be pruned between folds."""
+    client, _ = store
+    lasso = tune_lasso.run(data_run_id=pipeline["prepare"], alphas="1,0.1", seed=5, validation="cv", folds=3)
+    catboost = tune_catboost.run(data_run_id=pipeline["prepare"], trials=2, iterations=30, seed=5, timeout_s=0,
+                                 validation="cv", folds=3, early_stopping_rounds=5)
+    for run_id, fold_keys in ((lasso, ("fold_2_rmse",)), (catboost, ("fold_2_rmse", "fold_2_trees"))):
+        experiment = client.get_run(run_id).info.experiment_id
+        children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{run_id}'")
+        assert children
+        for child in children:
+            metrics = child.data.metrics
+            assert set(fold_keys) <= set(metrics)
+            assert metrics["val_rmse"] == pytest.approx(np.mean([metrics[f"fold_{i}_rmse"] for i in range(3)]))
+        assert client.get_run(run_id).data.metrics["best_val_rmse"] == min(c.data.metrics["val_rmse"] for c in children)
+    pruned = tune.run(family="hist_gradient_boosting", data_run_id=pipeline["prepare"], trials=1, iterations=5,
+                      seed=0, timeout_s=0, pruner="median", validation="cv", folds=3)
+    assert client.get_run(pruned).info.status == "FINISHED"

@@ -120,3 +120,70 @@ def test_fits_on_data_prepared_once_equal_fits_on_frames(splits):
     x_val, _ = splits.xy("val")
     plain = family.build(params, splits, seed=3).fit(x_train, y_train)
     np.testing.assert_array_equal(once.model.predict(x_val), plain.predict(x_val))
+
+
+# ------------------------------------------------------------------------------ cross-validation
+def test_cv_folds_cut_train_and_val_into_disjoint_held_out_parts(splits):
+    folds = splits.cv_folds(4)
+    x_train_val, _ = splits.train_val()
+    held_out = sorted(row for fold in folds for row in fold.val.index)
+    assert held_out == list(range(len(x_train_val)))  # every train+val row held out exactly once
+    for fold in folds:
+        assert set(fold.train.index).isdisjoint(fold.val.index)
+        assert len(fold.train) + len(fold.val) == len(x_train_val)
+        assert fold.test is splits.test
+    again = splits.cv_folds(4)
+    assert [list(f.val.index) for f in again] == [list(f.val.index) for f in folds]  # seeded
+
+
+def test_cv_folds_refuse_too_few_rows_naming_folds(splits):
+    from steps.lib.errors import InputError
+
+    rows = len(splits.train_val()[1])
+    folds = rows // 4  # 4 rows a fold: fewer than the 5 a fold needs
+    with pytest.raises(InputError, match=rf"^folds: {rows} train\+val rows are too few for {folds} folds"):
+        splits.cv_folds(folds)
+
+
+def test_cross_validate_scores_every_fold_and_predicts_every_row_once(splits):
+    from steps.lib.model.training import cross_validate
+
+    family = get_family("catboost")
+    folds = splits.cv_folds(3)
+    params = {**family.fixed_params(iterations=200), "learning_rate": 0.3, "depth": 3}
+    scored = cross_validate(family, params, folds, 0, data=[family.fit_data(f) for f in folds],
+                            early_stopping_rounds=5)
+    fold_rmses = [scored.metrics[f"fold_{i}_rmse"] for i in range(3)]
+    assert scored.metrics["val_rmse"] == pytest.approx(sum(fold_rmses) / 3)
+    assert scored.metrics["val_rmse_std"] > 0
+    assert all(1 <= scored.metrics[f"fold_{i}_trees"] <= 200 for i in range(3))
+    assert not any(math.isnan(p) for p in scored.out_of_fold)  # each row predicted by the fold that left it out
+    lasso = get_family("lasso")
+    plain = cross_validate(lasso, {"alpha": 0.1}, folds, 0, data=[lasso.fit_data(f) for f in folds],
+                           early_stopping_rounds=5)
+    assert "fold_0_trees" not in plain.metrics  # a family that does not stop early reports no tree count
+
+
+def test_cross_validation_stops_when_told_after_a_fold(splits):
+    from steps.lib.model.training import cross_validate
+
+    family, folds, seen = get_family("lasso"), splits.cv_folds(3), []
+    stopped = cross_validate(family, {"alpha": 0.1}, folds, 0, data=[family.fit_data(f) for f in folds],
+                             early_stopping_rounds=5, after_fold=lambda fold, mean: seen.append(fold) or fold < 1)
+    assert stopped is None and seen == [0, 1]
+
+
+def test_optimize_with_cv_ranks_trials_by_their_mean_fold_rmse(splits):
+    from steps.lib.search.tuning import Validation
+
+    results = []
+    study = optimize(get_family("catboost"), splits, study=new_study(3), trials=2, iterations=30, seed=3,
+                     validation=Validation(folds=3, early_stopping_rounds=5), on_trial=results.append)
+    for result in results:
+        folds = [result.metrics[f"fold_{i}_rmse"] for i in range(3)]
+        assert result.value == pytest.approx(sum(folds) / 3)
+    assert study.best_value == min(r.value for r in results)
+    holdout = []
+    optimize(get_family("catboost"), splits, study=new_study(3), trials=2, iterations=30, seed=3,
+             on_trial=holdout.append)
+    assert "fold_0_rmse" not in holdout[0].metrics and holdout[0].value != results[0].value

@@ -14,7 +14,7 @@ from steps.lib.errors import InputError
 from steps.lib.search import budget, sampling, studies, workers
 from tests.conftest import in_process_store
 
-JOIN = dict(family="catboost", study_name="s", trials=3, seed=7, n_jobs=1, pruner="none", iterations=10)
+JOIN = dict(family="catboost", study_name="s", trials=3, seed=7, n_jobs=1, pruner="none", pruning_steps=10)
 
 
 @pytest.fixture

@@ -61,5 +61,13 @@ SEED = click.Option(["--seed"], type=SEED_NUMBER, default=42, show_default=True,
                     help="Seeds the split, the samplers and every fit: a rerun gives the same numbers.")
 TUNE_ROWS = click.Option(["--tune-rows"], type=Whole(min=0), default=0, show_default=True,
                          help="Tune on a seeded sample of this many training rows (0 = all); refit uses all.")
+HOLDOUT, CV = "holdout", "cv"
+VALIDATION = click.Option(["--validation"], type=click.Choice((HOLDOUT, CV)), default=HOLDOUT, show_default=True,
+                          help="How tuning scores a candidate: fit on train, scored on val (holdout), or on each of "
+                               "`folds` folds of train+val, early-stopped on the rows it left out (cv).")
+FOLDS = click.Option(["--folds"], type=Whole(min=2, max=20), default=5, show_default=True,
+                     help="Folds of train+val when validation=cv.")
+EARLY_STOPPING_ROUNDS = click.Option(["--early-stopping-rounds"], type=Whole(min=1), default=100, show_default=True,
+                                     help="Stop growing once val RMSE has not improved for this many iterations.")
 DATA_RUN_ID = StepOnly(["--data-run-id"], default="",
                        help="The prepare run to read ('' = the latest FINISHED one with default settings).")

@@ -53,6 +53,25 @@ class Splits:
         sample = self.train.sample(n=rows, random_state=seed).reset_index(drop=True)
         return replace(self, train=sample, stacked_train_val=None)
 
+    def cv_folds(self, folds: int) -> list[Splits]:
+        """Train and val stacked, cut into `folds` seeded folds; fold i as splits whose val is the
+        i-th fold and whose train is every other row (test untouched). Cross-validated tuning
+        scores every candidate on each fold in turn, so no choice rests on one split's luck."""
+        if folds < 2:
+            raise InputError("folds", f"cross-validation needs at least 2 folds, got {folds}")
+        frame = (self.stacked_train_val if self.stacked_train_val is not None
+                 else pd.concat([self.train, self.val], ignore_index=True)).reset_index(drop=True)
+        rows = len(frame)
+        if rows < folds * MIN_TRAIN_ROWS:
+            raise InputError("folds", f"{rows} train+val rows are too few for {folds} folds")
+        order = np.random.default_rng(self.seed).permutation(rows)
+        parts = np.array_split(order, folds)
+        from dataclasses import replace
+
+        return [replace(self, train=frame.iloc[np.sort(np.concatenate(parts[:i] + parts[i + 1:]))],
+                        val=frame.iloc[np.sort(part)], stacked_train_val=None)
+                for i, part in enumerate(parts)]
+
     def train_val(self) -> tuple[pd.DataFrame, pd.Series]:
         """Train and val stacked: the data the final model is refit on."""
         frame = self.stacked_train_val

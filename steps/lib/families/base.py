@@ -89,6 +89,16 @@ class Family:
         fitting, so a pruner can stop a bad trial; {} when the family cannot report progress."""
         return {}
 
+    def early_stopping(self, data: FitData, rounds: int) -> dict[str, Any]:
+        """Extra `fit` arguments that stop an iterative fit once val RMSE has not improved for
+        `rounds` iterations and keep its best iteration (cross-validated trials); {} for a family
+        that does not stop early, which then fits as it would anyway."""
+        return {}
+
+    def trees(self, fitted) -> int | None:
+        """How many iterations a fitted model kept, for a family that stops early; else None."""
+        return None
+
     def refit_plan(self, params: dict[str, Any], splits: Splits, seed: int, *, max_iterations: int,
                    early_stopping_rounds: int) -> RefitPlan:
         """Parameters for the final train+val fit (e.g. a tree count chosen by early stopping),

@@ -79,6 +79,13 @@ class CatBoostFamily(Family):
             "callbacks": [_IterationHook(on_iteration)],
         }
 
+    def early_stopping(self, data: FitData, rounds: int) -> dict[str, Any]:
+        return {"eval_set": data.val_x, "early_stopping_rounds": rounds, "use_best_model": True}
+
+    def trees(self, fitted) -> int | None:
+        best = fitted.get_best_iteration()
+        return fitted.tree_count_ if best is None else int(best) + 1  # 0-based index of the best tree
+
     def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds):
         """The tuned parameters with their tree count chosen by early stopping on val, unless
         CatBoost's own defaults, early-stopped the same way, reach a lower val RMSE: then those

@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from steps.lib.data.tables import Splits
 from steps.lib.model.metrics import score
 
@@ -38,6 +40,48 @@ def fit_and_score(family, params: dict[str, Any], splits: Splits, seed: int, on_
         fit_s = time.perf_counter() - started
         predicted = model.predict(data.val_x)
     return Fitted(model, params, score(data.val_y, predicted, "val"), fit_s)
+
+
+@dataclass(frozen=True)
+class CrossValidated:
+    """One candidate scored on every fold: metrics keyed like a holdout evaluation (val_rmse is
+    the mean over folds) plus its spread and each fold's RMSE and tree count, and the
+    out-of-fold predictions of train+val (each row predicted by the model that did not see it)."""
+
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    fit_s: float
+    out_of_fold: np.ndarray
+
+
+def cross_validate(family, params: dict[str, Any], folds: list[Splits], seed: int, *, data: list,
+                   early_stopping_rounds: int, after_fold=None) -> CrossValidated | None:
+    """Fit on each fold's train rows, early-stopped on its held-out rows, and score there: one
+    cross-validated tuning evaluation. `data`: each fold's `fit_data`, built once per step.
+    `after_fold(fold, mean_rmse_so_far) -> go_on`, if given, may stop after any fold (pruning):
+    then None."""
+    rows = sum(len(fold.val) for fold in folds)
+    out_of_fold = np.full(rows, np.nan)
+    scores, fit_s = [], 0.0
+    for number, (fold, fold_data) in enumerate(zip(folds, data, strict=True)):
+        model = family.build(params, fold, seed)
+        with family.threads():
+            started = time.perf_counter()
+            model.fit(fold_data.train_x, fold_data.train_y, **family.early_stopping(fold_data, early_stopping_rounds))
+            fit_s += time.perf_counter() - started
+            predicted = model.predict(fold_data.val_x)
+        out_of_fold[fold.val.index.to_numpy()] = predicted
+        scores.append({**score(fold_data.val_y, predicted, "val"), "trees": family.trees(model)})
+        mean_rmse = float(np.mean([s["val_rmse"] for s in scores]))
+        if after_fold is not None and not after_fold(number, mean_rmse):
+            return None
+    metrics = {name: float(np.mean([s[name] for s in scores])) for name in ("val_rmse", "val_mae", "val_r2")}
+    metrics["val_rmse_std"] = float(np.std([s["val_rmse"] for s in scores]))
+    for number, fold_score in enumerate(scores):
+        metrics[f"fold_{number}_rmse"] = fold_score["val_rmse"]
+        if fold_score["trees"] is not None:
+            metrics[f"fold_{number}_trees"] = float(fold_score["trees"])
+    return CrossValidated(params, metrics, fit_s, out_of_fold)
 
 
 def refit_and_test(

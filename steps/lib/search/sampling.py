@@ -9,13 +9,14 @@ PRUNERS = ("none", "median", "hyperband")
 SEEDS_ATTR = "tabtune.sampler_seeds"  # study attribute: the seeds its workers' samplers use
 
 
-def make_pruner(name: str, iterations: int):
+def make_pruner(name: str, steps: int):
+    """The pruner `name` for trials reported over `steps` steps (iterations, or folds)."""
     import optuna
 
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(1, iterations // 10))
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(1, steps // 10))
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, iterations // 20), max_resource=iterations)
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, steps // 20), max_resource=steps)
     return optuna.pruners.NopPruner()
 
 

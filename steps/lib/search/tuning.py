@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from steps.lib.data.tables import Splits
-from steps.lib.model.training import fit_and_score
+from steps.lib.model.training import cross_validate, fit_and_score
+from steps.lib.options import CV
 from steps.lib.search import studies
 from steps.lib.search.budget import is_surplus
 
@@ -35,19 +36,51 @@ class TrialResult:
         return self.metrics.get("val_rmse", math.inf) if self.state == COMPLETE else math.inf
 
 
+@dataclass(frozen=True)
+class Validation:
+    """How a candidate is scored: fit on train and scored on val (`folds` 0: holdout, the
+    tutorial's method), or fit on each of `folds` folds of train+val, early-stopped on and
+    scored on the rows it left out, val_rmse being the mean (cv)."""
+
+    folds: int = 0
+    early_stopping_rounds: int = 100
+
+    @classmethod
+    def of(cls, validation: str, folds: int, early_stopping_rounds: int) -> Validation:
+        return cls(folds if validation == CV else 0, early_stopping_rounds)
+
+
+
+class _Scorer:
+    """Scores candidates of one family on one table as `validation` says, with each fit's data
+    (a CatBoost Pool, say) built once for every candidate: the hot path only fits."""
+
+    def __init__(self, family, splits: Splits, validation: Validation):
+        self.family, self.splits, self.validation = family, splits, validation
+        self.folds = splits.cv_folds(validation.folds) if validation.folds else []
+        self.data = [family.fit_data(fold) for fold in self.folds] if self.folds else family.fit_data(splits)
+
+    def score(self, params: dict[str, Any], seed: int, on_iteration=None, after_fold=None):
+        """(metrics, fit_s) of one candidate; None when a reporter stopped it (pruned)."""
+        if not self.folds:
+            fitted = fit_and_score(self.family, params, self.splits, seed, on_iteration=on_iteration, data=self.data)
+            return fitted.metrics, fitted.fit_s
+        scored = cross_validate(self.family, params, self.folds, seed, data=self.data,
+                                early_stopping_rounds=self.validation.early_stopping_rounds, after_fold=after_fold)
+        return None if scored is None else (scored.metrics, scored.fit_s)
+
+
 def evaluate_grid(
-    family, grid: list[dict[str, Any]], splits: Splits, *, seed: int,
+    family, grid: list[dict[str, Any]], splits: Splits, *, seed: int, validation: Validation = Validation(),
     on_trial: Callable[[TrialResult], None] = lambda result: None,
 ) -> list[TrialResult]:
-    """Every grid point fit on train and scored on val, in grid order."""
+    """Every grid point scored as `validation` says, in grid order."""
     results = []
-    data = family.fit_data(splits)
+    scorer = _Scorer(family, splits, validation)
     for number, params in enumerate(grid):
         started = datetime.now()
-        fitted = fit_and_score(family, params, splits, seed, data=data)
-        result = TrialResult(
-            number, params, COMPLETE, fitted.metrics, fitted.fit_s, started, datetime.now()
-        )
+        metrics, fit_s = scorer.score(params, seed)
+        result = TrialResult(number, params, COMPLETE, metrics, fit_s, started, datetime.now())
         on_trial(result)
         results.append(result)
     return results
@@ -67,21 +100,22 @@ class _Surplus(Exception):
 
 def optimize(
     family, splits, *, study, trials: int, iterations: int, seed: int, timeout_s: float = 0,
-    n_jobs: int = 1, prune: bool = False, budget=None,
+    n_jobs: int = 1, prune: bool = False, budget=None, validation: Validation = Validation(),
     on_start: Callable[[int], None] = lambda number: None,
     on_trial: Callable[[TrialResult], None] = lambda result: None,
 ):
     """Run trials of `family.space` on `study` until it holds `trials` trials.
 
     budget: a `budget.SharedBudget` when other workers use the same study, so the total is
-    counted across all of them. prune: the family reports val RMSE while it fits and the
-    study's pruner may stop it early. Each trial is announced (`on_start`) and reported
+    counted across all of them. prune: the study's pruner may stop a trial early, from the val
+    RMSE the family reports while it fits (holdout) or from the running mean after each fold
+    (cv). `validation`: how each trial is scored. Each trial is announced (`on_start`) and reported
     (`on_trial`) from the thread that ran it."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     search = _Search(family, splits, trials=trials, iterations=iterations, seed=seed, prune=prune, budget=budget,
-                     on_start=on_start, on_trial=on_trial)
+                     validation=validation, on_start=on_start, on_trial=on_trial)
     study.optimize(
         search.objective,
         n_trials=None if budget is not None else trials,
@@ -100,11 +134,11 @@ class _Search:
     budget is used up or every trial of this worker failed."""
 
     def __init__(self, family, splits, *, trials: int, iterations: int, seed: int, prune: bool, budget,
-                 on_start: Callable[[int], None], on_trial: Callable[[TrialResult], None]):
-        self.family, self.splits, self.trials, self.iterations, self.seed = family, splits, trials, iterations, seed
+                 validation: Validation, on_start: Callable[[int], None], on_trial: Callable[[TrialResult], None]):
+        self.family, self.trials, self.iterations, self.seed = family, trials, iterations, seed
         self.prune, self.budget, self.on_start, self.on_trial = prune, budget, on_start, on_trial
         self.fixed = family.fixed_params(iterations=iterations)
-        self.data = family.fit_data(splits)  # once for every trial: the hot path only fits
+        self.scorer = _Scorer(family, splits, validation)
         self.outcomes: dict[int, tuple[dict, float, str]] = {}  # trial number -> metrics, fit_s, error
         self.own_failures: list[int] = []
 
@@ -115,18 +149,20 @@ class _Search:
         self.on_start(trial.number)
         reporter = _PruningReporter(trial, self.iterations) if self.prune else None
         try:
-            fitted = fit_and_score(self.family, params, self.splits, self.seed, on_iteration=reporter, data=self.data)
+            scored = self.scorer.score(params, self.seed, on_iteration=reporter if not self.scorer.folds else None,
+                                       after_fold=reporter.after_fold if reporter and self.scorer.folds else None)
         except Exception as error:
             self.outcomes[trial.number] = ({}, 0.0, f"{type(error).__name__}: {error}")
             raise
         if reporter and reporter.pruned_at:
-            self.outcomes[trial.number] = (reporter.pruned_at, fitted.fit_s, "")
+            self.outcomes[trial.number] = (reporter.pruned_at, scored[1] if scored else 0.0, "")
             import optuna
 
-            raise optuna.TrialPruned(f"pruned at iteration {reporter.pruned_at['pruned_at_iteration']}")
-        self.outcomes[trial.number] = (fitted.metrics, fitted.fit_s, "")
-        trial.set_user_attr(studies.METRICS_ATTR, {**fitted.metrics, "fit_s": fitted.fit_s})
-        return fitted.metrics["val_rmse"]
+            raise optuna.TrialPruned(f"pruned {reporter.where}")
+        metrics, fit_s = scored
+        self.outcomes[trial.number] = (metrics, fit_s, "")
+        trial.set_user_attr(studies.METRICS_ATTR, {**metrics, "fit_s": fit_s})
+        return metrics["val_rmse"]
 
     def report(self, study, frozen) -> None:
         from optuna.trial import TrialState
@@ -146,13 +182,15 @@ class _Search:
 
 class _PruningReporter:
     """Reports val RMSE to the pruner every few iterations (so the storage is not written for
-    every tree) and asks the fit to stop once the pruner says so."""
+    every tree) and asks the fit to stop once the pruner says so; in cross-validation, the mean
+    RMSE of the folds so far, after each fold."""
 
     def __init__(self, trial, iterations: int):
         self.trial = trial
         self.every = max(1, iterations // 20)
         self.iterations = iterations
         self.pruned_at: dict[str, float] = {}
+        self.where = ""
 
     def __call__(self, iteration: int, val_rmse: float) -> bool:
         """Whether the fit should go on after `iteration` trees."""
@@ -161,5 +199,15 @@ class _PruningReporter:
         self.trial.report(val_rmse, step=iteration)
         if self.trial.should_prune():
             self.pruned_at = {"val_rmse_at_prune": val_rmse, "pruned_at_iteration": iteration}
+            self.where = f"at iteration {iteration}"
+            return False
+        return True
+
+    def after_fold(self, fold: int, mean_rmse: float) -> bool:
+        """Whether cross-validation should go on after `fold` (0-based)."""
+        self.trial.report(mean_rmse, step=fold)
+        if self.trial.should_prune():
+            self.pruned_at = {"val_rmse_at_prune": mean_rmse, "pruned_after_fold": fold}
+            self.where = f"after fold {fold}"
             return False
         return True

@@ -36,8 +36,9 @@ def default_study_name(family: str, data_run_id: str, iterations: int) -> str:
 
 
 def join(*, family: str, storage: str, study_name: str, trials: int, seed: int, n_jobs: int, pruner: str,
-         iterations: int, own_run_id: str, parent_run_id: str = "") -> Membership:
-    """Open (or create) the study and attach this worker to its tuning run. The worker that
+         pruning_steps: int, own_run_id: str, parent_run_id: str = "") -> Membership:
+    """Open (or create) the study and attach this worker to its tuning run; its pruner judges a
+    trial over `pruning_steps` steps (iterations, or folds in cross-validation). The worker that
     creates a shared study records its own run as the tuning run; the others nest their runs
     under it. Several samplers on one study get distinct seeds, and the constant liar, so they
     do not propose the same points."""
@@ -45,7 +46,7 @@ def join(*, family: str, storage: str, study_name: str, trials: int, seed: int, 
     storage_obj = open_storage(storage, on_stale_trial=lambda study, trial: stale.add(trial.number))
     shared = storage_obj is not None
     study, created = studies.create_or_load(study_name, storage_obj, sampling.make_sampler(seed, parallel=False),
-                                            sampling.make_pruner(pruner, iterations))
+                                            sampling.make_pruner(pruner, pruning_steps))
     worker = Worker.this()
     if shared or n_jobs > 1:
         sampler_seed = sampling.worker_seed(study, seed, worker) if shared else seed
