@@ -551,7 +551,7 @@ def run_matrix(args) -> list[dict]:
                 seconds, main_id = timed_mlflow_run(uri, "main", {
                     "data": path, "target": target, "seed": seed, "trials": budget, "iterations": args.iterations,
                     "max_iterations": args.max_iterations, "early_stopping_rounds": args.early_stopping_rounds,
-                    "registered_model_name": f"quality-{name}"})
+                    "registered_model_name": f"quality-{name}", **dict(p.split("=", 1) for p in args.param)})
                 pipeline[budget] = {**pipeline_figures(uri, main_id), "tabtune_s": round(seconds, 1)}
                 print(f"quality: {name} seed={seed} trials={budget} tabtune={pipeline[budget]['tabtune_test_rmse']:.4f}"
                       f" ({seconds:.0f}s)", file=sys.stderr, flush=True)
@@ -667,6 +667,8 @@ def main() -> None:
     parser.add_argument("--max-iterations", type=int, default=5000)
     parser.add_argument("--early-stopping-rounds", type=int, default=100)
     parser.add_argument("--threads", type=int, default=0, help="CatBoost threads of the baselines (0 = cores)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="another parameter of the pipeline runs, e.g. --param validation=cv (repeatable)")
     parser.add_argument("--out", default="", help="also write the runs here as they finish (JSON)")
     parser.add_argument("--summarize", default="", help="only summarize the runs of an earlier --out file")
     parser.add_argument("--lever", default="",

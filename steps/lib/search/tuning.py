@@ -196,18 +196,16 @@ class _PruningReporter:
         """Whether the fit should go on after `iteration` trees."""
         if iteration % self.every and iteration != self.iterations:
             return True
-        self.trial.report(val_rmse, step=iteration)
-        if self.trial.should_prune():
-            self.pruned_at = {"val_rmse_at_prune": val_rmse, "pruned_at_iteration": iteration}
-            self.where = f"at iteration {iteration}"
-            return False
-        return True
+        return self._go_on(val_rmse, iteration, "pruned_at_iteration", f"at iteration {iteration}")
 
     def after_fold(self, fold: int, mean_rmse: float) -> bool:
         """Whether cross-validation should go on after `fold` (0-based)."""
-        self.trial.report(mean_rmse, step=fold)
-        if self.trial.should_prune():
-            self.pruned_at = {"val_rmse_at_prune": mean_rmse, "pruned_after_fold": fold}
-            self.where = f"after fold {fold}"
-            return False
-        return True
+        return self._go_on(mean_rmse, fold, "pruned_after_fold", f"after fold {fold}")
+
+    def _go_on(self, val_rmse: float, step: int, step_metric: str, where: str) -> bool:
+        self.trial.report(val_rmse, step=step)
+        if not self.trial.should_prune():
+            return True
+        self.pruned_at = {"val_rmse_at_prune": val_rmse, step_metric: step}
+        self.where = where
+        return False
