@@ -29,7 +29,7 @@ from steps.lib.orchestration import cli, lineage
 
 
 def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopping_rounds: int,
-        **family_settings) -> str:
+        validation: str = "holdout", folds: int = 5, **family_settings) -> str:
     """Refit every tuned family, keep the best on val; returns this step's run ID.
     `family_settings` are the families' own switches (families/*.py `refit_options`)."""
     with tracking.step_run(names.REFIT) as run_id:
@@ -47,6 +47,7 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
             fitted = run_forked(
                 _refit, family, best["params"], splits, seed, keep_model=rank == 0,
                 max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds,
+                folds=folds if validation == options.CV else 0,
             )
             rows.append({"family": family.name, "tune_run_id": best["tune_run_id"], "chosen": rank == 0,
                          "val_rmse": best["val_rmse"], **fitted.metrics, "refit_from": fitted.refit.kept,
@@ -137,6 +138,8 @@ OPTIONS = [
     click.Option(["--max-iterations"], type=options.Whole(min=1), default=5000, show_default=True,
                  help="Most trees (iterations) the final fit may grow; early stopping on val picks the count."),
     options.EARLY_STOPPING_ROUNDS,
+    options.VALIDATION,
+    options.FOLDS,
     *refit_options(),
 ]
 command = click.Command(names.REFIT, params=OPTIONS, callback=run)

@@ -207,3 +207,22 @@ def test_catboost_refuses_implicit_learning_rate(splits):
 def test_pip_requirements_are_pinned(family):
     requirements = family.pip_requirements()
     assert all("==" in r for r in requirements) and any(r.startswith("mlflow==") for r in requirements)
+
+
+def test_catboost_refit_over_folds_judges_and_sizes_both_candidates_by_their_fold_means(splits):
+    """With folds, tuned and defaults are each early-stopped on every fold of train+val: the
+    plan logs the mean fold RMSE of each, keeps the lower, and grows the mean tree count."""
+    family = get_family("catboost")
+    tuned = PARAMS["catboost"]
+    folds = splits.cv_folds(3)
+    per_fold = {"tuned": [_early_stopped_val(fold, **{k: v for k, v in tuned.items() if k != "iterations"})
+                          for fold in folds],
+                "defaults": [_early_stopped_val(fold) for fold in folds]}
+    means = {name: sum(f[0] for f in fits) / 3 for name, fits in per_fold.items()}
+    plan = family.refit_plan(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10, folds=3)
+    assert plan.val_rmse == pytest.approx(means)
+    assert plan.kept == min(means, key=means.get)
+    trees = round(sum(f[1] for f in per_fold[plan.kept]) / 3)
+    assert plan.params["iterations"] == trees
+    holdout = family.refit_plan(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10)
+    assert holdout.val_rmse != plan.val_rmse  # one split's verdict is not the folds'

@@ -180,3 +180,8 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
     pruned = tune.run(family="hist_gradient_boosting", data_run_id=pipeline["prepare"], trials=1, iterations=5,
                       seed=0, timeout_s=0, pruner="median", validation="cv", folds=3)
     assert client.get_run(pruned).info.status == "FINISHED"
+    # refit picks the family by the same mean fold RMSE, and weighs CatBoost's candidates over folds too
+    final = client.get_run(refit.run(data_run_id="", tune_run_ids=f"{lasso},{catboost}", max_iterations=60,
+                                     early_stopping_rounds=5, validation="cv", folds=3))
+    best = {run_id: client.get_run(run_id).data.metrics["best_val_rmse"] for run_id in (lasso, catboost)}
+    assert final.data.params["family"] == ("lasso" if best[lasso] <= best[catboost] else "catboost")

@@ -63,8 +63,8 @@ TUNE_ROWS = click.Option(["--tune-rows"], type=Whole(min=0), default=0, show_def
                          help="Tune on a seeded sample of this many training rows (0 = all); refit uses all.")
 HOLDOUT, CV = "holdout", "cv"
 VALIDATION = click.Option(["--validation"], type=click.Choice((HOLDOUT, CV)), default=HOLDOUT, show_default=True,
-                          help="How tuning scores a candidate: fit on train, scored on val (holdout), or on each of "
-                               "`folds` folds of train+val, early-stopped on the rows it left out (cv).")
+                          help="How tuning and refit score a candidate: fit on train, scored on val (holdout), or on "
+                               "each of `folds` folds of train+val, early-stopped on the rows it left out (cv).")
 FOLDS = click.Option(["--folds"], type=Whole(min=2, max=20), default=5, show_default=True,
                      help="Folds of train+val when validation=cv.")
 EARLY_STOPPING_ROUNDS = click.Option(["--early-stopping-rounds"], type=Whole(min=1), default=100, show_default=True,

@@ -86,19 +86,22 @@ class CatBoostFamily(Family):
         best = fitted.get_best_iteration()
         return fitted.tree_count_ if best is None else int(best) + 1  # 0-based index of the best tree
 
-    def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds):
+    def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0):
         """The tuned parameters with their tree count chosen by early stopping on val, unless
         CatBoost's own defaults, early-stopped the same way, reach a lower val RMSE: then those
         (its automatic learning rate for `max_iterations` trees, pinned, and nothing else set).
         Tuning runs at a fixed tree count, so no trial can be a low rate with thousands of
         trees, which on some tables beats every tuned point (BENCHMARKS.md); with this
         the model is never worse on val than CatBoost untuned. `try_defaults=False` skips that
-        second early-stopped fit (it added 73 % to refit on 1M rows)."""
-        tuned = early_stopped(self.build({**params, "iterations": max_iterations}, splits, seed), splits,
-                               early_stopping_rounds)
+        second early-stopped fit (it added 73 % to refit on 1M rows). With `folds`, both
+        candidates are early-stopped on each fold of train+val instead, and judged and sized by
+        the means over the folds (the refit on all rows then grows the folds' mean tree count)."""
+        tuned = stopped(lambda rows: self.build({**params, "iterations": max_iterations}, rows, seed), splits,
+                        early_stopping_rounds, folds)
         val_rmse = {"tuned": tuned.val_rmse}
         if self.try_defaults:
-            untuned = early_stopped(self.untuned(max_iterations, splits, seed), splits, early_stopping_rounds)
+            untuned = stopped(lambda rows: self.untuned(max_iterations, rows, seed), splits, early_stopping_rounds,
+                              folds)
             val_rmse["defaults"] = untuned.val_rmse
             if untuned.val_rmse < tuned.val_rmse:
                 return RefitPlan({"loss_function": "RMSE", "learning_rate": untuned.learning_rate,
@@ -127,6 +130,17 @@ class Stopped:
     val_rmse: float
     trees: int
     learning_rate: float
+
+
+def stopped(make_model, splits: Splits, rounds: int, folds: int = 0) -> Stopped:
+    """A model from `make_model(splits)` early-stopped on val, or, with `folds`, on each fold of
+    train+val: the mean RMSE, tree count and learning rate over the folds."""
+    if not folds:
+        return early_stopped(make_model(splits), splits, rounds)
+    per_fold = [early_stopped(make_model(fold), fold, rounds) for fold in splits.cv_folds(folds)]
+    return Stopped(val_rmse=sum(s.val_rmse for s in per_fold) / folds,
+                   trees=max(1, round(sum(s.trees for s in per_fold) / folds)),
+                   learning_rate=sum(s.learning_rate for s in per_fold) / folds)
 
 
 def early_stopped(model, splits: Splits, rounds: int) -> Stopped:

@@ -86,14 +86,16 @@ def cross_validate(family, params: dict[str, Any], folds: list[Splits], seed: in
 
 def refit_and_test(
     family, params: dict[str, Any], splits: Splits, seed: int, *, max_iterations: int,
-    early_stopping_rounds: int,
+    early_stopping_rounds: int, folds: int = 0,
 ) -> Fitted:
-    """The final model: family-specific refit parameters, fit on train+val, scored on test."""
+    """The final model: family-specific refit parameters (chosen over `folds` folds of
+    train+val when given), fit on train+val, scored on test."""
     x_train_val, y_train_val = splits.train_val()
     x_test, y_test = splits.xy("test")
     with family.threads():
         plan = family.refit_plan(
-            params, splits, seed, max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds
+            params, splits, seed, max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds,
+            folds=folds,
         )
         model = family.build(plan.params, splits, seed)
         started = time.perf_counter()
