@@ -21,7 +21,7 @@ from steps.lib.errors import InputError
 from steps.lib.families import Family, family_names, get_family
 from steps.lib.orchestration import cli, lineage
 from steps.lib.search import sampling, studies, workers
-from steps.lib.search.tuning import FAILED, Validation, optimize
+from steps.lib.search.tuning import FAILED, Validation, optimize, out_of_fold_table
 from steps.lib.secrets import mask_url
 
 
@@ -50,13 +50,15 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
                               own_run_id=run_id, parent_run_id=parent_run_id)
         tracking.set_tags({names.DATA_RUN_TAG: data_run_id, names.STUDY_NAME_TAG: name})
         started = time.perf_counter()
-        done = 0
+        done, out_of_fold = 0, {}
         with tracking.trial_runs(member.tuning_run_id, tags={names.WORKER_TAG: str(process_identity.Worker.this())},
                                  params={"family": family, "seed": seed}) as trial_runs:
 
             def on_trial(result) -> None:
                 nonlocal done
                 done += 1
+                if result.out_of_fold is not None:
+                    out_of_fold[f"trial_{result.number}"] = result.out_of_fold
                 trial_runs.finished(result.number, params=result.params,
                                     metrics={**result.metrics, "fit_s": result.fit_s}, state=result.state,
                                     failed=result.state == FAILED, error=result.error, finished_at=result.finished)
@@ -67,6 +69,9 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
             optimize(model_family, splits, study=member.study, trials=trials, iterations=iterations, seed=seed,
                      timeout_s=timeout_s, n_jobs=n_jobs, prune=pruner != "none", budget=member.budget,
                      validation=scoring, on_start=trial_runs.started, on_trial=on_trial)
+        if out_of_fold:  # this worker's trials, on its own run
+            table = out_of_fold_table(splits, out_of_fold)
+            tracking.log_files({names.OUT_OF_FOLD_FILE: table.to_parquet}, names.OUT_OF_FOLD_DIR)
         summary = workers.finish(member, family=family, fixed=model_family.fixed_params(iterations=iterations))
         if summary is None:
             print(f"{step}: other workers still run trials of {name!r}; the last one writes the summary")

@@ -177,6 +177,14 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
             assert set(fold_keys) <= set(metrics)
             assert metrics["val_rmse"] == pytest.approx(np.mean([metrics[f"fold_{i}_rmse"] for i in range(3)]))
         assert client.get_run(run_id).data.metrics["best_val_rmse"] == min(c.data.metrics["val_rmse"] for c in children)
+        # every candidate's out-of-fold predictions, beside the target, one row per train+val row
+        path = mlflow.artifacts.download_artifacts(run_id=run_id,
+                                                   artifact_path=f"{names.OUT_OF_FOLD_DIR}/{names.OUT_OF_FOLD_FILE}")
+        table = pd.read_parquet(path)
+        assert len(table) == 128 and len(table.columns) == 1 + len(children) and not table.isna().any().any()
+        prepared = mlflow.artifacts.download_artifacts(run_id=pipeline["prepare"], artifact_path="splits")
+        target = pd.concat([pd.read_parquet(f"{prepared}/{split}.parquet")["y"] for split in ("train", "val")])
+        assert table["target"].tolist() == target.tolist()
     pruned = tune.run(family="hist_gradient_boosting", data_run_id=pipeline["prepare"], trials=1, iterations=5,
                       seed=0, timeout_s=0, pruner="median", validation="cv", folds=3)
     assert client.get_run(pruned).info.status == "FINISHED"

@@ -30,6 +30,8 @@ class TrialResult:
     started: datetime | None = None
     finished: datetime | None = None
     error: str = ""
+    # cross-validated: each train+val row's prediction by the fold model that did not see it
+    out_of_fold: Any = field(default=None, repr=False, compare=False)
 
     @property
     def value(self) -> float:
@@ -61,13 +63,24 @@ class _Scorer:
         self.data = [family.fit_data(fold) for fold in self.folds] if self.folds else family.fit_data(splits)
 
     def score(self, params: dict[str, Any], seed: int, on_iteration=None, after_fold=None):
-        """(metrics, fit_s) of one candidate; None when a reporter stopped it (pruned)."""
+        """(metrics, fit_s, out-of-fold predictions or None) of one candidate; None when a
+        reporter stopped it (pruned)."""
         if not self.folds:
             fitted = fit_and_score(self.family, params, self.splits, seed, on_iteration=on_iteration, data=self.data)
-            return fitted.metrics, fitted.fit_s
+            return fitted.metrics, fitted.fit_s, None
         scored = cross_validate(self.family, params, self.folds, seed, data=self.data,
                                 early_stopping_rounds=self.validation.early_stopping_rounds, after_fold=after_fold)
-        return None if scored is None else (scored.metrics, scored.fit_s)
+        return None if scored is None else (scored.metrics, scored.fit_s, scored.out_of_fold)
+
+
+def out_of_fold_table(splits: Splits, predictions: dict[str, Any]):
+    """The out-of-fold predictions of several candidates beside the target, one row per row of
+    train+val (in the order cross-validation numbers them): what comparing or blending the
+    candidates needs, without fitting any of them again."""
+    import pandas as pd
+
+    _, target = splits.train_val()
+    return pd.DataFrame({"target": target.to_numpy(), **predictions})
 
 
 def evaluate_grid(
@@ -79,8 +92,8 @@ def evaluate_grid(
     scorer = _Scorer(family, splits, validation)
     for number, params in enumerate(grid):
         started = datetime.now()
-        metrics, fit_s = scorer.score(params, seed)
-        result = TrialResult(number, params, COMPLETE, metrics, fit_s, started, datetime.now())
+        metrics, fit_s, out_of_fold = scorer.score(params, seed)
+        result = TrialResult(number, params, COMPLETE, metrics, fit_s, started, datetime.now(), out_of_fold=out_of_fold)
         on_trial(result)
         results.append(result)
     return results
@@ -139,7 +152,8 @@ class _Search:
         self.prune, self.budget, self.on_start, self.on_trial = prune, budget, on_start, on_trial
         self.fixed = family.fixed_params(iterations=iterations)
         self.scorer = _Scorer(family, splits, validation)
-        self.outcomes: dict[int, tuple[dict, float, str]] = {}  # trial number -> metrics, fit_s, error
+        # trial number -> metrics, fit_s, error, out-of-fold predictions
+        self.outcomes: dict[int, tuple[dict, float, str, Any]] = {}
         self.own_failures: list[int] = []
 
     def objective(self, trial) -> float:
@@ -152,15 +166,15 @@ class _Search:
             scored = self.scorer.score(params, self.seed, on_iteration=reporter if not self.scorer.folds else None,
                                        after_fold=reporter.after_fold if reporter and self.scorer.folds else None)
         except Exception as error:
-            self.outcomes[trial.number] = ({}, 0.0, f"{type(error).__name__}: {error}")
+            self.outcomes[trial.number] = ({}, 0.0, f"{type(error).__name__}: {error}", None)
             raise
         if reporter and reporter.pruned_at:
-            self.outcomes[trial.number] = (reporter.pruned_at, scored[1] if scored else 0.0, "")
+            self.outcomes[trial.number] = (reporter.pruned_at, scored[1] if scored else 0.0, "", None)
             import optuna
 
             raise optuna.TrialPruned(f"pruned {reporter.where}")
-        metrics, fit_s = scored
-        self.outcomes[trial.number] = (metrics, fit_s, "")
+        metrics, fit_s, out_of_fold = scored
+        self.outcomes[trial.number] = (metrics, fit_s, "", out_of_fold)
         trial.set_user_attr(studies.METRICS_ATTR, {**metrics, "fit_s": fit_s})
         return metrics["val_rmse"]
 
@@ -170,12 +184,13 @@ class _Search:
         if is_surplus(frozen):
             study.stop()
             return
-        metrics, fit_s, error = self.outcomes.pop(frozen.number, ({}, 0.0, ""))
+        metrics, fit_s, error, out_of_fold = self.outcomes.pop(frozen.number, ({}, 0.0, "", None))
         state = {TrialState.COMPLETE: COMPLETE, TrialState.PRUNED: PRUNED}.get(frozen.state, FAILED)
         if state == FAILED:
             self.own_failures.append(frozen.number)
         self.on_trial(TrialResult(frozen.number, {**frozen.params, **self.fixed}, state, metrics, fit_s,
-                                  frozen.datetime_start, frozen.datetime_complete, error))
+                                  frozen.datetime_start, frozen.datetime_complete, error,
+                                  out_of_fold if state == COMPLETE else None))
         if (self.budget is not None and self.budget.used_up()) or len(self.own_failures) >= self.trials:
             study.stop()
 
