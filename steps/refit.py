@@ -1,82 +1,151 @@
 """refit: choose the family with the best val RMSE, refit it on train+val, score it on test.
 
-Reads: the tuning runs `tune_run_ids` (their `best.json`) and their prepare run's splits.
+Reads: the tuning runs `tune_run_ids` (their `best.json`; with validation=cv also their
+`out_of_fold/`) and their prepare run's splits.
 Writes: this step's run, tagged best_model=true, with the model (a pyfunc model that takes raw
-rows, its estimator saved by its family's MLflow flavor; signature on raw features, input example;
-URI in tag tabtune.model_uri), metrics test_rmse/test_mae/
-test_r2 (also on the logged model, so the Models view shows them) and val_rmse, the tags
-tabtune.refit_from (tuned, or CatBoost's own defaults when those early-stopped lower on val;
-each candidate's early-stopped val RMSE is metric refit_val_rmse_<candidate>) and
-tabtune.model_fingerprint (data, family, final parameters, code, pins: see steps/lib/model/fingerprint.py),
-`leaderboard.csv` (every family refit the same way), the fitted
-preprocessor (`preprocessor/preprocessor.skops` + `scaler.json`: no pickle), and plots."""
+rows, its estimator saved by its family's MLflow flavor; signature on raw features, input
+example; URI in tag tabtune.model_uri), metrics test_rmse/test_mae/test_r2 (also on the logged
+model, so the Models view shows them) and val_rmse, the tags tabtune.refit_from (tuned, or
+CatBoost's own defaults when those early-stopped lower on val; each candidate's early-stopped
+val RMSE is metric refit_val_rmse_<candidate>) and tabtune.model_fingerprint (data, family,
+final parameters, code, pins: see steps/lib/model/fingerprint.py), `leaderboard.csv` (every
+family refit the same way), the fitted preprocessor (`preprocessor/preprocessor.skops` +
+`scaler.json`: no pickle), and plots. With validation=cv, ensemble selection over every
+candidate's out-of-fold predictions may choose a blend instead (family `blend`, refit_from
+`blend`): its members refit on train+val and weighed inside the one model, `blend.json` listing
+them; the leaderboard has a `blend` row either way (its val_rmse the out-of-fold RMSE)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import click
+import numpy as np
 import pandas as pd
 
 from steps.lib import names, options, tracking
 from steps.lib.data.tables import unconform
 from steps.lib.families import get_family, refit_options
 from steps.lib.isolation import run_forked
+from steps.lib.model.metrics import score
 from steps.lib.model.serving import RAW_ROWS_MODEL
 from steps.lib.model.training import Fitted, refit_and_test
 from steps.lib.orchestration import cli, lineage
+from steps.lib.search import ensemble
+from steps.lib.search.out_of_fold import load_out_of_fold
 
 
 def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopping_rounds: int,
         validation: str = "holdout", folds: int = 5, **family_settings) -> str:
-    """Refit every tuned family, keep the best on val; returns this step's run ID.
-    `family_settings` are the families' own switches (families/*.py `refit_options`)."""
+    """Refit every tuned family, keep the best on val (or, cross-validated, a blend of candidates
+    when it beats the best one out of fold); returns this step's run ID. `family_settings` are
+    the families' own switches (families/*.py `refit_options`)."""
     with tracking.step_run(names.REFIT) as run_id:
         data_run_id, tune_ids = lineage.tune_runs(tune_run_ids, data_run_id)
         splits = lineage.load_splits(data_run_id)
         seed = splits.seed  # one seed for the whole pipeline: the one the data was split with
-        candidates = sorted(
-            ({**tracking.download_json(tune_id, names.BEST_FILE), "tune_run_id": tune_id} for tune_id in tune_ids),
-            key=lambda best: best["val_rmse"],
-        )
-        rows, winner_fit = [], None
-        for rank, best in enumerate(candidates):
-            family = get_family(best["family"], **family_settings)
-            # Each family in its own fork: what one fit leaves behind never stacks under the next.
-            fitted = run_forked(
-                _refit, family, best["params"], splits, seed, keep_model=rank == 0,
-                max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds,
-                folds=folds if validation == options.CV else 0,
-            )
-            rows.append({"family": family.name, "tune_run_id": best["tune_run_id"], "chosen": rank == 0,
-                         "val_rmse": best["val_rmse"], **fitted.metrics, "refit_from": fitted.refit.kept,
-                         "final_params": json.dumps(fitted.params, sort_keys=True)})
-            print(f"refit: {family.name} val_rmse={best['val_rmse']:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}")
-            if rank == 0:
-                winner_fit = (family, fitted)
-        winner = candidates[0]
-        family, fitted = winner_fit
+        budget = {"max_iterations": max_iterations, "early_stopping_rounds": early_stopping_rounds,
+                  "folds": folds if validation == options.CV else 0}
+        rows, final = _refit_families(tune_ids, splits, seed, family_settings, budget)
+        if budget["folds"]:
+            final = _blend(tune_ids, splits, seed, family_settings, budget, rows) or final
         x_test, y_test = splits.xy("test")
-        predictions = fitted.model.predict(x_test)
         example = unconform(x_test.head(5), splits.categorical)
-        model_uri = tracking.log_model(family, fitted.model, splits.numeric, splits.categorical, example,
+        model_uri = tracking.log_model(final.members, splits.numeric, splits.categorical, example,
                                        served_by=RAW_ROWS_MODEL)
-        tracking.link_model_metrics(model_uri, fitted.metrics)  # test metrics: on this run and on the model
+        tracking.link_model_metrics(model_uri, final.metrics)  # test metrics: on this run and on the model
         tracking.log_results(
-            params={"family": family.name, **{f"final_{k}": v for k, v in fitted.params.items()}},
-            metrics={"val_rmse": winner["val_rmse"], "fit_s": fitted.fit_s,
-                     **{f"refit_val_rmse_{name}": value for name, value in fitted.refit.val_rmse.items()}},
-            tags={names.BEST_MODEL_TAG: "true", names.FAMILY_TAG: family.name, names.REFIT_FROM_TAG: fitted.refit.kept,
+            params={"family": final.name, **{f"final_{k}": v for k, v in final.params.items()}},
+            metrics={"val_rmse": final.val_rmse, "fit_s": final.fit_s,
+                     **{f"refit_val_rmse_{name}": value for name, value in final.refit_val_rmse.items()}},
+            tags={names.BEST_MODEL_TAG: "true", names.FAMILY_TAG: final.name, names.REFIT_FROM_TAG: final.kept,
                   names.MODEL_URI_TAG: model_uri, names.DATA_RUN_TAG: data_run_id,
                   names.TUNE_RUNS_TAG: ",".join(tune_ids),
-                  names.MODEL_FINGERPRINT_TAG: _fingerprint(data_run_id, splits, family.name, fitted.params)},
+                  names.MODEL_FINGERPRINT_TAG: _fingerprint(data_run_id, splits, final.name, final.params)},
         )
         tracking.log_table(pd.DataFrame(rows), names.LEADERBOARD_FILE)
         _log_preprocessor(splits)
-        _log_plots(family, fitted.model, splits, y_test, predictions)
-        print(f"refit: chose {family.name}, test_rmse={fitted.metrics['test_rmse']:.4f}; run {run_id}")
+        _log_plots(final, splits, y_test, final.predict(x_test))
+        print(f"refit: chose {final.name}, test_rmse={final.metrics['test_rmse']:.4f}; run {run_id}")
         return run_id
+
+
+@dataclass(frozen=True)
+class Final:
+    """The model refit logs and package registers: one family's, or a blend of several (each
+    member a family, its model fitted on train+val, and its weight)."""
+
+    name: str  # the family, or "blend"
+    members: list[tuple[Any, Any, float]]
+    params: dict[str, Any]
+    metrics: dict[str, float]  # on test
+    fit_s: float
+    kept: str  # which refit candidate: tuned, defaults (CatBoost's own), or blend
+    val_rmse: float  # what it was chosen by: val (or mean fold) RMSE, or the blend's out-of-fold RMSE
+    refit_val_rmse: dict[str, float]
+
+    def predict(self, x):
+        if len(self.members) == 1:
+            return self.members[0][1].predict(x)
+        return sum(weight * np.asarray(model.predict(x), dtype="float64") for _, model, weight in self.members)
+
+
+def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dict, budget: dict):
+    """Every tuned family refit the same way, best val RMSE first; the leaderboard rows and the
+    best family's final model."""
+    candidates = sorted(
+        ({**tracking.download_json(tune_id, names.BEST_FILE), "tune_run_id": tune_id} for tune_id in tune_ids),
+        key=lambda best: best["val_rmse"],
+    )
+    rows, final = [], None
+    for rank, best in enumerate(candidates):
+        family = get_family(best["family"], **family_settings)
+        # Each family in its own fork: what one fit leaves behind never stacks under the next.
+        fitted = run_forked(_refit, family, best["params"], splits, seed, keep_model=rank == 0, **budget)
+        rows.append({"family": family.name, "tune_run_id": best["tune_run_id"], "chosen": rank == 0,
+                     "val_rmse": best["val_rmse"], **fitted.metrics, "refit_from": fitted.refit.kept,
+                     "final_params": json.dumps(fitted.params, sort_keys=True)})
+        print(f"refit: {family.name} val_rmse={best['val_rmse']:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}")
+        if rank == 0:
+            final = Final(family.name, [(family, fitted.model, 1.0)], fitted.params, fitted.metrics, fitted.fit_s,
+                          fitted.refit.kept, best["val_rmse"], fitted.refit.val_rmse)
+    return rows, final
+
+
+def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget: dict, rows: list) -> Final | None:
+    """Ensemble selection over every cross-validated candidate of every tuning run, on their
+    out-of-fold predictions: the blend, its members refit on train+val, when it beats the best
+    single candidate out of fold; else None. Adds its row to the leaderboard either way."""
+    found = load_out_of_fold(tune_ids)
+    if found is None:
+        return None
+    target, predictions, candidates = found
+    blend = ensemble.select(target, predictions)
+    print(f"refit: blend of {len(blend.weights)} candidates, out-of-fold RMSE {blend.rmse:.4f}; "
+          f"best single {blend.best_single_rmse:.4f}")
+    row = {"family": "blend", "tune_run_id": ",".join(tune_ids), "chosen": blend.beats_best_single,
+           "val_rmse": blend.rmse, "refit_from": "blend", "best_single_oof_rmse": blend.best_single_rmse}
+    if not blend.beats_best_single:
+        rows.append(row)
+        return None
+    members, described, fit_s = [], [], 0.0
+    for column, weight in blend.weights.items():
+        family = get_family(candidates[column]["family"], **family_settings)
+        fitted = run_forked(_refit, family, candidates[column]["params"], splits, seed, keep_model=True, **budget)
+        members.append((family, fitted.model, weight))
+        described.append({"candidate": column, "family": family.name, "weight": weight, "params": fitted.params})
+        fit_s += fitted.fit_s
+    x_test, y_test = splits.xy("test")
+    final = Final("blend", members, {"members": json.dumps(described, sort_keys=True, default=float)}, {}, fit_s,
+                  "blend", blend.rmse, {})
+    final = replace(final, metrics=score(y_test, final.predict(x_test), "test"))
+    for other in rows:
+        other["chosen"] = False
+    rows.append({**row, **final.metrics, "final_params": final.params["members"]})
+    tracking.log_json(described, names.BLEND_FILE)
+    return final
 
 
 def _refit(family, params: dict, splits, seed: int, *, keep_model: bool, **budget) -> Fitted:
@@ -117,13 +186,16 @@ def _log_preprocessor(splits) -> None:
     )
 
 
-def _log_plots(family, model, splits, y_test, predictions) -> None:
+def _log_plots(final: Final, splits, y_test, predictions) -> None:
     from steps.lib.model import plots
 
-    title = f"{family.name} on test"
+    title = f"{final.name} on test"
     tracking.log_figure(plots.predicted_vs_actual(y_test, predictions, title),
                         f"{names.PLOTS_DIR}/predicted_vs_actual.png")
     tracking.log_figure(plots.residuals(y_test, predictions, title), f"{names.PLOTS_DIR}/residuals.png")
+    if len(final.members) > 1:
+        return  # a blend has no one set of importances or coefficients
+    family, model, _ = final.members[0]
     explained = family.explain(model, splits)
     if explained is None:
         return  # the family has no importances or coefficients to show

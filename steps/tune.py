@@ -21,7 +21,8 @@ from steps.lib.errors import InputError
 from steps.lib.families import Family, family_names, get_family
 from steps.lib.orchestration import cli, lineage
 from steps.lib.search import sampling, studies, workers
-from steps.lib.search.tuning import FAILED, Validation, optimize, out_of_fold_table
+from steps.lib.search.out_of_fold import log_out_of_fold
+from steps.lib.search.tuning import FAILED, Validation, optimize
 from steps.lib.secrets import mask_url
 
 
@@ -58,7 +59,7 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
                 nonlocal done
                 done += 1
                 if result.out_of_fold is not None:
-                    out_of_fold[f"trial_{result.number}"] = result.out_of_fold
+                    out_of_fold[f"trial_{result.number}"] = (result.params, result.out_of_fold)
                 trial_runs.finished(result.number, params=result.params,
                                     metrics={**result.metrics, "fit_s": result.fit_s}, state=result.state,
                                     failed=result.state == FAILED, error=result.error, finished_at=result.finished)
@@ -70,8 +71,7 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
                      timeout_s=timeout_s, n_jobs=n_jobs, prune=pruner != "none", budget=member.budget,
                      validation=scoring, on_start=trial_runs.started, on_trial=on_trial)
         if out_of_fold:  # this worker's trials, on its own run
-            table = out_of_fold_table(splits, out_of_fold)
-            tracking.log_files({names.OUT_OF_FOLD_FILE: table.to_parquet}, names.OUT_OF_FOLD_DIR)
+            log_out_of_fold(splits, family, out_of_fold)
         summary = workers.finish(member, family=family, fixed=model_family.fixed_params(iterations=iterations))
         if summary is None:
             print(f"{step}: other workers still run trials of {name!r}; the last one writes the summary")

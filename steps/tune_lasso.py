@@ -14,7 +14,8 @@ from steps.lib import names, options, tracking
 from steps.lib.families import get_family
 from steps.lib.orchestration import cli, lineage
 from steps.lib.search.grid import parse_alphas
-from steps.lib.search.tuning import Validation, best_result, evaluate_grid, out_of_fold_table
+from steps.lib.search.out_of_fold import log_out_of_fold
+from steps.lib.search.tuning import Validation, best_result, evaluate_grid
 
 
 def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0, validation: str = "holdout",
@@ -44,8 +45,8 @@ def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0, validat
                                 validation=Validation.of(validation, folds, early_stopping_rounds=0),
                                 on_trial=log_point)
         if results[0].out_of_fold is not None:
-            table = out_of_fold_table(splits, {f"alpha_{r.params['alpha']:g}": r.out_of_fold for r in results})
-            tracking.log_files({names.OUT_OF_FOLD_FILE: table.to_parquet}, names.OUT_OF_FOLD_DIR)
+            log_out_of_fold(splits, family.name, {f"alpha_{r.params['alpha']:g}": (r.params, r.out_of_fold)
+                                                  for r in results})
         best = best_result(results)
         best_alpha = best.params["alpha"]
         tags = {}

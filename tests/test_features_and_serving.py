@@ -88,7 +88,7 @@ def logged(tmp_path, monkeypatch, splits):
     with contextlib.chdir(tmp_path):
         experiment = mlflow.create_experiment("serving", artifact_location=(tmp_path / "a").as_uri())
         with mlflow.start_run(experiment_id=experiment):
-            uri = tracking.log_model(family, model, splits.numeric, splits.categorical,
+            uri = tracking.log_model([(family, model, 1.0)], splits.numeric, splits.categorical,
                                      unconform(x_test.head(3), splits.categorical), served_by=RAW_ROWS_MODEL)
         # Callers send plain strings (and None), not the categories training uses.
         yield mlflow.pyfunc.load_model(uri), model, unconform(x_test, splits.categorical), x_test

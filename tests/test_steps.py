@@ -16,6 +16,8 @@ from steps import package, prepare, refit, tune, tune_catboost, tune_lasso
 from steps.lib import families, names
 from steps.lib.errors import InputError
 from steps.lib.families.base import Family
+from steps.lib.search import ensemble
+from steps.lib.search.out_of_fold import load_out_of_fold
 from tests.conftest import in_process_store, make_frame
 
 
@@ -188,8 +190,26 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
     pruned = tune.run(family="hist_gradient_boosting", data_run_id=pipeline["prepare"], trials=1, iterations=5,
                       seed=0, timeout_s=0, pruner="median", validation="cv", folds=3)
     assert client.get_run(pruned).info.status == "FINISHED"
-    # refit picks the family by the same mean fold RMSE, and weighs CatBoost's candidates over folds too
+    # refit: the family by the same mean fold RMSE, or a blend of candidates that beats the best one
+    # out of fold (ensemble selection on the predictions the tuning runs kept)
     final = client.get_run(refit.run(data_run_id="", tune_run_ids=f"{lasso},{catboost}", max_iterations=60,
                                      early_stopping_rounds=5, validation="cv", folds=3))
     best = {run_id: client.get_run(run_id).data.metrics["best_val_rmse"] for run_id in (lasso, catboost)}
-    assert final.data.params["family"] == ("lasso" if best[lasso] <= best[catboost] else "catboost")
+    blend = ensemble.select(*load_out_of_fold([lasso, catboost])[:2])
+    board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=final.info.run_id,
+                                                            artifact_path=names.LEADERBOARD_FILE))
+    blend_row = board[board["family"] == "blend"].iloc[0]
+    assert blend_row["val_rmse"] == pytest.approx(blend.rmse) and bool(blend_row["chosen"]) == blend.beats_best_single
+    if not blend.beats_best_single:
+        assert final.data.params["family"] == ("lasso" if best[lasso] <= best[catboost] else "catboost")
+        return
+    assert final.data.params["family"] == "blend" and final.data.tags[names.REFIT_FROM_TAG] == "blend"
+    members = json.loads(open(mlflow.artifacts.download_artifacts(run_id=final.info.run_id,
+                                                                  artifact_path=names.BLEND_FILE)).read())
+    assert {m["candidate"]: m["weight"] for m in members} == pytest.approx(blend.weights)
+    # the one served model weighs its members: it scores test as refit measured the blend
+    model = mlflow.pyfunc.load_model(final.data.tags[names.MODEL_URI_TAG])
+    test = pd.read_parquet(f"{prepared}/test.parquet")
+    predicted = model.predict(test.drop(columns="y").astype({"colour": str, "size": str}))
+    rmse = float(np.sqrt(np.mean((np.asarray(predicted) - test["y"].to_numpy()) ** 2)))
+    assert rmse == pytest.approx(final.data.metrics["test_rmse"]) == pytest.approx(blend_row["test_rmse"])

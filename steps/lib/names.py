@@ -84,8 +84,10 @@ SPLITS_DIR = "splits"
 SCHEMA_FILE = "schema.json"
 BEST_FILE = "best.json"
 TRIALS_FILE = "trials.csv"
+BLEND_FILE = "blend.json"  # refit run of a blend: its members, their weights and final parameters
 # validation=cv: the tuning step's complete candidates' out-of-fold predictions, beside the target
-OUT_OF_FOLD_DIR, OUT_OF_FOLD_FILE = "out_of_fold", "predictions.parquet"
+# (and each column's family and parameters)
+OUT_OF_FOLD_DIR, OUT_OF_FOLD_FILE, CANDIDATES_FILE = "out_of_fold", "predictions.parquet", "candidates.json"
 LEADERBOARD_FILE = "leaderboard.csv"
 PREPROCESSOR_DIR = "preprocessor"
 PLOTS_DIR = "plots"

@@ -1,9 +1,10 @@
 """The registered model: raw rows in, predictions out.
 
 MLflow loads this file as the model's code ("models from code": nothing of ours is pickled).
-The model is two artifacts, the fitted estimator saved by its family's own MLflow flavor and
-the feature columns; every request's rows go through `steps.lib.data.tables.conform`, the very
-function that shaped the training data, before the estimator sees them. The `steps` package
+The model is its fitted estimators, each saved by its family's own MLflow flavor (one, or the
+members of a blend, whose predictions it weighs), the members' weights and the feature
+columns; every request's rows go through `steps.lib.data.tables.conform`, the very function
+that shaped the training data, before the estimators see them. The `steps` package
 ships inside the model (code_paths), so it loads wherever the pinned requirements are
 installed."""
 
@@ -21,13 +22,16 @@ from mlflow.pyfunc import PythonModel
 class RawRowsModel(PythonModel):
     def load_context(self, context) -> None:
         self.columns = json.loads(Path(context.artifacts["columns"]).read_text())
-        self.estimator = mlflow.pyfunc.load_model(context.artifacts["estimator"])
+        weights = json.loads(Path(context.artifacts["weights"]).read_text())
+        self.members = [(mlflow.pyfunc.load_model(context.artifacts[name]), weight) for name, weight in weights.items()]
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
         from steps.lib.data.tables import conform
 
         rows = conform(model_input, self.columns["numeric"], self.columns["categorical"])
-        return self.estimator.predict(rows)
+        if len(self.members) == 1:
+            return self.members[0][0].predict(rows)
+        return sum(weight * np.asarray(estimator.predict(rows), dtype="float64") for estimator, weight in self.members)
 
 
 mlflow.models.set_model(RawRowsModel())

@@ -73,16 +73,6 @@ class _Scorer:
         return None if scored is None else (scored.metrics, scored.fit_s, scored.out_of_fold)
 
 
-def out_of_fold_table(splits: Splits, predictions: dict[str, Any]):
-    """The out-of-fold predictions of several candidates beside the target, one row per row of
-    train+val (in the order cross-validation numbers them): what comparing or blending the
-    candidates needs, without fitting any of them again."""
-    import pandas as pd
-
-    _, target = splits.train_val()
-    return pd.DataFrame({"target": target.to_numpy(), **predictions})
-
-
 def evaluate_grid(
     family, grid: list[dict[str, Any]], splits: Splits, *, seed: int, validation: Validation = Validation(),
     on_trial: Callable[[TrialResult], None] = lambda result: None,

@@ -15,45 +15,58 @@ from steps.lib.tracking.artifacts import uploading
 from steps.lib.tracking.runs import _client
 
 
-def log_model(family, model, numeric: list[str], categorical: list[str], input_example, *, served_by: Path) -> str:
+def log_model(members: list[tuple[Any, Any, float]], numeric: list[str], categorical: list[str], input_example, *,
+              served_by: Path) -> str:
     """Log the fitted model as one self-contained MLflow model that takes raw rows; its URI.
 
-    The estimator is saved by its family's flavor (sklearn ones with skops, never pickle) and
-    wrapped by the models-from-code file `served_by`, which conforms every request the way
-    training data was conformed; the `steps` package ships inside the model for it. The
-    signature says double (nullable) for numeric columns and string for categorical ones, so
-    MLflow refuses a missing column or text in a numeric one, naming it. Explicit pip
-    requirements spare MLflow the (slow) inference of them."""
+    `members` are (family, fitted estimator, weight): one with weight 1, or the members of a
+    blend. Each estimator is saved by its family's flavor (sklearn ones with skops, never pickle)
+    and all are wrapped by the models-from-code file `served_by`, which conforms every request
+    the way training data was conformed and weighs the members' predictions; the `steps` package
+    ships inside the model for it. The signature says double (nullable) for numeric columns and
+    string for categorical ones, so MLflow refuses a missing column or text in a numeric one,
+    naming it. Explicit pip requirements spare MLflow the (slow) inference of them."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    options: dict[str, Any] = {}
-    if family.flavor == "sklearn":
-        import skops.io
-
-        # Our own pipeline: trust exactly the types it is made of, nothing else.
-        options = {"serialization_format": "skops",
-                   "skops_trusted_types": skops.io.get_untrusted_types(data=skops.io.dumps(model))}
     signature = ModelSignature(
         inputs=Schema([ColSpec("double", c) for c in numeric] + [ColSpec("string", c) for c in categorical]),
         outputs=Schema([ColSpec("double")]),
     )
     with tempfile.TemporaryDirectory() as tmp:
-        estimator_dir = Path(tmp) / "estimator"
-        getattr(mlflow, family.flavor).save_model(model, str(estimator_dir), **options)
-        columns_file = Path(tmp) / "columns.json"
-        columns_file.write_text(json.dumps({"numeric": list(numeric), "categorical": list(categorical)}))
+        artifacts, weights = {}, {}
+        for index, (family, model, weight) in enumerate(members):
+            name = "estimator" if len(members) == 1 else f"estimator_{index}"
+            artifacts[name] = str(Path(tmp) / name)
+            getattr(mlflow, family.flavor).save_model(model, artifacts[name], **_save_options(family, model))
+            weights[name] = weight
+        for name, content in (("columns", {"numeric": list(numeric), "categorical": list(categorical)}),
+                              ("weights", weights)):
+            artifacts[name] = str(Path(tmp) / f"{name}.json")
+            Path(artifacts[name]).write_text(json.dumps(content))
+        requirements = sorted({pin for family, _, _ in members for pin in family.pip_requirements()})
         with uploading("the model"):
             info = mlflow.pyfunc.log_model(
                 name=names.MODEL_NAME,
                 python_model=str(served_by),
-                artifacts={"estimator": str(estimator_dir), "columns": str(columns_file)},
+                artifacts=artifacts,
                 code_paths=[str(names.PROJECT_DIR / "steps")],  # what `served_by` imports
                 signature=signature,
                 input_example=input_example,
-                pip_requirements=family.pip_requirements(),
+                pip_requirements=requirements,
             )
     return info.model_uri
+
+
+def _save_options(family, model) -> dict[str, Any]:
+    """How the family's flavor saves `model`: sklearn ones with skops, trusting exactly the types
+    our own pipeline is made of, nothing else."""
+    if family.flavor != "sklearn":
+        return {}
+    import skops.io
+
+    return {"serialization_format": "skops",
+            "skops_trusted_types": skops.io.get_untrusted_types(data=skops.io.dumps(model))}
 
 
 def load_pyfunc(model_uri: str):
