@@ -57,7 +57,7 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
                                        served_by=RAW_ROWS_MODEL)
         tracking.link_model_metrics(model_uri, final.metrics)  # test metrics: on this run and on the model
         tracking.log_results(
-            params={"family": final.name, **{f"final_{k}": v for k, v in final.params.items()}},
+            params={"family": final.name, **{f"final_{k}": v for k, v in final.logged_params.items()}},
             metrics={"val_rmse": final.val_rmse, "fit_s": final.fit_s,
                      **{f"refit_val_rmse_{name}": value for name, value in final.refit_val_rmse.items()}},
             tags={names.BEST_MODEL_TAG: "true", names.FAMILY_TAG: final.name, names.REFIT_FROM_TAG: final.kept,
@@ -85,6 +85,15 @@ class Final:
     kept: str  # which refit candidate: tuned, defaults (CatBoost's own), or blend
     val_rmse: float  # what it was chosen by: val (or mean fold) RMSE, or the blend's out-of-fold RMSE
     refit_val_rmse: dict[str, float]
+
+    @property
+    def logged_params(self) -> dict[str, Any]:
+        """The final parameters as run parameters: a blend's members by name and weight (the
+        whole of each is in blend.json; a run parameter holds at most a few thousand characters)."""
+        if len(self.members) == 1:
+            return self.params
+        members = json.loads(self.params["members"])
+        return {"members": ", ".join(f"{m['candidate']}*{m['weight']:.3f}" for m in members)}
 
     def predict(self, x):
         if len(self.members) == 1:
