@@ -29,11 +29,11 @@ from steps.lib.secrets import mask_url
 def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s: float,
         storage: str = "", study_name: str = "", n_jobs: int = 1, pruner: str = "none",
         parent_run_id: str = "", thread_count: int = 0, tune_rows: int = 0, validation: str = "holdout",
-        folds: int = 5, early_stopping_rounds: int = 100) -> str:
+        folds: int = 5) -> str:
     """Run (or join) the study, logging each trial as it ends; returns this step's run ID."""
     tracking.tolerate_outages()  # a tracking server restarting mid-study: ~2 minutes, see tracking/runs.py
     # Never oversubscribe: the cores are shared among the trials running at once.
-    scoring = Validation.of(validation, folds, early_stopping_rounds)
+    scoring = Validation.of(validation, folds)
     model_family = _family(family, thread_count or max(1, (os.cpu_count() or 1) // n_jobs), pruner, scoring)
     step = names.tune_step(family)
     tags = {names.FAMILY_TAG: family, names.STUDY_STORAGE_TAG: mask_url(storage) or "memory"}
@@ -126,7 +126,6 @@ OPTIONS = [
     options.TUNE_ROWS,
     options.VALIDATION,
     options.FOLDS,
-    options.EARLY_STOPPING_ROUNDS,
     options.StepOnly(["--thread-count"], type=options.Whole(min=0, max=256), default=0, show_default=True,
                  help="Threads per fit (0 = cores / n_jobs)."),
 ]

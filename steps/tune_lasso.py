@@ -42,7 +42,7 @@ def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0, validat
             print(f"tune_lasso: alpha={result.params['alpha']:g} val_rmse={result.value:.4f}", flush=True)
 
         results = evaluate_grid(family, [{"alpha": a} for a in grid], splits, seed=seed,
-                                validation=Validation.of(validation, folds, early_stopping_rounds=0),
+                                validation=Validation.of(validation, folds),
                                 on_trial=log_point)
         if results[0].out_of_fold is not None:
             log_out_of_fold(splits, family.name, {f"alpha_{r.params['alpha']:g}": (r.params, r.out_of_fold)

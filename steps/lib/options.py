@@ -67,7 +67,5 @@ VALIDATION = click.Option(["--validation"], type=click.Choice((HOLDOUT, CV)), de
                                "each of `folds` folds of train+val, early-stopped on the rows it left out (cv).")
 FOLDS = click.Option(["--folds"], type=Whole(min=2, max=20), default=5, show_default=True,
                      help="Folds of train+val when validation=cv.")
-EARLY_STOPPING_ROUNDS = click.Option(["--early-stopping-rounds"], type=Whole(min=1), default=100, show_default=True,
-                                     help="Stop growing once val RMSE has not improved for this many iterations.")
 DATA_RUN_ID = StepOnly(["--data-run-id"], default="",
                        help="The prepare run to read ('' = the latest FINISHED one with default settings).")

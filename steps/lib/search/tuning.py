@@ -42,14 +42,16 @@ class TrialResult:
 class Validation:
     """How a candidate is scored: fit on train and scored on val (`folds` 0: holdout, the
     tutorial's method), or fit on each of `folds` folds of train+val, early-stopped on and
-    scored on the rows it left out, val_rmse being the mean (cv)."""
+    scored on the rows it left out, val_rmse being the mean (cv). A fold's fit stops after
+    `early_stopping_rounds` iterations without improvement: refit's default, held fixed here so
+    that changing refit's early stopping never reruns the tuning."""
 
     folds: int = 0
     early_stopping_rounds: int = 100
 
     @classmethod
-    def of(cls, validation: str, folds: int, early_stopping_rounds: int) -> Validation:
-        return cls(folds if validation == CV else 0, early_stopping_rounds)
+    def of(cls, validation: str, folds: int) -> Validation:
+        return cls(folds if validation == CV else 0)
 
 
 
