@@ -169,7 +169,7 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
     client, _ = store
     lasso = tune_lasso.run(data_run_id=pipeline["prepare"], alphas="1,0.1", seed=5, validation="cv", folds=3)
     catboost = tune_catboost.run(data_run_id=pipeline["prepare"], trials=2, iterations=30, seed=5, timeout_s=0,
-                                 validation="cv", folds=3, early_stopping_rounds=5)
+                                 validation="cv", folds=3)
     for run_id, fold_keys in ((lasso, ("fold_2_rmse",)), (catboost, ("fold_2_rmse", "fold_2_trees"))):
         experiment = client.get_run(run_id).info.experiment_id
         children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{run_id}'")

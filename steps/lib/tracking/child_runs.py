@@ -209,7 +209,10 @@ class TrialRuns:
                  finished_at=None) -> None:
         """The trial's parameters, metrics and state (tabtune.trial_state), FAILED if `failed`."""
         if number not in self._tokens:
-            self.writer.flush()  # its start was never queued: raises the writer's error
+            self.writer.flush()  # raises the writer's error, if that is why its start was never queued
+            # It failed before it was announced (e.g. the study's storage refused a call during a
+            # database restart): its child run is made now, so no finished trial goes unlogged.
+            self.started(number)
         self.writer.finish(
             self._tokens.pop(number),
             params={**params, **self.params},
