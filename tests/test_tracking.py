@@ -130,3 +130,17 @@ def test_split_inputs_name_every_column_and_count_every_row(tmp_path, monkeypatc
         columns = {c["name"]: c["type"] for c in json.loads(dataset.schema)["mlflow_colspec"]}
         assert columns == {"x1": "double", "x2": "double", "colour": "string", "size": "string", "y": "double"}
         assert json.loads(dataset.profile)["num_rows"] == len(getattr(splits, split))
+
+
+def test_a_trial_that_failed_before_it_was_announced_still_gets_its_child_run(parent):
+    """A trial can fail before the step announces it (a storage call refused mid-restart): its
+    end must still be logged, FAILED, and the other trials go on being logged."""
+    with tracking.trial_runs(parent, tags={names.WORKER_TAG: "host:1"}, params={"family": "catboost"}) as trials:
+        trials.started(0)
+        trials.finished(1, params={"depth": 4}, metrics={}, state="failed", failed=True, error="storage refused")
+        trials.finished(0, params={"depth": 6}, metrics={"val_rmse": 2.0}, state="complete", failed=False)
+    children = {r.data.tags[names.TRIAL_NUMBER_TAG]: r for r in tracking.child_runs(parent)}
+    assert set(children) == {"0", "1"}
+    assert children["1"].info.status == "FAILED" and children["1"].data.tags[names.ERROR_TAG] == "storage refused"
+    assert children["1"].data.params == {"depth": "4", "family": "catboost"}
+    assert children["0"].info.status == "FINISHED" and children["0"].data.metrics["val_rmse"] == 2.0
