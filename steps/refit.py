@@ -22,13 +22,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import click
-import numpy as np
 import pandas as pd
 
 from steps.lib import names, options, tracking
 from steps.lib.data.tables import unconform
 from steps.lib.families import get_family, refit_options
 from steps.lib.isolation import run_forked
+from steps.lib.model.blending import weighted_predictions
 from steps.lib.model.metrics import score
 from steps.lib.model.serving import RAW_ROWS_MODEL
 from steps.lib.model.training import Fitted, refit_and_test
@@ -96,9 +96,7 @@ class Final:
         return {"members": ", ".join(f"{m['candidate']}*{m['weight']:.3f}" for m in members)}
 
     def predict(self, x):
-        if len(self.members) == 1:
-            return self.members[0][1].predict(x)
-        return sum(weight * np.asarray(model.predict(x), dtype="float64") for _, model, weight in self.members)
+        return weighted_predictions([(model, weight) for _, model, weight in self.members], x)
 
 
 def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dict, budget: dict):

@@ -27,11 +27,10 @@ class RawRowsModel(PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
         from steps.lib.data.tables import conform
+        from steps.lib.model.blending import weighted_predictions
 
         rows = conform(model_input, self.columns["numeric"], self.columns["categorical"])
-        if len(self.members) == 1:
-            return self.members[0][0].predict(rows)
-        return sum(weight * np.asarray(estimator.predict(rows), dtype="float64") for estimator, weight in self.members)
+        return weighted_predictions(self.members, rows)
 
 
 mlflow.models.set_model(RawRowsModel())
