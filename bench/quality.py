@@ -548,15 +548,25 @@ def run_matrix(args) -> list[dict]:
             uri = temp_store()
             pipeline = {}
             for budget in sorted(args.budgets):
-                seconds, main_id = timed_mlflow_run(uri, "main", {
-                    "data": path, "target": target, "seed": seed, "trials": budget, "iterations": args.iterations,
-                    "max_iterations": args.max_iterations, "early_stopping_rounds": args.early_stopping_rounds,
-                    "registered_model_name": f"quality-{name}", **dict(p.split("=", 1) for p in args.param)})
+                params = {"data": path, "target": target, "seed": seed, "trials": budget, "iterations": args.iterations,
+                          "max_iterations": args.max_iterations, "early_stopping_rounds": args.early_stopping_rounds,
+                          "registered_model_name": f"quality-{name}", **dict(p.split("=", 1) for p in args.param)}
+                seconds, main_id = timed_mlflow_run(uri, "main", params)
                 pipeline[budget] = {**pipeline_figures(uri, main_id), "tabtune_s": round(seconds, 1)}
                 print(f"quality: {name} seed={seed} trials={budget} tabtune={pipeline[budget]['tabtune_test_rmse']:.4f}"
                       f" ({seconds:.0f}s)", file=sys.stderr, flush=True)
+                for label, changes in args.variant:
+                    # The same store: the step cache reuses every step these changes leave alone.
+                    seconds, variant_id = timed_mlflow_run(uri, "main", {**params, **changes})
+                    figures = pipeline_figures(uri, variant_id)
+                    pipeline[budget].update({f"{label}_test_rmse": figures["tabtune_test_rmse"],
+                                             f"{label}_family": figures["tabtune_family"],
+                                             f"{label}_s": round(seconds, 1)})
+                    print(f"quality: {name} seed={seed} trials={budget} {label}={figures['tabtune_test_rmse']:.4f}"
+                          f" ({seconds:.0f}s more)", file=sys.stderr, flush=True)
             splits = load_splits(uri, pipeline[min(args.budgets)]["data_run_id"])
-            base = baselines(splits, order, seed, sorted(args.budgets), args)
+            base = (saved_baselines(args.baseline_runs, name, seed, args.budgets) if args.baseline_runs
+                    else baselines(splits, order, seed, sorted(args.budgets), args))
             for budget in sorted(args.budgets):
                 row = {"table": name, "seed": seed, "trials": budget, "rows": len(splits.train) + len(splits.val)
                        + len(splits.test), "features": len(splits.features), **pipeline[budget],
@@ -568,6 +578,21 @@ def run_matrix(args) -> list[dict]:
                 if args.out:
                     Path(args.out).write_text(json.dumps(rows, indent=1, default=str))
     return rows
+
+
+def saved_baselines(files: str, table: str, seed: int, budgets: list[int]) -> dict:
+    """(a), (b) and their times from earlier runs on the same table and seed (the same splits:
+    prepare's split depends only on the table and the seed), in the form `baselines` returns."""
+    saved = {r["trials"]: r for r in _load_runs(files) if r["table"] == table and r["seed"] == seed}
+    missing = [b for b in budgets if b not in saved]
+    if missing:
+        sys.exit(f"--baseline-runs has no {table} seed {seed} run at trials {missing}")
+    first = saved[budgets[0]]
+    out = {k: first[k] for k in ("default_test_rmse", "default_trees", "default_learning_rate", "default_s")}
+    for budget in budgets:
+        out[budget] = {k: saved[budget][k] for k in ("plain_val_rmse", "plain_test_rmse", "plain_trees",
+                                                      "plain_params", "plain_s")}
+    return out
 
 
 def by_table_and_budget(rows: list[dict]):
@@ -676,7 +701,13 @@ def main() -> None:
                         help="measure a tuning lever in-process instead (see levers())")
     parser.add_argument("--refit-rate-factors", default="0.5,0.25",
                         help="with --lever slow_refit: refit also at the tuned learning rate times each")
-    parser.add_argument("--baseline-runs", default="", help="with --lever: an earlier --out file to compare with")
+    parser.add_argument("--baseline-runs", default="",
+                        help="with --lever: earlier --out files to compare with; else (a) and (b) are read from "
+                             "these instead of fitted again (comma list)")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL:NAME=VALUE[,NAME=VALUE]",
+                        help="after each pipeline run, run it again in the same store with these parameters "
+                             "changed (the step cache reuses the rest) and report <LABEL>_test_rmse, e.g. "
+                             "--variant bag:final=bag (repeatable)")
     parser.add_argument("--baselines-only", action="store_true", help="only (a) and (b) (see baselines_only())")
     parser.add_argument("--lead", action="store_true", help="measure the lead instead (see lead())")
     parser.add_argument("--lead-params", type=int, default=5, help="parameter sets per table and seed for --lead")
@@ -702,6 +733,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown tables {unknown}; known: {list(TABLES)}")
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.variant = [(label, dict(change.split("=", 1) for change in changes.split(",")))
+                    for label, changes in (v.split(":", 1) for v in args.variant)]
     args.budgets = [int(b) for b in args.budgets.split(",")]
     args.refit_rate_factors = [float(f) for f in args.refit_rate_factors.split(",")]
     if not args.threads:

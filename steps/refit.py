@@ -28,7 +28,7 @@ from steps.lib import names, options, tracking
 from steps.lib.data.tables import unconform
 from steps.lib.families import get_family, refit_options
 from steps.lib.isolation import run_forked
-from steps.lib.model.blending import weighted_predictions
+from steps.lib.model.blending import flattened, weighted_predictions
 from steps.lib.model.metrics import score
 from steps.lib.model.serving import RAW_ROWS_MODEL
 from steps.lib.model.training import Fitted, refit_and_test
@@ -38,7 +38,7 @@ from steps.lib.search.out_of_fold import load_out_of_fold
 
 
 def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopping_rounds: int,
-        validation: str = "holdout", folds: int = 5, **family_settings) -> str:
+        validation: str = "holdout", folds: int = 5, final: str = "refit", **family_settings) -> str:
     """Refit every tuned family, keep the best on val (or, cross-validated, a blend of candidates
     when it beats the best one out of fold); returns this step's run ID. `family_settings` are
     the families' own switches (families/*.py `refit_options`)."""
@@ -47,35 +47,39 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         splits = lineage.load_splits(data_run_id)
         seed = splits.seed  # one seed for the whole pipeline: the one the data was split with
         budget = {"max_iterations": max_iterations, "early_stopping_rounds": early_stopping_rounds,
-                  "folds": folds if validation == options.CV else 0}
-        rows, final = _refit_families(tune_ids, splits, seed, family_settings, budget)
+                  "folds": folds if validation == options.CV else 0, "final": final}
+        rows, chosen = _refit_families(tune_ids, splits, seed, family_settings, budget)
         if budget["folds"]:
-            final = _blend(tune_ids, splits, seed, family_settings, budget, rows) or final
+            chosen = _blend(tune_ids, splits, seed, family_settings, budget, rows) or chosen
         x_test, y_test = splits.xy("test")
         example = unconform(x_test.head(5), splits.categorical)
-        model_uri = tracking.log_model(final.members, splits.numeric, splits.categorical, example,
+        model_uri = tracking.log_model(chosen.members, splits.numeric, splits.categorical, example,
                                        served_by=RAW_ROWS_MODEL)
-        tracking.link_model_metrics(model_uri, final.metrics)  # test metrics: on this run and on the model
+        tracking.link_model_metrics(model_uri, chosen.metrics)  # test metrics: on this run and on the model
         tracking.log_results(
-            params={"family": final.name, **{f"final_{k}": v for k, v in final.logged_params.items()}},
-            metrics={"val_rmse": final.val_rmse, "fit_s": final.fit_s,
-                     **{f"refit_val_rmse_{name}": value for name, value in final.refit_val_rmse.items()}},
-            tags={names.BEST_MODEL_TAG: "true", names.FAMILY_TAG: final.name, names.REFIT_FROM_TAG: final.kept,
+            params={"family": chosen.name, **{f"final_{k}": v for k, v in chosen.logged_params.items()}},
+            metrics={"val_rmse": chosen.val_rmse, "fit_s": chosen.fit_s,
+                     **{f"refit_val_rmse_{name}": value for name, value in chosen.refit_val_rmse.items()}},
+            tags={names.BEST_MODEL_TAG: "true", names.FAMILY_TAG: chosen.name, names.REFIT_FROM_TAG: chosen.kept,
                   names.MODEL_URI_TAG: model_uri, names.DATA_RUN_TAG: data_run_id,
                   names.TUNE_RUNS_TAG: ",".join(tune_ids),
-                  names.MODEL_FINGERPRINT_TAG: _fingerprint(data_run_id, splits, final.name, final.params)},
+                  names.MODEL_FINGERPRINT_TAG: _fingerprint(data_run_id, splits, chosen.name, chosen.params)},
         )
         tracking.log_table(pd.DataFrame(rows), names.LEADERBOARD_FILE)
         _log_preprocessor(splits)
-        _log_plots(final, splits, y_test, final.predict(x_test))
-        print(f"refit: chose {final.name}, test_rmse={final.metrics['test_rmse']:.4f}; run {run_id}")
+        _log_plots(chosen, splits, y_test, chosen.predict(x_test))
+        print(f"refit: chose {chosen.name}, test_rmse={chosen.metrics['test_rmse']:.4f}; run {run_id}")
         return run_id
+
+
+BLEND = "blend"  # the family name of a blend, in the leaderboard and tags
 
 
 @dataclass(frozen=True)
 class Final:
     """The model refit logs and package registers: one family's, or a blend of several (each
-    member a family, its model fitted on train+val, and its weight)."""
+    member a family, its model fitted on train+val, and its weight); a bag (`final=bag`) is
+    stored as its fold models, each weighed 1/k."""
 
     name: str  # the family, or "blend"
     members: list[tuple[Any, Any, float]]
@@ -90,7 +94,7 @@ class Final:
     def logged_params(self) -> dict[str, Any]:
         """The final parameters as run parameters: a blend's members by name and weight (the
         whole of each is in blend.json; a run parameter holds at most a few thousand characters)."""
-        if len(self.members) == 1:
+        if self.name != BLEND:
             return self.params
         members = json.loads(self.params["members"])
         return {"members": ", ".join(f"{m['candidate']}*{m['weight']:.3f}" for m in members)}
@@ -116,8 +120,8 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
                      "final_params": json.dumps(fitted.params, sort_keys=True)})
         print(f"refit: {family.name} val_rmse={best['val_rmse']:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}")
         if rank == 0:
-            final = Final(family.name, [(family, fitted.model, 1.0)], fitted.params, fitted.metrics, fitted.fit_s,
-                          fitted.refit.kept, best["val_rmse"], fitted.refit.val_rmse)
+            final = Final(family.name, flattened([(family, fitted.model, 1.0)]), fitted.params, fitted.metrics,
+                          fitted.fit_s, fitted.refit.kept, best["val_rmse"], fitted.refit.val_rmse)
     return rows, final
 
 
@@ -132,8 +136,8 @@ def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget
     blend = ensemble.select(target, predictions)
     print(f"refit: blend of {len(blend.weights)} candidates, out-of-fold RMSE {blend.rmse:.4f}; "
           f"best single {blend.best_single_rmse:.4f}")
-    row = {"family": "blend", "tune_run_id": ",".join(tune_ids), "chosen": blend.beats_best_single,
-           "val_rmse": blend.rmse, "refit_from": "blend", "best_single_oof_rmse": blend.best_single_rmse}
+    row = {"family": BLEND, "tune_run_id": ",".join(tune_ids), "chosen": blend.beats_best_single,
+           "val_rmse": blend.rmse, "refit_from": BLEND, "best_single_oof_rmse": blend.best_single_rmse}
     if not blend.beats_best_single:
         rows.append(row)
         return None
@@ -145,8 +149,8 @@ def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget
         described.append({"candidate": column, "family": family.name, "weight": weight, "params": fitted.params})
         fit_s += fitted.fit_s
     x_test, y_test = splits.xy("test")
-    final = Final("blend", members, {"members": json.dumps(described, sort_keys=True, default=float)}, {}, fit_s,
-                  "blend", blend.rmse, {})
+    final = Final(BLEND, flattened(members), {"members": json.dumps(described, sort_keys=True, default=float)}, {},
+                  fit_s, BLEND, blend.rmse, {})
     final = replace(final, metrics=score(y_test, final.predict(x_test), "test"))
     for other in rows:
         other["chosen"] = False
@@ -200,12 +204,14 @@ def _log_plots(final: Final, splits, y_test, predictions) -> None:
     tracking.log_figure(plots.predicted_vs_actual(y_test, predictions, title),
                         f"{names.PLOTS_DIR}/predicted_vs_actual.png")
     tracking.log_figure(plots.residuals(y_test, predictions, title), f"{names.PLOTS_DIR}/residuals.png")
-    if len(final.members) > 1:
+    if final.name == BLEND:
         return  # a blend has no one set of importances or coefficients
-    family, model, _ = final.members[0]
-    explained = family.explain(model, splits)
-    if explained is None:
+    family = final.members[0][0]
+    # A bag's importances are the mean over its fold models (weights 1/k each).
+    explained = [(family.explain(model, splits), weight) for _, model, weight in final.members]
+    if explained[0][0] is None:
         return  # the family has no importances or coefficients to show
+    explained = sum(values * weight for values, weight in explained).rename(explained[0][0].name)
     tracking.log_figure(plots.feature_bars(explained, f"{family.name}: {explained.name}"),
                         f"{names.PLOTS_DIR}/feature_{explained.name}.png")
 
@@ -220,6 +226,10 @@ OPTIONS = [
                  help="Stop growing once val RMSE has not improved for this many iterations."),
     options.VALIDATION,
     options.FOLDS,
+    click.Option(["--final"], type=click.Choice(("refit", "bag")), default="refit", show_default=True,
+                 help="With validation=cv, the final model: one refit on train+val with the folds' mean tree "
+                      "count (refit), or the chosen candidate's fold models averaged, no refit (bag: CatBoost; "
+                      "other families refit)."),
     *refit_options(),
 ]
 command = click.Command(names.REFIT, params=OPTIONS, callback=run)

@@ -226,3 +226,30 @@ def test_catboost_refit_over_folds_judges_and_sizes_both_candidates_by_their_fol
     assert plan.params["iterations"] == trees
     holdout = family.refit_plan(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10)
     assert holdout.val_rmse != plan.val_rmse  # one split's verdict is not the folds'
+
+
+def test_catboost_bag_is_the_kept_candidates_fold_models_averaged_without_a_refit(splits):
+    """final=bag: the final model is the kept candidate's k early-stopped fold models, each
+    weighed 1/k, scored on test as served; final=refit grows one model with their mean tree
+    count on train+val instead. LASSO keeps no fold models, so it refits either way."""
+    from steps.lib.model.blending import Bag, flattened
+    from steps.lib.model.training import refit_and_test
+
+    family, tuned = get_family("catboost"), PARAMS["catboost"]
+    budget = {"max_iterations": 300, "early_stopping_rounds": 10, "folds": 3}
+    bagged = refit_and_test(family, tuned, splits, 1, final="bag", **budget)
+    refit = refit_and_test(family, tuned, splits, 1, final="refit", **budget)
+    assert isinstance(bagged.model, Bag) and len(bagged.model.models) == 3 and bagged.params["bag_folds"] == 3
+    kept = refit.refit.kept
+    trees = [_early_stopped_val(fold, **({} if kept == "defaults" else
+                                         {k: v for k, v in tuned.items() if k != "iterations"}))[1]
+             for fold in splits.cv_folds(3)]
+    assert [m.tree_count_ for m in bagged.model.models] == trees  # each stopped where its own fold said
+    x_test, y_test = splits.xy("test")
+    mean = np.mean([m.predict(x_test) for m in bagged.model.models], axis=0)
+    assert bagged.metrics["test_rmse"] == pytest.approx(float(np.sqrt(np.mean((mean - y_test.to_numpy()) ** 2))))
+    assert [w for _, _, w in flattened([(family, bagged.model, 0.5)])] == pytest.approx([0.5 / 3] * 3)
+    assert refit.model.tree_count_ == refit.params["iterations"] == max(1, round(sum(trees) / 3))
+    assert bagged.metrics["test_rmse"] != refit.metrics["test_rmse"]
+    lasso = refit_and_test(get_family("lasso"), {"alpha": 0.01}, splits, 1, final="bag", **budget)
+    assert not isinstance(lasso.model, Bag) and "bag_folds" not in lasso.params

@@ -198,6 +198,17 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
     blend = ensemble.select(*load_out_of_fold([lasso, catboost])[:2])
     board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=final.info.run_id,
                                                             artifact_path=names.LEADERBOARD_FILE))
+    prepared = mlflow.artifacts.download_artifacts(run_id=pipeline["prepare"], artifact_path="splits")
+    test = pd.read_parquet(f"{prepared}/test.parquet")
+    # final=bag: CatBoost's fold models, no refit, inside the one served model, which scores test
+    # exactly as refit measured it
+    bagged = client.get_run(refit.run(data_run_id="", tune_run_ids=catboost, max_iterations=60,
+                                      early_stopping_rounds=5, validation="cv", folds=3, final="bag"))
+    assert bagged.data.params["final_bag_folds"] == "3"
+    served = mlflow.pyfunc.load_model(bagged.data.tags[names.MODEL_URI_TAG])
+    predicted = served.predict(test.drop(columns="y").astype({"colour": str, "size": str}))
+    rmse = float(np.sqrt(np.mean((np.asarray(predicted) - test["y"].to_numpy()) ** 2)))
+    assert rmse == pytest.approx(bagged.data.metrics["test_rmse"])
     blend_row = board[board["family"] == "blend"].iloc[0]
     assert blend_row["val_rmse"] == pytest.approx(blend.rmse) and bool(blend_row["chosen"]) == blend.beats_best_single
     if not blend.beats_best_single:
@@ -209,7 +220,6 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
     assert {m["candidate"]: m["weight"] for m in members} == pytest.approx(blend.weights)
     # the one served model weighs its members: it scores test as refit measured the blend
     model = mlflow.pyfunc.load_model(final.data.tags[names.MODEL_URI_TAG])
-    test = pd.read_parquet(f"{prepared}/test.parquet")
     predicted = model.predict(test.drop(columns="y").astype({"colour": str, "size": str}))
     rmse = float(np.sqrt(np.mean((np.asarray(predicted) - test["y"].to_numpy()) ** 2)))
     assert rmse == pytest.approx(final.data.metrics["test_rmse"]) == pytest.approx(blend_row["test_rmse"])

@@ -40,6 +40,9 @@ class RefitPlan:
     params: dict[str, Any]
     kept: str = "tuned"
     val_rmse: dict[str, float] = field(default_factory=dict)
+    # With folds, the kept candidate's models early-stopped on each fold, when the family keeps
+    # them: what `final=bag` serves instead of one refit on train+val.
+    fold_models: tuple = field(default=(), compare=False, repr=False)
 
 
 class Family:

@@ -105,8 +105,9 @@ class CatBoostFamily(Family):
             val_rmse["defaults"] = untuned.val_rmse
             if untuned.val_rmse < tuned.val_rmse:
                 return RefitPlan({"loss_function": "RMSE", "learning_rate": untuned.learning_rate,
-                                  "iterations": untuned.trees}, kept="defaults", val_rmse=val_rmse)
-        return RefitPlan({**params, "iterations": tuned.trees}, val_rmse=val_rmse)
+                                  "iterations": untuned.trees}, kept="defaults", val_rmse=val_rmse,
+                                 fold_models=untuned.models)
+        return RefitPlan({**params, "iterations": tuned.trees}, val_rmse=val_rmse, fold_models=tuned.models)
 
     def untuned(self, iterations: int, splits: Splits, seed: int):
         """An unfitted CatBoost as a user gets it with no parameters but the tree count (and the
@@ -130,17 +131,21 @@ class Stopped:
     val_rmse: float
     trees: int
     learning_rate: float
+    models: tuple = ()  # over folds: each fold's early-stopped model
 
 
 def stopped(make_model, splits: Splits, rounds: int, folds: int = 0) -> Stopped:
     """A model from `make_model(splits)` early-stopped on val, or, with `folds`, on each fold of
-    train+val: the mean RMSE, tree count and learning rate over the folds."""
+    train+val: the mean RMSE, tree count and learning rate over the folds, and the fold models."""
     if not folds:
         return early_stopped(make_model(splits), splits, rounds)
-    per_fold = [early_stopped(make_model(fold), fold, rounds) for fold in splits.cv_folds(folds)]
+    models, per_fold = [], []
+    for fold in splits.cv_folds(folds):
+        models.append(make_model(fold))
+        per_fold.append(early_stopped(models[-1], fold, rounds))
     return Stopped(val_rmse=sum(s.val_rmse for s in per_fold) / folds,
                    trees=max(1, round(sum(s.trees for s in per_fold) / folds)),
-                   learning_rate=sum(s.learning_rate for s in per_fold) / folds)
+                   learning_rate=sum(s.learning_rate for s in per_fold) / folds, models=tuple(models))
 
 
 def early_stopped(model, splits: Splits, rounds: int) -> Stopped:

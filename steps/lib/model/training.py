@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from steps.lib.data.tables import Splits
+from steps.lib.model.blending import Bag
 from steps.lib.model.metrics import score
 
 if TYPE_CHECKING:
@@ -86,20 +87,27 @@ def cross_validate(family, params: dict[str, Any], folds: list[Splits], seed: in
 
 def refit_and_test(
     family, params: dict[str, Any], splits: Splits, seed: int, *, max_iterations: int,
-    early_stopping_rounds: int, folds: int = 0,
+    early_stopping_rounds: int, folds: int = 0, final: str = "refit",
 ) -> Fitted:
-    """The final model: family-specific refit parameters (chosen over `folds` folds of
-    train+val when given), fit on train+val, scored on test."""
-    x_train_val, y_train_val = splits.train_val()
+    """The final model, scored on test: family-specific refit parameters (chosen over `folds`
+    folds of train+val when given) fit on train+val; or, with `final="bag"` and a family that
+    keeps its fold models, those models averaged, with no refit (`params` then say how many)."""
     x_test, y_test = splits.xy("test")
     with family.threads():
+        started = time.perf_counter()
         plan = family.refit_plan(
             params, splits, seed, max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds,
             folds=folds,
         )
+        if final == "bag" and plan.fold_models:
+            model = Bag(plan.fold_models)
+            return Fitted(model, {**plan.params, "bag_folds": len(plan.fold_models)},
+                          score(y_test, model.predict(x_test), "test"), time.perf_counter() - started,
+                          refit=replace(plan, fold_models=()))
         model = family.build(plan.params, splits, seed)
         started = time.perf_counter()
-        model.fit(x_train_val, y_train_val)
+        model.fit(*splits.train_val())
         fit_s = time.perf_counter() - started
         predicted = model.predict(x_test)
-    return Fitted(model, plan.params, score(y_test, predicted, "test"), fit_s, refit=plan)
+    # The fold models are not sent back with the plan: they are not the final model.
+    return Fitted(model, plan.params, score(y_test, predicted, "test"), fit_s, refit=replace(plan, fold_models=()))
