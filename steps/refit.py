@@ -144,7 +144,8 @@ def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget
     members, described, fit_s = [], [], 0.0
     for column, weight in blend.weights.items():
         family = get_family(candidates[column]["family"], **family_settings)
-        fitted = run_forked(_refit, family, candidates[column]["params"], splits, seed, keep_model=True, **budget)
+        fitted = run_forked(_refit, family, candidates[column]["params"], splits, seed, keep_model=True,
+                            alternatives=False, **budget)
         members.append((family, fitted.model, weight))
         described.append({"candidate": column, "family": family.name, "weight": weight, "params": fitted.params})
         fit_s += fitted.fit_s

@@ -253,3 +253,17 @@ def test_catboost_bag_is_the_kept_candidates_fold_models_averaged_without_a_refi
     assert bagged.metrics["test_rmse"] != refit.metrics["test_rmse"]
     lasso = refit_and_test(get_family("lasso"), {"alpha": 0.01}, splits, 1, final="bag", **budget)
     assert not isinstance(lasso.model, Bag) and "bag_folds" not in lasso.params
+
+
+def test_a_blend_member_is_refit_as_its_own_candidate_never_swapped_for_catboost_defaults(splits):
+    """alternatives=False (how refit refits a blend's members): CatBoost keeps the tuned
+    parameters it was given, weighing nothing else, since the blend's weight was earned by that
+    candidate's out-of-fold predictions; the single final model still weighs its defaults."""
+    family = get_family("catboost", try_defaults=True)
+    weak = {"learning_rate": 0.001, "depth": 1, "iterations": 40}  # barely learns in 300 trees: the defaults win
+    free = family.refit_plan(weak, splits, 1, max_iterations=300, early_stopping_rounds=10, folds=3)
+    member = family.refit_plan(weak, splits, 1, max_iterations=300, early_stopping_rounds=10, folds=3,
+                               alternatives=False)
+    assert free.kept == "defaults" and set(free.val_rmse) == {"tuned", "defaults"}
+    assert member.kept == "tuned" and set(member.val_rmse) == {"tuned"}
+    assert member.params["depth"] == 1 and member.val_rmse["tuned"] == pytest.approx(free.val_rmse["tuned"])

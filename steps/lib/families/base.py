@@ -103,10 +103,12 @@ class Family:
         return None
 
     def refit_plan(self, params: dict[str, Any], splits: Splits, seed: int, *, max_iterations: int,
-                   early_stopping_rounds: int, folds: int = 0) -> RefitPlan:
+                   early_stopping_rounds: int, folds: int = 0, alternatives: bool = True) -> RefitPlan:
         """Parameters for the final train+val fit (e.g. a tree count chosen by early stopping),
         and which candidate they are when the family weighs several; with `folds`, a family
-        that can chooses them over that many folds of train+val instead of on val."""
+        that can chooses them over that many folds of train+val instead of on val.
+        `alternatives=False`: keep the given parameters, weigh nothing else (a blend member must
+        stay the candidate whose out-of-fold predictions earned its weight)."""
         return RefitPlan(dict(params))
 
     def explain(self, fitted, splits: Splits) -> pd.Series | None:

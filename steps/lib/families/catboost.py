@@ -86,7 +86,8 @@ class CatBoostFamily(Family):
         best = fitted.get_best_iteration()
         return fitted.tree_count_ if best is None else int(best) + 1  # 0-based index of the best tree
 
-    def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0):
+    def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0,
+                   alternatives=True):
         """The tuned parameters with their tree count chosen by early stopping on val, unless
         CatBoost's own defaults, early-stopped the same way, reach a lower val RMSE: then those
         (its automatic learning rate for `max_iterations` trees, pinned, and nothing else set).
@@ -95,11 +96,12 @@ class CatBoostFamily(Family):
         the model is never worse on val than CatBoost untuned. `try_defaults=False` skips that
         second early-stopped fit (it added 73 % to refit on 1M rows). With `folds`, both
         candidates are early-stopped on each fold of train+val instead, and judged and sized by
-        the means over the folds (the refit on all rows then grows the folds' mean tree count)."""
+        the means over the folds (the refit on all rows then grows the folds' mean tree count).
+        `alternatives=False` skips the defaults (a blend member stays what it was chosen as)."""
         tuned = stopped(lambda rows: self.build({**params, "iterations": max_iterations}, rows, seed), splits,
                         early_stopping_rounds, folds)
         val_rmse = {"tuned": tuned.val_rmse}
-        if self.try_defaults:
+        if self.try_defaults and alternatives:
             untuned = stopped(lambda rows: self.untuned(max_iterations, rows, seed), splits, early_stopping_rounds,
                               folds)
             val_rmse["defaults"] = untuned.val_rmse

@@ -58,7 +58,8 @@ class HistGradientBoostingFamily(Family):
         )
         return Pipeline([("encode", encoder), ("regressor", regressor)])
 
-    def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0):
+    def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0,
+                   alternatives=True):
         """Boosting iterations chosen on val: grow the model `early_stopping_rounds` at a time
         until val RMSE has not improved for that many iterations (on val also with `folds`)."""
         import numpy as np

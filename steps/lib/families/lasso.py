@@ -44,7 +44,8 @@ class LassoFamily(Family):
         )
         return TransformedTargetRegressor(regressor=pipeline, transformer=StandardScaler(), check_inverse=False)
 
-    def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0):
+    def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0,
+                   alternatives=True):
         return RefitPlan({"alpha": float(params["alpha"])})
 
     def explain(self, fitted, splits: Splits) -> pd.Series:
