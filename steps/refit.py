@@ -11,7 +11,8 @@ val RMSE is metric refit_val_rmse_<candidate>) and tabtune.model_fingerprint (da
 final parameters, code, pins: see steps/lib/model/fingerprint.py), `leaderboard.csv` (every
 family refit the same way), the fitted preprocessor (`preprocessor/preprocessor.skops` +
 `scaler.json`: no pickle), and plots. With validation=cv, ensemble selection over every
-candidate's out-of-fold predictions may choose a blend instead (family `blend`, refit_from
+candidate's out-of-fold predictions (the tuning runs' and, kept in this run's `out_of_fold/`,
+CatBoost's defaults on the same folds) may choose a blend instead (family `blend`, refit_from
 `blend`): its members refit on train+val and weighed inside the one model, `blend.json` listing
 them; the leaderboard has a `blend` row either way (its val_rmse the out-of-fold RMSE)."""
 
@@ -34,7 +35,7 @@ from steps.lib.model.serving import RAW_ROWS_MODEL
 from steps.lib.model.training import Fitted, refit_and_test
 from steps.lib.orchestration import cli, lineage
 from steps.lib.search import ensemble
-from steps.lib.search.out_of_fold import load_out_of_fold
+from steps.lib.search.out_of_fold import load_out_of_fold, log_candidates
 
 
 def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopping_rounds: int,
@@ -48,9 +49,12 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         seed = splits.seed  # one seed for the whole pipeline: the one the data was split with
         budget = {"max_iterations": max_iterations, "early_stopping_rounds": early_stopping_rounds,
                   "folds": folds if validation == options.CV else 0, "final": final}
-        rows, chosen = _refit_families(tune_ids, splits, seed, family_settings, budget)
+        rows, chosen, weighed = _refit_families(tune_ids, splits, seed, family_settings, budget)
         if budget["folds"]:
-            chosen = _blend(tune_ids, splits, seed, family_settings, budget, rows) or chosen
+            if weighed:  # on the same folds: a blend weighs them beside the tuning's candidates
+                log_candidates(splits, weighed)
+            blend_from = [*tune_ids, run_id] if weighed else tune_ids
+            chosen = _blend(blend_from, splits, seed, family_settings, budget, rows) or chosen
         x_test, y_test = splits.xy("test")
         example = unconform(x_test.head(5), splits.categorical)
         model_uri = tracking.log_model(chosen.members, splits.numeric, splits.categorical, example,
@@ -104,13 +108,14 @@ class Final:
 
 
 def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dict, budget: dict):
-    """Every tuned family refit the same way, best val RMSE first; the leaderboard rows and the
-    best family's final model."""
+    """Every tuned family refit the same way, best val RMSE first; the leaderboard rows, the
+    best family's final model, and the other candidates the families weighed over folds (such as
+    CatBoost's defaults: (family, parameters, out-of-fold predictions) by column)."""
     candidates = sorted(
         ({**tracking.download_json(tune_id, names.BEST_FILE), "tune_run_id": tune_id} for tune_id in tune_ids),
         key=lambda best: best["val_rmse"],
     )
-    rows, final = [], None
+    rows, final, weighed = [], None, {}
     for rank, best in enumerate(candidates):
         family = get_family(best["family"], **family_settings)
         # Each family in its own fork: what one fit leaves behind never stacks under the next.
@@ -119,15 +124,18 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
                      "val_rmse": best["val_rmse"], **fitted.metrics, "refit_from": fitted.refit.kept,
                      "final_params": json.dumps(fitted.params, sort_keys=True)})
         print(f"refit: {family.name} val_rmse={best['val_rmse']:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}")
+        weighed.update({f"{family.name}_{name}": (family.name, params, predictions)
+                        for name, (params, predictions) in fitted.refit.out_of_fold.items() if name != "tuned"})
         if rank == 0:
             final = Final(family.name, flattened([(family, fitted.model, 1.0)]), fitted.params, fitted.metrics,
                           fitted.fit_s, fitted.refit.kept, best["val_rmse"], fitted.refit.val_rmse)
-    return rows, final
+    return rows, final, weighed
 
 
 def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget: dict, rows: list) -> Final | None:
-    """Ensemble selection over every cross-validated candidate of every tuning run, on their
-    out-of-fold predictions: the blend, its members refit on train+val, when it beats the best
+    """Ensemble selection over every cross-validated candidate of every run given (the tuning
+    runs, and this refit run for the candidates it weighed itself), on their out-of-fold
+    predictions: the blend, its members refit on train+val, when it beats the best
     single candidate out of fold; else None. Adds its row to the leaderboard either way."""
     found = load_out_of_fold(tune_ids)
     if found is None:

@@ -267,3 +267,23 @@ def test_a_blend_member_is_refit_as_its_own_candidate_never_swapped_for_catboost
     assert free.kept == "defaults" and set(free.val_rmse) == {"tuned", "defaults"}
     assert member.kept == "tuned" and set(member.val_rmse) == {"tuned"}
     assert member.params["depth"] == 1 and member.val_rmse["tuned"] == pytest.approx(free.val_rmse["tuned"])
+
+
+def test_catboost_refit_over_folds_keeps_each_candidates_out_of_fold_predictions(splits):
+    """Each candidate refit weighed over folds (tuned, CatBoost's defaults) comes with its
+    parameters and its out-of-fold predictions: every train+val row predicted by the fold model
+    that left it out, scoring each fold exactly as early stopping judged it."""
+    family = get_family("catboost")
+    plan = family.refit_plan(PARAMS["catboost"], splits, 1, max_iterations=300, early_stopping_rounds=10, folds=3)
+    assert set(plan.out_of_fold) == {"tuned", "defaults"}
+    defaults = plan.out_of_fold["defaults"][0]  # CatBoost untuned, its automatic rate pinned
+    assert set(defaults) == {"loss_function", "learning_rate"} and 0 < defaults["learning_rate"] < 1
+    assert "iterations" not in plan.out_of_fold["tuned"][0]
+    folds = splits.cv_folds(3)
+    _, target = splits.train_val()
+    for name, (_, predictions) in plan.out_of_fold.items():
+        assert len(predictions) == len(target) and not np.isnan(predictions).any()
+        per_fold = [np.sqrt(np.mean((predictions[f.val.index] - target.to_numpy()[f.val.index]) ** 2)) for f in folds]
+        assert np.mean(per_fold) == pytest.approx(plan.val_rmse[name])
+    holdout = family.refit_plan(PARAMS["catboost"], splits, 1, max_iterations=300, early_stopping_rounds=10)
+    assert holdout.out_of_fold == {}  # one split: nothing out of fold

@@ -195,7 +195,14 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
     final = client.get_run(refit.run(data_run_id="", tune_run_ids=f"{lasso},{catboost}", max_iterations=60,
                                      early_stopping_rounds=5, validation="cv", folds=3))
     best = {run_id: client.get_run(run_id).data.metrics["best_val_rmse"] for run_id in (lasso, catboost)}
-    blend = ensemble.select(*load_out_of_fold([lasso, catboost])[:2])
+    # the candidates refit weighed itself (CatBoost's defaults, over the same folds) are blended too,
+    # and kept on the refit run beside the tuning runs' own
+    target, predictions, candidates = load_out_of_fold([lasso, catboost, final.info.run_id])
+    defaults = f"{final.info.run_id}:catboost_defaults"
+    assert candidates[defaults]["family"] == "catboost" and set(candidates[defaults]["params"]) == {
+        "loss_function", "learning_rate"}
+    assert len(predictions.columns) == 1 + sum(len(load_out_of_fold([run])[1].columns) for run in (lasso, catboost))
+    blend = ensemble.select(target, predictions)
     board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=final.info.run_id,
                                                             artifact_path=names.LEADERBOARD_FILE))
     prepared = mlflow.artifacts.download_artifacts(run_id=pipeline["prepare"], artifact_path="splits")
@@ -204,7 +211,12 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
     # exactly as refit measured it
     bagged = client.get_run(refit.run(data_run_id="", tune_run_ids=catboost, max_iterations=60,
                                       early_stopping_rounds=5, validation="cv", folds=3, final="bag"))
-    assert bagged.data.params["final_bag_folds"] == "3"
+    if bagged.data.params["family"] == "blend":  # of CatBoost trials and defaults: each member a bag
+        members = json.loads(open(mlflow.artifacts.download_artifacts(run_id=bagged.info.run_id,
+                                                                      artifact_path=names.BLEND_FILE)).read())
+        assert [m["params"]["bag_folds"] for m in members] == [3] * len(members)
+    else:
+        assert bagged.data.params["final_bag_folds"] == "3"
     served = mlflow.pyfunc.load_model(bagged.data.tags[names.MODEL_URI_TAG])
     predicted = served.predict(test.drop(columns="y").astype({"colour": str, "size": str}))
     rmse = float(np.sqrt(np.mean((np.asarray(predicted) - test["y"].to_numpy()) ** 2)))

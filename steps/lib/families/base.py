@@ -43,6 +43,9 @@ class RefitPlan:
     # With folds, the kept candidate's models early-stopped on each fold, when the family keeps
     # them: what `final=bag` serves instead of one refit on train+val.
     fold_models: tuple = field(default=(), compare=False, repr=False)
+    # With folds, each candidate weighed: its parameters (no tree count) and its out-of-fold
+    # predictions of train+val, so a blend can weigh it beside the tuning's candidates.
+    out_of_fold: dict[str, tuple[dict[str, Any], Any]] = field(default_factory=dict, compare=False, repr=False)
 
 
 class Family:

@@ -101,15 +101,19 @@ class CatBoostFamily(Family):
         tuned = stopped(lambda rows: self.build({**params, "iterations": max_iterations}, rows, seed), splits,
                         early_stopping_rounds, folds)
         val_rmse = {"tuned": tuned.val_rmse}
+        out_of_fold = {"tuned": ({k: v for k, v in params.items() if k != "iterations"}, tuned.out_of_fold)}
         if self.try_defaults and alternatives:
             untuned = stopped(lambda rows: self.untuned(max_iterations, rows, seed), splits, early_stopping_rounds,
                               folds)
             val_rmse["defaults"] = untuned.val_rmse
+            # as a candidate: its automatic rate pinned, so refitting it is a fit like any other
+            defaults = {"loss_function": "RMSE", "learning_rate": untuned.learning_rate}
+            out_of_fold["defaults"] = (defaults, untuned.out_of_fold)
             if untuned.val_rmse < tuned.val_rmse:
-                return RefitPlan({"loss_function": "RMSE", "learning_rate": untuned.learning_rate,
-                                  "iterations": untuned.trees}, kept="defaults", val_rmse=val_rmse,
-                                 fold_models=untuned.models)
-        return RefitPlan({**params, "iterations": tuned.trees}, val_rmse=val_rmse, fold_models=tuned.models)
+                return RefitPlan({**defaults, "iterations": untuned.trees}, kept="defaults", val_rmse=val_rmse,
+                                 fold_models=untuned.models, out_of_fold=_kept_folds(out_of_fold))
+        return RefitPlan({**params, "iterations": tuned.trees}, val_rmse=val_rmse, fold_models=tuned.models,
+                         out_of_fold=_kept_folds(out_of_fold))
 
     def untuned(self, iterations: int, splits: Splits, seed: int):
         """An unfitted CatBoost as a user gets it with no parameters but the tree count (and the
@@ -134,6 +138,7 @@ class Stopped:
     trees: int
     learning_rate: float
     models: tuple = ()  # over folds: each fold's early-stopped model
+    out_of_fold: Any = None  # over folds: each train+val row predicted by the fold model that left it out
 
 
 def stopped(make_model, splits: Splits, rounds: int, folds: int = 0) -> Stopped:
@@ -141,13 +146,23 @@ def stopped(make_model, splits: Splits, rounds: int, folds: int = 0) -> Stopped:
     train+val: the mean RMSE, tree count and learning rate over the folds, and the fold models."""
     if not folds:
         return early_stopped(make_model(splits), splits, rounds)
+    import numpy as np
+
     models, per_fold = [], []
+    out_of_fold = np.full(len(splits.train) + len(splits.val), np.nan)
     for fold in splits.cv_folds(folds):
         models.append(make_model(fold))
         per_fold.append(early_stopped(models[-1], fold, rounds))
+        out_of_fold[fold.val.index.to_numpy()] = models[-1].predict(fold.xy("val")[0])
     return Stopped(val_rmse=sum(s.val_rmse for s in per_fold) / folds,
                    trees=max(1, round(sum(s.trees for s in per_fold) / folds)),
-                   learning_rate=sum(s.learning_rate for s in per_fold) / folds, models=tuple(models))
+                   learning_rate=sum(s.learning_rate for s in per_fold) / folds, models=tuple(models),
+                   out_of_fold=out_of_fold)
+
+
+def _kept_folds(out_of_fold: dict) -> dict:
+    """The candidates that were weighed over folds (on one holdout split there are none)."""
+    return {name: found for name, found in out_of_fold.items() if found[1] is not None}
 
 
 def early_stopped(model, splits: Splits, rounds: int) -> Stopped:

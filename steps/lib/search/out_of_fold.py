@@ -23,8 +23,16 @@ def out_of_fold_table(splits: Splits, predictions: dict[str, Any]):
 def log_out_of_fold(splits, family: str, candidates: dict[str, tuple[dict, object]]) -> None:
     """Each candidate's out-of-fold predictions beside the target, and its family and parameters:
     what refit needs to blend candidates without tuning them again."""
-    table = out_of_fold_table(splits, {column: predictions for column, (_, predictions) in candidates.items()})
-    params = {column: {"family": family, "params": params} for column, (params, _) in candidates.items()}
+    log_candidates(splits, {column: (family, params, predictions)
+                            for column, (params, predictions) in candidates.items()})
+
+
+def log_candidates(splits, candidates: dict[str, tuple[str, dict, object]]) -> None:
+    """Candidates of any families, (family, parameters, out-of-fold predictions) by column, logged
+    as `log_out_of_fold` logs one family's: refit logs those it weighed itself this way, so every
+    candidate a blend was chosen from can be read back."""
+    table = out_of_fold_table(splits, {column: predictions for column, (_, _, predictions) in candidates.items()})
+    params = {column: {"family": family, "params": params} for column, (family, params, _) in candidates.items()}
     tracking.log_files({names.OUT_OF_FOLD_FILE: table.to_parquet,
                         names.CANDIDATES_FILE: lambda path: path.write_text(json.dumps(params, default=float))},
                        names.OUT_OF_FOLD_DIR)
