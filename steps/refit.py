@@ -36,6 +36,7 @@ from steps.lib.model.training import Fitted, refit_and_test
 from steps.lib.orchestration import cli, lineage
 from steps.lib.search import ensemble
 from steps.lib.search.out_of_fold import load_out_of_fold, log_candidates
+from steps.lib.search.tuning import Validation
 
 
 def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopping_rounds: int,
@@ -47,8 +48,10 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         data_run_id, tune_ids = lineage.tune_runs(tune_run_ids, data_run_id)
         splits = lineage.load_splits(data_run_id)
         seed = splits.seed  # one seed for the whole pipeline: the one the data was split with
+        scoring = Validation.of(validation, folds, rows=len(splits.train) + len(splits.val))
+        tracking.set_tags({names.VALIDATION_TAG: scoring.name})
         budget = {"max_iterations": max_iterations, "early_stopping_rounds": early_stopping_rounds,
-                  "folds": folds if validation == options.CV else 0, "final": final}
+                  "folds": scoring.folds, "final": final}
         rows, chosen, weighed = _refit_families(tune_ids, splits, seed, family_settings, budget)
         if budget["folds"]:
             if weighed:  # on the same folds: a blend weighs them beside the tuning's candidates

@@ -33,8 +33,7 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
     """Run (or join) the study, logging each trial as it ends; returns this step's run ID."""
     tracking.tolerate_outages()  # a tracking server restarting mid-study: ~2 minutes, see tracking/runs.py
     # Never oversubscribe: the cores are shared among the trials running at once.
-    scoring = Validation.of(validation, folds)
-    model_family = _family(family, thread_count or max(1, (os.cpu_count() or 1) // n_jobs), pruner, scoring)
+    model_family = _family(family, thread_count or max(1, (os.cpu_count() or 1) // n_jobs))
     step = names.tune_step(family)
     tags = {names.FAMILY_TAG: family, names.STUDY_STORAGE_TAG: mask_url(storage) or "memory"}
     with tracking.step_run(step, tags) as run_id:
@@ -42,6 +41,9 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
             tracking.resolve_run(parent_run_id, "parent_run_id", (step,), allow_running=True)
         data_run_id = lineage.data_run(data_run_id)
         splits = lineage.load_splits(data_run_id)
+        scoring = Validation.of(validation, folds, rows=len(splits.train) + len(splits.val))
+        tracking.set_tags({names.VALIDATION_TAG: scoring.name})
+        _check_pruner(model_family, pruner, scoring)
         # Sampled with the data's own seed: every worker of a shared study tunes on the same rows.
         splits = splits.with_train_sample(tune_rows, splits.seed)
         tracking.log_results(metrics={"tune_rows": len(splits.train)})  # what the trials were fitted on
@@ -94,16 +96,20 @@ def log_summary(summary: studies.StudySummary, study, tuning_run_id: str) -> Non
         tracking.log_figure(figure, f"{names.PLOTS_DIR}/{file_name}", run_id=tuning_run_id)
 
 
-def _family(name: str, thread_count: int, pruner: str, validation: Validation) -> Family:
-    """The family to tune, refused when it is unknown or cannot be pruned as asked (a family that
-    reports no progress while fitting can still be pruned between folds)."""
+def _family(name: str, thread_count: int) -> Family:
+    """The family to tune, refused when it is unknown."""
     try:
-        family = get_family(name, thread_count=thread_count)
+        return get_family(name, thread_count=thread_count)
     except KeyError:
         raise InputError("family", f"unknown model family {name!r}; known: {', '.join(family_names())}") from None
+
+
+def _check_pruner(family: Family, pruner: str, validation: Validation) -> None:
+    """Refuses a pruner the family cannot be pruned by: one that reports no progress while fitting
+    can still be pruned between folds, not on one holdout split."""
     if pruner != "none" and not validation.folds and type(family).fit_options is Family.fit_options:
-        raise InputError("pruner", f"{name} reports no progress while fitting, so it cannot be pruned; use pruner=none")
-    return family
+        raise InputError("pruner", f"{family.name} reports no progress while fitting, so it cannot be pruned with "
+                                   f"validation={validation.name}; use pruner=none or validation=cv")
 
 
 OPTIONS = [

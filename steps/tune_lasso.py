@@ -27,6 +27,8 @@ def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0, validat
         data_run_id = lineage.data_run(data_run_id)
         tracking.set_tags({names.DATA_RUN_TAG: data_run_id})
         splits = lineage.load_splits(data_run_id)
+        scoring = Validation.of(validation, folds, rows=len(splits.train) + len(splits.val))
+        tracking.set_tags({names.VALIDATION_TAG: scoring.name})
         # Sampled with the data's own seed, as tune samples it: every tuning step tunes on the same rows.
         splits = splits.with_train_sample(tune_rows, splits.seed)
         writer = tracking.ChildRunWriter(run_id)
@@ -42,7 +44,7 @@ def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0, validat
             print(f"tune_lasso: alpha={result.params['alpha']:g} val_rmse={result.value:.4f}", flush=True)
 
         results = evaluate_grid(family, [{"alpha": a} for a in grid], splits, seed=seed,
-                                validation=Validation.of(validation, folds),
+                                validation=scoring,
                                 on_trial=log_point)
         if results[0].out_of_fold is not None:
             log_out_of_fold(splits, family.name, {f"alpha_{r.params['alpha']:g}": (r.params, r.out_of_fold)

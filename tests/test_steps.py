@@ -187,6 +187,11 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
         prepared = mlflow.artifacts.download_artifacts(run_id=pipeline["prepare"], artifact_path="splits")
         target = pd.concat([pd.read_parquet(f"{prepared}/{split}.parquet")["y"] for split in ("train", "val")])
         assert table["target"].tolist() == target.tolist()
+    # validation=auto on a table this small is cv, on the same folds, and says so on the run
+    auto = tune_lasso.run(data_run_id=pipeline["prepare"], alphas="1,0.1", seed=5, validation="auto", folds=3)
+    assert client.get_run(auto).data.tags[names.VALIDATION_TAG] == client.get_run(lasso).data.tags[
+        names.VALIDATION_TAG] == "cv"
+    assert load_out_of_fold([auto])[1].values.tolist() == load_out_of_fold([lasso])[1].values.tolist()
     pruned = tune.run(family="hist_gradient_boosting", data_run_id=pipeline["prepare"], trials=1, iterations=5,
                       seed=0, timeout_s=0, pruner="median", validation="cv", folds=3)
     assert client.get_run(pruned).info.status == "FINISHED"

@@ -53,6 +53,7 @@ ATTEMPT_TAG = "tabtune.attempt"  # a client-made ID per child-run creation: a re
 DATA_DIGEST_TAG = "tabtune.data_digest"
 DATA_SETTINGS_TAG = "tabtune.data_settings"
 FAMILY_TAG = "tabtune.family"
+VALIDATION_TAG = "tabtune.validation"  # how candidates were scored: holdout or cv (what validation=auto chose)
 TRIAL_STATE_TAG = "tabtune.trial_state"
 TRIAL_NUMBER_TAG = "tabtune.trial_number"
 MODEL_URI_TAG = "tabtune.model_uri"

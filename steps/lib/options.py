@@ -61,10 +61,14 @@ SEED = click.Option(["--seed"], type=SEED_NUMBER, default=42, show_default=True,
                     help="Seeds the split, the samplers and every fit: a rerun gives the same numbers.")
 TUNE_ROWS = click.Option(["--tune-rows"], type=Whole(min=0), default=0, show_default=True,
                          help="Tune on a seeded sample of this many training rows (0 = all); refit uses all.")
-HOLDOUT, CV = "holdout", "cv"
-VALIDATION = click.Option(["--validation"], type=click.Choice((HOLDOUT, CV)), default=HOLDOUT, show_default=True,
+HOLDOUT, CV, AUTO = "holdout", "cv", "auto"
+# validation=auto cross-validates a table of at most this many train+val rows (BENCHMARKS.md).
+AUTO_CV_MAX_ROWS = 10_000
+VALIDATION = click.Option(["--validation"], type=click.Choice((HOLDOUT, CV, AUTO)), default=HOLDOUT,
+                          show_default=True,
                           help="How tuning and refit score a candidate: fit on train, scored on val (holdout), or on "
-                               "each of `folds` folds of train+val, early-stopped on the rows it left out (cv).")
+                               "each of `folds` folds of train+val, early-stopped on the rows it left out (cv); auto: "
+                               f"cv up to {AUTO_CV_MAX_ROWS:,} train+val rows, holdout above.")
 FOLDS = click.Option(["--folds"], type=Whole(min=2, max=20), default=5, show_default=True,
                      help="Folds of train+val when validation=cv.")
 DATA_RUN_ID = StepOnly(["--data-run-id"], default="",

@@ -11,7 +11,7 @@ from typing import Any
 
 from steps.lib.data.tables import Splits
 from steps.lib.model.training import cross_validate, fit_and_score
-from steps.lib.options import CV
+from steps.lib.options import AUTO, AUTO_CV_MAX_ROWS, CV, HOLDOUT
 from steps.lib.search import studies
 from steps.lib.search.budget import is_surplus
 
@@ -50,8 +50,17 @@ class Validation:
     early_stopping_rounds: int = 100
 
     @classmethod
-    def of(cls, validation: str, folds: int) -> Validation:
+    def of(cls, validation: str, folds: int, rows: int) -> Validation:
+        """The `validation` setting for a table of `rows` train+val rows: `auto` cross-validates
+        small tables, where one val split is too few rows to rank candidates by, and keeps the
+        holdout on large ones, where it is enough and k fits per candidate cost the most."""
+        if validation == AUTO:
+            validation = CV if rows <= AUTO_CV_MAX_ROWS else HOLDOUT
         return cls(folds if validation == CV else 0)
+
+    @property
+    def name(self) -> str:
+        return CV if self.folds else HOLDOUT
 
 
 
