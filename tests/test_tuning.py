@@ -82,6 +82,27 @@ def test_pruning_stops_the_bad_region_and_never_picks_a_pruned_trial(splits):
     assert best_result(results).state == COMPLETE and best_result(results).value == study.best_value
 
 
+def test_cross_validated_pruning_stops_a_bad_trial_after_a_fold_and_never_picks_it(splits):
+    """validation=cv with a pruner: a trial in the bad region is stopped between folds (its
+    later folds never fitted), for a family that reports no progress while fitting as well."""
+    from steps.lib.families.lasso import LassoFamily
+    from steps.lib.search.tuning import PRUNED, Validation
+
+    class TwoRegions(LassoFamily):
+        """alpha 1e3 zeroes every coefficient: predicting the mean, an obviously bad region."""
+
+        def space(self, trial):
+            return {"alpha": trial.suggest_categorical("alpha", [1e3, 1e-3])}
+
+    results = []
+    study = optimize(TwoRegions(), splits, study=new_study(3, pruner="median", iterations=3), trials=12,
+                     iterations=3, seed=3, prune=True, validation=Validation(folds=3), on_trial=results.append)
+    pruned = [r for r in results if r.state == PRUNED]
+    assert pruned and all(r.params["alpha"] == 1e3 for r in pruned)
+    assert all(r.metrics["pruned_after_fold"] < 2 and "fold_2_rmse" not in r.metrics for r in pruned)
+    assert study.best_trial.params["alpha"] == 1e-3 and best_result(results).state == COMPLETE
+
+
 @pytest.mark.parametrize("scale", [1.0, 2e5, 3e6])
 def test_the_lasso_grid_means_the_same_at_any_target_scale(scale):
     """1 → 0.001 spans 'every coefficient zero' to 'almost unregularised' whatever the target's
