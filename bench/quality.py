@@ -678,6 +678,50 @@ def lever_table(pipeline_runs: list[dict], lever_runs: list[dict], baseline_runs
     return "\n".join(lines)
 
 
+def cv_table(cv_runs: list[dict], holdout_runs: list[dict], automl_runs: list[dict]) -> str:
+    """Medians over seeds per table and budget: today's default (holdout; `final_test_rmse` or
+    `tabtune_test_rmse` of the holdout runs), validation=cv with final=refit (`tabtune_*`) and
+    with final=bag (`bag_*`, a --variant of the same runs), against (a), (b) (in the cv runs),
+    and (a'), FLAML and AutoGluon (bench/automl.py rows at the cv runs' wall time), and how many
+    seeds each cv variant is <= min((a), (a'), (b))."""
+    holdout = {(r["table"], r["seed"], r["trials"]): r.get("final_test_rmse", r.get("tabtune_test_rmse"))
+               for r in holdout_runs}
+    automl = {(r["table"], r["seed"], r["trials"]): r for r in automl_runs}
+    lines = ["| table | trials | seeds | holdout (today) | cv, refit | cv, bag | (a) default | (a') default 5-fold bag "
+             "| (b) plain TPE | FLAML | AutoGluon | cv refit vs best of (a),(a'),(b) | cv bag vs best "
+             "| seeds refit ≤ / bag ≤ | cv pipeline s |",
+             "| --- " + "| ---: " * 14 + "|"]
+    nan = float("nan")
+    for table, trials, group in by_table_and_budget(cv_runs):
+        keys = [(r["table"], r["seed"], r["trials"]) for r in group]
+
+        def med(values):
+            values = [v for v in values if v is not None and v == v]
+            return statistics.median(values) if values else nan
+
+        row = {"holdout": med(holdout.get(k) for k in keys), "refit": med(r["tabtune_test_rmse"] for r in group),
+               "bag": med(r.get("bag_test_rmse") for r in group), "a": med(r["default_test_rmse"] for r in group),
+               "a2": med(automl.get(k, {}).get("bag_default_test_rmse") for k in keys),
+               "b": med(r["plain_test_rmse"] for r in group),
+               "flaml": med(automl.get(k, {}).get("flaml_test_rmse") for k in keys),
+               "autogluon": med(automl.get(k, {}).get("autogluon_test_rmse") for k in keys),
+               "s": med(r["tabtune_s"] for r in group)}
+        best = min(v for v in (row["a"], row["a2"], row["b"]) if v == v)
+
+        def wins(field, group=group, keys=keys):
+            return sum(r.get(field, nan) <= min(v for v in (r["default_test_rmse"], r["plain_test_rmse"],
+                                                             automl.get(k, {}).get("bag_default_test_rmse", nan))
+                                                 if v == v)
+                       for r, k in zip(group, keys, strict=True))
+
+        lines.append(f"| {table} | {trials} | {len(group)} | {row['holdout']:.5g} | {row['refit']:.5g} "
+                     f"| {row['bag']:.5g} | {row['a']:.5g} | {row['a2']:.5g} | {row['b']:.5g} | {row['flaml']:.5g} "
+                     f"| {row['autogluon']:.5g} | {100 * (row['refit'] / best - 1):+.2f} % "
+                     f"| {100 * (row['bag'] / best - 1):+.2f} % | {wins('tabtune_test_rmse')}/{len(group)} / "
+                     f"{wins('bag_test_rmse')}/{len(group)} | {row['s']:.0f} |")
+    return "\n".join(lines)
+
+
 def _load_runs(files: str) -> list[dict]:
     """The runs of saved --out files (a comma list)."""
     return [row for f in files.split(",") if f for row in json.loads(Path(f).read_text())]
@@ -718,7 +762,12 @@ def main() -> None:
                         help="print family_table() from saved --out files (all but the first: comma lists)")
     parser.add_argument("--lever-table", nargs=3, metavar=("PIPELINE_RUNS", "LEVER_RUNS", "BASELINE_RUNS"),
                         help="print lever_table() from saved --out files (LEVER_RUNS, BASELINE_RUNS: comma lists)")
+    parser.add_argument("--cv-table", nargs=3, metavar=("CV_RUNS", "HOLDOUT_RUNS", "AUTOML_RUNS"),
+                        help="print cv_table() from saved --out files (each a comma list)")
     args = parser.parse_args()
+    if args.cv_table:
+        print(cv_table(*(_load_runs(f) for f in args.cv_table)))
+        return
     if args.lever_table:
         pipeline_file, lever_files, baseline_files = args.lever_table
 
