@@ -40,7 +40,7 @@ from steps.lib.search.tuning import Validation
 
 
 def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopping_rounds: int,
-        validation: str = "holdout", folds: int = 5, final: str = "refit", **family_settings) -> str:
+        validation: str = "auto", folds: int = 5, final: str = "bag", **family_settings) -> str:
     """Refit every tuned family, keep the best on val (or, cross-validated, a blend of candidates
     when it beats the best one out of fold); returns this step's run ID. `family_settings` are
     the families' own switches (families/*.py `refit_options`)."""
@@ -238,10 +238,10 @@ OPTIONS = [
                  help="Stop growing once val RMSE has not improved for this many iterations."),
     options.VALIDATION,
     options.FOLDS,
-    click.Option(["--final"], type=click.Choice(("refit", "bag")), default="refit", show_default=True,
-                 help="With validation=cv, the final model: one refit on train+val with the folds' mean tree "
-                      "count (refit), or the chosen candidate's fold models averaged, no refit (bag: CatBoost; "
-                      "other families refit)."),
+    click.Option(["--final"], type=click.Choice(("refit", "bag")), default="bag", show_default=True,
+                 help="When cross-validated, the final model: the chosen candidate's fold models averaged, no "
+                      "refit (bag: CatBoost; other families refit), or one refit on train+val with the folds' "
+                      "mean tree count (refit). On a holdout split there are no folds: refit."),
     *refit_options(),
 ]
 command = click.Command(names.REFIT, params=OPTIONS, callback=run)

@@ -28,7 +28,7 @@ from steps.lib.secrets import mask_url
 
 def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: int, timeout_s: float,
         storage: str = "", study_name: str = "", n_jobs: int = 1, pruner: str = "none",
-        parent_run_id: str = "", thread_count: int = 0, tune_rows: int = 0, validation: str = "holdout",
+        parent_run_id: str = "", thread_count: int = 0, tune_rows: int = 0, validation: str = "auto",
         folds: int = 5) -> str:
     """Run (or join) the study, logging each trial as it ends; returns this step's run ID."""
     tracking.tolerate_outages()  # a tracking server restarting mid-study: ~2 minutes, see tracking/runs.py

@@ -18,7 +18,7 @@ from steps.lib.search.out_of_fold import log_out_of_fold
 from steps.lib.search.tuning import Validation, best_result, evaluate_grid
 
 
-def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0, validation: str = "holdout",
+def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0, validation: str = "auto",
         folds: int = 5) -> str:
     """Fit one LASSO per alpha and log each; returns this step's run ID."""
     grid = parse_alphas(alphas)

@@ -64,7 +64,7 @@ TUNE_ROWS = click.Option(["--tune-rows"], type=Whole(min=0), default=0, show_def
 HOLDOUT, CV, AUTO = "holdout", "cv", "auto"
 # validation=auto cross-validates a table of at most this many train+val rows (BENCHMARKS.md).
 AUTO_CV_MAX_ROWS = 10_000
-VALIDATION = click.Option(["--validation"], type=click.Choice((HOLDOUT, CV, AUTO)), default=HOLDOUT,
+VALIDATION = click.Option(["--validation"], type=click.Choice((HOLDOUT, CV, AUTO)), default=AUTO,
                           show_default=True,
                           help="How tuning and refit score a candidate: fit on train, scored on val (holdout), or on "
                                "each of `folds` folds of train+val, early-stopped on the rows it left out (cv); auto: "
