@@ -48,7 +48,7 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         data_run_id, tune_ids = lineage.tune_runs(tune_run_ids, data_run_id)
         splits = lineage.load_splits(data_run_id)
         seed = splits.seed  # one seed for the whole pipeline: the one the data was split with
-        scoring = Validation.of(validation, folds, rows=len(splits.train) + len(splits.val))
+        scoring = Validation.for_splits(validation, folds, splits)
         tracking.set_tags({names.VALIDATION_TAG: scoring.name})
         budget = {"max_iterations": max_iterations, "early_stopping_rounds": early_stopping_rounds,
                   "folds": scoring.folds, "final": final}

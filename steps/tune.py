@@ -41,7 +41,7 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
             tracking.resolve_run(parent_run_id, "parent_run_id", (step,), allow_running=True)
         data_run_id = lineage.data_run(data_run_id)
         splits = lineage.load_splits(data_run_id)
-        scoring = Validation.of(validation, folds, rows=len(splits.train) + len(splits.val))
+        scoring = Validation.for_splits(validation, folds, splits)
         tracking.set_tags({names.VALIDATION_TAG: scoring.name})
         _check_pruner(model_family, pruner, scoring)
         # Sampled with the data's own seed: every worker of a shared study tunes on the same rows.

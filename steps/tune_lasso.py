@@ -27,7 +27,7 @@ def run(*, data_run_id: str, alphas: str, seed: int, tune_rows: int = 0, validat
         data_run_id = lineage.data_run(data_run_id)
         tracking.set_tags({names.DATA_RUN_TAG: data_run_id})
         splits = lineage.load_splits(data_run_id)
-        scoring = Validation.of(validation, folds, rows=len(splits.train) + len(splits.val))
+        scoring = Validation.for_splits(validation, folds, splits)
         tracking.set_tags({names.VALIDATION_TAG: scoring.name})
         # Sampled with the data's own seed, as tune samples it: every tuning step tunes on the same rows.
         splits = splits.with_train_sample(tune_rows, splits.seed)

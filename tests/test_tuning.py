@@ -158,11 +158,13 @@ def test_cv_folds_cut_train_and_val_into_disjoint_held_out_parts(splits):
 
 
 def test_validation_auto_cross_validates_up_to_the_row_limit_and_holds_out_above():
-    from steps.lib.options import AUTO_CV_MAX_ROWS
+    from steps.lib.options import AUTO_CV_MAX_CELLS, AUTO_CV_MAX_ROWS
     from steps.lib.search.tuning import Validation
 
-    assert Validation.of("auto", 4, rows=AUTO_CV_MAX_ROWS) == Validation(folds=4)
-    assert Validation.of("auto", 4, rows=AUTO_CV_MAX_ROWS + 1) == Validation(folds=0)
+    assert Validation.of("auto", 4, rows=AUTO_CV_MAX_ROWS, features=AUTO_CV_MAX_CELLS // AUTO_CV_MAX_ROWS) == \
+        Validation(folds=4)
+    assert Validation.of("auto", 4, rows=AUTO_CV_MAX_ROWS + 1, features=1) == Validation(folds=0)
+    assert Validation.of("auto", 4, rows=2_344, features=79) == Validation(folds=0)  # ames: wide, costly folds
     assert Validation.of("cv", 4, rows=10 * AUTO_CV_MAX_ROWS).name == "cv"  # asked for, whatever the size
     assert Validation.of("holdout", 4, rows=100).name == "holdout"
 

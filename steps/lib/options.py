@@ -62,13 +62,16 @@ SEED = click.Option(["--seed"], type=SEED_NUMBER, default=42, show_default=True,
 TUNE_ROWS = click.Option(["--tune-rows"], type=Whole(min=0), default=0, show_default=True,
                          help="Tune on a seeded sample of this many training rows (0 = all); refit uses all.")
 HOLDOUT, CV, AUTO = "holdout", "cv", "auto"
-# validation=auto cross-validates a table of at most this many train+val rows (BENCHMARKS.md).
+# validation=auto cross-validates a table of at most this many train+val rows and cells (rows x
+# features): where one val split is too few rows to rank by and k fits stay cheap (BENCHMARKS.md).
 AUTO_CV_MAX_ROWS = 10_000
+AUTO_CV_MAX_CELLS = 100_000
 VALIDATION = click.Option(["--validation"], type=click.Choice((HOLDOUT, CV, AUTO)), default=AUTO,
                           show_default=True,
                           help="How tuning and refit score a candidate: fit on train, scored on val (holdout), or on "
                                "each of `folds` folds of train+val, early-stopped on the rows it left out (cv); auto: "
-                               f"cv up to {AUTO_CV_MAX_ROWS:,} train+val rows, holdout above.")
+                               f"cv up to {AUTO_CV_MAX_ROWS:,} train+val rows and {AUTO_CV_MAX_CELLS:,} cells "
+                               "(rows x features), holdout above.")
 FOLDS = click.Option(["--folds"], type=Whole(min=2, max=20), default=5, show_default=True,
                      help="Folds of train+val when validation=cv.")
 DATA_RUN_ID = StepOnly(["--data-run-id"], default="",

@@ -11,7 +11,7 @@ from typing import Any
 
 from steps.lib.data.tables import Splits
 from steps.lib.model.training import cross_validate, fit_and_score
-from steps.lib.options import AUTO, AUTO_CV_MAX_ROWS, CV, HOLDOUT
+from steps.lib.options import AUTO, AUTO_CV_MAX_CELLS, AUTO_CV_MAX_ROWS, CV, HOLDOUT
 from steps.lib.search import studies
 from steps.lib.search.budget import is_surplus
 
@@ -50,13 +50,20 @@ class Validation:
     early_stopping_rounds: int = 100
 
     @classmethod
-    def of(cls, validation: str, folds: int, rows: int) -> Validation:
-        """The `validation` setting for a table of `rows` train+val rows: `auto` cross-validates
-        small tables, where one val split is too few rows to rank candidates by, and keeps the
-        holdout on large ones, where it is enough and k fits per candidate cost the most."""
+    def of(cls, validation: str, folds: int, rows: int, features: int = 1) -> Validation:
+        """The `validation` setting for a table of `rows` train+val rows and `features` columns:
+        `auto` cross-validates small tables, where one val split is too few rows to rank
+        candidates by, and keeps the holdout on large or wide ones, where one split is enough or
+        k fits per candidate cost the most (ames' 2,344 x 79: up to 300 s a cross-validated trial)."""
         if validation == AUTO:
-            validation = CV if rows <= AUTO_CV_MAX_ROWS else HOLDOUT
+            small = rows <= AUTO_CV_MAX_ROWS and rows * features <= AUTO_CV_MAX_CELLS
+            validation = CV if small else HOLDOUT
         return cls(folds if validation == CV else 0)
+
+    @classmethod
+    def for_splits(cls, validation: str, folds: int, splits: Splits) -> Validation:
+        """`of` for the table these splits cut (train+val, before any tuning sample)."""
+        return cls.of(validation, folds, rows=len(splits.train) + len(splits.val), features=len(splits.features))
 
     @property
     def name(self) -> str:
