@@ -70,7 +70,7 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
             tags={names.BEST_MODEL_TAG: "true", names.FAMILY_TAG: chosen.name, names.REFIT_FROM_TAG: chosen.kept,
                   names.MODEL_URI_TAG: model_uri, names.DATA_RUN_TAG: data_run_id,
                   names.TUNE_RUNS_TAG: ",".join(tune_ids),
-                  names.MODEL_FINGERPRINT_TAG: _fingerprint(data_run_id, splits, chosen.name, chosen.params)},
+                  names.MODEL_FINGERPRINT_TAG: _fingerprint(data_run_id, splits, chosen.name, chosen.identity)},
         )
         tracking.log_table(pd.DataFrame(rows), names.LEADERBOARD_FILE)
         _log_preprocessor(splits)
@@ -105,6 +105,17 @@ class Final:
             return self.params
         members = json.loads(self.params["members"])
         return {"members": ", ".join(f"{m['candidate']}*{m['weight']:.3f}" for m in members)}
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The parameters that make this model this model: a blend's members by family, parameters
+        and weight, without the run IDs in their candidate names (a rerun that fits the same blend
+        from reused or new runs is the same model, registered once)."""
+        if self.name != BLEND:
+            return self.params
+        members = json.loads(self.params["members"])
+        return {"members": sorted(({k: v for k, v in m.items() if k != "candidate"} for m in members),
+                                  key=lambda m: json.dumps(m, sort_keys=True))}
 
     def predict(self, x):
         return weighted_predictions([(model, weight) for _, model, weight in self.members], x)

@@ -58,7 +58,8 @@ def one_error_line(result, step: str) -> str:
 def test_refused_artifact_upload_fails_refit_with_one_line(faults_server, upstream):
     store, data_run_id, tune_run_id = upstream
     experiment_id = refusing_experiment(faults_server, store, "refused-refit")
-    result = mlflow_run(store.uri, "refit", {"data_run_id": data_run_id, "tune_run_ids": tune_run_id},
+    result = mlflow_run(store.uri, "refit", {"data_run_id": data_run_id, "tune_run_ids": tune_run_id,
+                                             "validation": "holdout"},  # no blend: the model is the first upload
                         extra_args=["--experiment-name", "refused-refit"], env=FEW_RETRIES, timeout=300)
     error = one_error_line(result, "refit")
     assert "uploading the model to the artifact store failed" in error
@@ -270,7 +271,8 @@ def test_optuna_database_restart_under_two_workers_loses_no_trial(faults_server,
         storage = cluster["url"]("optuna")
         args = [mlflow_run_args("tune_catboost", {
             "data_run_id": data_run_id, "storage": "env:TABTUNE_TEST_STORAGE", "study_name": "restarted",
-            "trials": 12, "iterations": 1500, "seed": seed}, extra_args=["--experiment-name", "data"])
+            "trials": 12, "iterations": 1500, "seed": seed, "validation": "holdout"},  # trials as long as designed
+            extra_args=["--experiment-name", "data"])
             for seed in (1, 2)]
         env = mlflow_env(store.uri, TABTUNE_TEST_STORAGE=storage)
         workers = [subprocess.Popen(a, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,

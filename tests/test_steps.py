@@ -113,7 +113,7 @@ def test_tune_refuses_an_unknown_family_and_a_pruner_for_a_family_that_cannot_pr
         tune.run(family="nope", data_run_id=pipeline["prepare"], trials=1, iterations=5, seed=0, timeout_s=0)
     with pytest.raises(InputError, match=r"^pruner: hist_gradient_boosting reports no progress"):
         tune.run(family="hist_gradient_boosting", data_run_id=pipeline["prepare"], trials=1, iterations=5,
-                 seed=0, timeout_s=0, pruner="median")
+                 seed=0, timeout_s=0, pruner="median", validation="holdout")
 
 
 class NearestNeighbours(Family):
@@ -140,12 +140,13 @@ def test_a_fourth_family_defined_here_is_tuned_and_refit_by_the_generic_steps(st
     families.register(NearestNeighbours)
     try:
         tuned = tune.run(family=NearestNeighbours.name, data_run_id=pipeline["prepare"], trials=3,
-                         iterations=1, seed=1, timeout_s=0)
+                         iterations=1, seed=1, timeout_s=0, validation="holdout")
         run = client.get_run(tuned)
         assert run.data.tags[names.STEP_TAG] == "tune_test_nearest_neighbours"
         children = client.search_runs([run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{tuned}'")
         assert sorted(int(c.data.params["n_neighbors"]) >= 2 for c in children) == [True] * 3
-        refit_run_id = refit.run(data_run_id="", tune_run_ids=tuned, max_iterations=10, early_stopping_rounds=5)
+        refit_run_id = refit.run(data_run_id="", tune_run_ids=tuned, max_iterations=10, early_stopping_rounds=5,
+                                 validation="holdout")
         refitted = client.get_run(refit_run_id)
         assert refitted.data.tags[names.FAMILY_TAG] == NearestNeighbours.name
         model = mlflow.pyfunc.load_model(refitted.data.tags[names.MODEL_URI_TAG])
