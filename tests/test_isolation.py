@@ -60,7 +60,16 @@ def _sleep_recording_pid(path: str) -> None:
     time.sleep(60)
 
 
-def test_an_interrupt_while_waiting_stops_the_child_at_once(tmp_path):
+@pytest.fixture
+def python_interrupt_handler():
+    """Python's own Ctrl-C handler for the test, whatever an earlier test in this worker process
+    left installed (with another, the interrupt never reaches run_forked: the child sleeps 60 s)."""
+    earlier = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, earlier)
+
+
+def test_an_interrupt_while_waiting_stops_the_child_at_once(tmp_path, python_interrupt_handler):
     pid_file = tmp_path / "child.pid"
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
