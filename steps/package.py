@@ -9,8 +9,10 @@ after the model loaded through pyfunc, predicted its input example and rejected 
 wrongly typed column; tags naming the data, tuning and refit runs, the fingerprint, which refit
 candidate the model is (tabtune.refit_from: tuned, or CatBoost's own defaults), the gate's
 verdict (tabtune.gate and the two test RMSEs), a description with the test RMSE and lineage.
-The champion gate (`promote`=gate): both models score the new model's test split; the alias
-moves only if new RMSE < champion RMSE * (1 - min_improvement). On this step's run: params
+The champion gate (`promote`=gate): both models score the new model's test split less the rows
+the champion trained on (rows known by their values' hash, read from the champion's prepare run);
+the alias moves only if new RMSE < champion RMSE * (1 - min_improvement), and stays if fewer than
+gate.MIN_UNSEEN_ROWS rows are left to compare on. On this step's run: params
 registered_version, model_uri, registered_new; the gate tags; `model_card.md`."""
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import re
 from dataclasses import dataclass
 
 import click
+import numpy as np
 import pandas as pd
 
 from steps.lib import names, options, tracking
+from steps.lib.data.row_identity import unseen_by_champion
 from steps.lib.errors import InputError
 from steps.lib.model import gate
 from steps.lib.model.serving import check_serves, model_card
@@ -65,16 +69,22 @@ def _check_names(registered_model_name: str, alias: str) -> None:
 
 @dataclass(frozen=True)
 class Candidate:
-    """The refit model up for registration: where it came from, proven to serve, and its test RMSE
-    on its own test split (the rows the gate compares on)."""
+    """The refit model up for registration: where it came from, proven to serve, its predictions
+    of its own test split and its test RMSE there (the rows the gate compares on, less those a
+    champion trained on)."""
 
     model_run_id: str
     refit_tags: dict[str, str]
     model_uri: str
     x_test: pd.DataFrame
     y_test: pd.Series
+    predictions: np.ndarray
     test_rmse: float
     lineage_tags: dict[str, str]
+
+    @property
+    def data_run_id(self) -> str:
+        return self.lineage_tags["data_run_id"]
 
     def version_tags(self) -> dict[str, str]:
         """Tags of a new registered version: its lineage, fingerprint and refit candidate."""
@@ -99,8 +109,24 @@ def _candidate(model_run_id: str, package_run_id: str) -> Candidate:
     x_test, y_test = lineage.load_test_rows(refit_tags[names.DATA_RUN_TAG])
     lineage_tags = {"data_run_id": refit_tags[names.DATA_RUN_TAG], "tune_run_ids": refit_tags[names.TUNE_RUNS_TAG],
                     "refit_run_id": model_run_id, "package_run_id": package_run_id}
-    return Candidate(model_run_id, refit_tags, model_uri, x_test, y_test, gate.rmse_of(model, x_test, y_test),
+    predictions = gate.predictions_of(model, x_test)
+    return Candidate(model_run_id, refit_tags, model_uri, x_test, y_test, predictions, gate.rmse(predictions, y_test),
                      lineage_tags)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Both models' RMSE on the rows the gate compares them on, or why the champion could not be
+    compared: it cannot score the rows (`champion_error`), or which rows it trained on is unknown
+    (`rows_unknown`). `rows` of the new model's `test_rows` test rows are ones the champion never
+    trained on."""
+
+    new_rmse: float
+    champion_rmse: float | None = None
+    champion_error: str | None = None
+    rows: int | None = None
+    test_rows: int | None = None
+    rows_unknown: str | None = None
 
 
 class _Verdict:
@@ -111,16 +137,18 @@ class _Verdict:
                  registered_new: bool):
         self.candidate, self.name, self.alias = candidate, name, alias
         self.min_improvement, self.promote, self.registered_new = min_improvement, promote, registered_new
-        self.scores: dict[str, tuple[float | None, str | None]] = {}  # champion version -> its score
+        self.comparisons: dict[str, Comparison] = {}  # champion version -> the comparison with it
 
     def decide(self, version: str, champion: str | None) -> gate.Decision:
         candidate = self.candidate
-        if champion is not None and champion != version and champion not in self.scores:
-            self.scores[champion] = _score_champion(self.name, champion, candidate.x_test, candidate.y_test)
-        rmse, error = self.scores.get(champion, (None, None))
-        return gate.decide(version=version, alias=self.alias, new_rmse=candidate.test_rmse,
-                           champion_version=champion, champion_rmse=rmse, champion_error=error,
-                           min_improvement=self.min_improvement, promote=self.promote)
+        if champion is not None and champion != version and champion not in self.comparisons:
+            self.comparisons[champion] = _compare(self.name, champion, candidate)
+        comparison = self.comparisons.get(champion, Comparison(candidate.test_rmse))
+        return gate.decide(version=version, alias=self.alias, new_rmse=comparison.new_rmse,
+                           champion_version=champion, champion_rmse=comparison.champion_rmse,
+                           champion_error=comparison.champion_error, min_improvement=self.min_improvement,
+                           promote=self.promote, rows=comparison.rows, test_rows=comparison.test_rows,
+                           rows_unknown=comparison.rows_unknown)
 
     def record(self, version: str, decision: gate.Decision) -> None:
         """The verdict and model card on this step's run, written before the alias can move: if
@@ -161,14 +189,43 @@ def _gate_and_apply(name: str, alias: str, version: str, decide, record) -> gate
     return decision
 
 
-def _score_champion(name: str, version: str, x_test, y_test) -> tuple[float | None, str | None]:
-    """The champion's test RMSE on these rows, or why it could not produce one (it does not load,
-    or its signature refuses these columns or types)."""
+def _compare(name: str, version: str, candidate: Candidate) -> Comparison:
+    """The champion `version` against the candidate on the candidate's test rows that the champion
+    never trained on (all of them when both came from the same splits)."""
     try:
         champion = tracking.load_pyfunc(tracking.version_uri(name, version))
     except Exception as error:  # noqa: BLE001 - a champion that does not load cannot be compared
-        return None, f"it does not load: {gate.short_reason(error)}"
-    return gate.champion_rmse(champion, x_test, y_test)
+        return Comparison(candidate.test_rmse, champion_error=f"it does not load: {gate.short_reason(error)}")
+    predictions, error = gate.champion_predictions(champion, candidate.x_test)
+    if error is not None:
+        return Comparison(candidate.test_rmse, champion_error=error)
+    test_rows = len(candidate.y_test)
+    try:
+        unseen = _unseen_test_rows(name, version, candidate)
+    except Exception as error:  # noqa: BLE001 - no lineage tag, or its data run is gone or elsewhere
+        return Comparison(candidate.test_rmse, rows_unknown=gate.short_reason(error))
+    rows = int(unseen.sum())
+    if rows == test_rows:
+        return Comparison(candidate.test_rmse, gate.rmse(predictions, candidate.y_test), rows=rows, test_rows=rows)
+    if rows == 0:
+        return Comparison(candidate.test_rmse, rows=0, test_rows=test_rows)
+    y = candidate.y_test[unseen]
+    return Comparison(gate.rmse(candidate.predictions[unseen], y), gate.rmse(predictions[unseen], y), rows=rows,
+                      test_rows=test_rows)
+
+
+def _unseen_test_rows(name: str, version: str, candidate: Candidate) -> np.ndarray:
+    """Which of the candidate's test rows the champion never trained on: none dropped when both
+    were refit on the same prepare run; else rows are matched by their values against the train
+    and val splits of the champion's prepare run (and of the candidate's, which may repeat them)."""
+    champion_data_run = tracking.version_tags(name, version).get("data_run_id")
+    if not champion_data_run:
+        raise KeyError(f"version {version} has no data_run_id tag naming the prepare run it was trained on")
+    if champion_data_run == candidate.data_run_id:
+        return np.ones(len(candidate.y_test), dtype=bool)
+    test = candidate.x_test.assign(**{str(candidate.y_test.name): candidate.y_test.to_numpy()})
+    return unseen_by_champion(test, lineage.load_training_rows(champion_data_run),
+                              lineage.load_training_rows(candidate.data_run_id))
 
 
 OPTIONS = [

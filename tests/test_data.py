@@ -156,3 +156,28 @@ def test_logged_splits_read_back_equal_with_train_and_val_as_views_of_one_frame(
     # the refit's data is the frame train and val were cut from, not a further copy of it
     assert np.shares_memory(x["x1"].to_numpy(), read.train["x1"].to_numpy())
     assert read.with_train_sample(5, seed=1).stacked_train_val is None
+
+
+def test_a_row_is_known_by_its_values_whatever_the_file_made_of_their_types():
+    """The same rows read as ints or floats, as strings with None or as tabtune's categories with
+    the missing level, in any column order, hash alike; another value does not."""
+    from steps.lib.data.row_identity import row_hashes
+    from steps.lib.data.tables import MISSING_CATEGORY
+
+    as_read = pd.DataFrame({"n": [1, 2, 3], "c": ["a", None, "b"], "y": [0.5, 1.5, 2.5]})
+    as_logged = pd.DataFrame({"y": [0.5, 1.5, 2.5], "n": [1.0, 2.0, 3.0],
+                              "c": pd.Categorical(["a", MISSING_CATEGORY, "b"])})
+    columns = ["n", "c", "y"]
+    assert (row_hashes(as_read, columns) == row_hashes(as_logged, columns)).all()
+    changed = as_logged.assign(n=[1.0, 2.0, 3.5])
+    assert (row_hashes(as_read, columns) == row_hashes(changed, columns)).tolist() == [True, True, False]
+
+
+def test_rows_the_champion_trained_on_are_dropped_unless_the_new_model_trained_on_them_too():
+    from steps.lib.data.row_identity import unseen_by_champion
+
+    rows = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [10.0, 20.0, 30.0, 40.0]})
+    test = rows.assign(extra="only in the new table")  # columns the champion's table lacks are not compared
+    champion_seen = rows.iloc[[0, 1, 3]]
+    new_seen = rows.iloc[[3]]  # a repeated row: both models trained on (4, 40)
+    assert unseen_by_champion(test, champion_seen, new_seen).tolist() == [False, False, True, True]

@@ -97,10 +97,11 @@ def test_two_pipelines_at_once_keep_apart_and_the_better_model_ends_champion(fau
     """Two `main` runs with different seeds, at once, on one server and one registered model.
 
     "Better" is the gate's own meaning: the package step that registers second compares its
-    model with the champion on *its* test split (the seeds differ, so the splits do). The test
-    checks the verdicts agree with the alias (the holder is the version promoted last; a version
-    was rejected only if the champion scored at least as well on the rejected one's split), and
-    re-scores both versions on that split itself."""
+    model with the champion on the rows of *its* test split that the champion never trained on
+    (the seeds differ, so the splits do). The test checks the verdicts agree with the alias (the
+    holder is the version promoted last; a version was rejected only if the champion scored at
+    least as well on those rows, or too few were left), finds those rows itself by their values
+    and re-scores both versions there."""
     import subprocess
 
     from tests.conftest import PROJECT_DIR, mlflow_env, mlflow_run_args
@@ -161,28 +162,45 @@ def test_two_pipelines_at_once_keep_apart_and_the_better_model_ends_champion(fau
         assert verdicts == {first[0]: "promoted", second: "promoted"}
     else:
         assert verdicts[other] == "rejected"
-    new_rmse = float(versions[second].tags["tabtune.gate_new_test_rmse"])
-    champion_rmse = float(versions[second].tags["tabtune.gate_champion_test_rmse"])
-    assert (new_rmse < champion_rmse) == (holder == second)
 
-    # Again in this process: both versions scored on the second version's test split.
+    # Again in this process: the second version's test rows that the first never trained on (the
+    # seeds differ, so most of them were in the first's train or val split), both versions scored there.
     import mlflow
+    import numpy as np
 
     from steps.lib.model import gate
     from steps.lib.orchestration import lineage
 
-    data_run_id = store.client.get_run(versions[second].tags["refit_run_id"]).data.tags["tabtune.data_run_id"]
+    def data_run_of(version):
+        return store.client.get_run(versions[version].tags["refit_run_id"]).data.tags["tabtune.data_run_id"]
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", store.uri)
         patch.setenv("MLFLOW_REGISTRY_URI", store.uri)
         mlflow.set_tracking_uri(store.uri)
         mlflow.set_registry_uri(store.uri)  # an earlier test may have left another registry set
         try:
-            x, y = lineage.load_splits(data_run_id).xy("test")
-            rmse = {v: gate.rmse_of(mlflow.pyfunc.load_model(f"models:/duel/{v}"), x, y) for v in versions}
+            splits = lineage.load_splits(data_run_of(second))
+            seen_by_first = {tuple(row) for row in lineage.load_training_rows(data_run_of(first[0])).to_numpy()}
+            x, y = splits.xy("test")
+            test_rows = splits.test[[*x.columns, splits.target]].to_numpy()
+            unseen = np.array([tuple(row) not in seen_by_first for row in test_rows])
+            x, y = x[unseen], y[unseen]
+            rmse = {v: gate.rmse_of(mlflow.pyfunc.load_model(f"models:/duel/{v}"), x, y) for v in versions} if len(
+                y) else {}
         finally:
             mlflow.set_tracking_uri(None)
             mlflow.set_registry_uri(None)
+    assert 0 < unseen.sum() < len(unseen)
+    assert versions[second].tags["tabtune.gate_rows"] == str(unseen.sum())
+    if unseen.sum() < gate.MIN_UNSEEN_ROWS:
+        # 442 rows: a test split of 89, of which the first pipeline trained on about 80 %
+        assert holder == first[0] and verdicts[second] == "rejected"
+        assert versions[second].tags["tabtune.gate_reason"].startswith(f"only {unseen.sum()} of the {len(unseen)}")
+        return
+    new_rmse = float(versions[second].tags["tabtune.gate_new_test_rmse"])
+    champion_rmse = float(versions[second].tags["tabtune.gate_champion_test_rmse"])
+    assert (new_rmse < champion_rmse) == (holder == second)
     assert rmse[second] == pytest.approx(new_rmse, rel=1e-6)
     assert rmse[first[0]] == pytest.approx(champion_rmse, rel=1e-6)
     assert rmse[holder] <= rmse[other]

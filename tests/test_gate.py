@@ -65,6 +65,35 @@ def test_a_champion_that_cannot_score_the_data_keeps_the_alias_and_points_to_the
     assert decision.tags[names.GATE_REASON_TAG].endswith("missing column x3")
 
 
+def test_too_few_rows_the_champion_never_saw_keep_the_alias_and_say_why():
+    few = gate.decide(**{**GATE, "new_rmse": 1.0, "champion_version": "1", "champion_rmse": None, "rows": 12,
+                         "test_rows": 89})
+    assert not few.promote and few.state == "rejected"
+    assert few.tags[names.GATE_REASON_TAG] == ("only 12 of the 89 test rows are rows version 1 never trained on "
+                                               f"(at least {gate.MIN_UNSEEN_ROWS} are needed to compare)")
+    assert few.tags[names.GATE_ROWS_TAG] == "12" and few.message.endswith("pass -P promote=force to move the alias "
+                                                                          "anyway")
+    # A whole test split is compared whatever its size; enough unseen rows are compared and counted.
+    whole = gate.decide(**{**GATE, "new_rmse": 1.0, "champion_version": "1", "champion_rmse": 2.0, "rows": 20,
+                           "test_rows": 20})
+    assert whole.promote and whole.message.endswith("(version 1: 2, min_improvement 0; all 20 test rows)")
+    enough = gate.decide(**{**GATE, "new_rmse": 1.0, "champion_version": "1", "champion_rmse": 2.0,
+                            "rows": gate.MIN_UNSEEN_ROWS, "test_rows": 89})
+    assert enough.promote and enough.message.endswith(
+        f"; on the {gate.MIN_UNSEEN_ROWS} of 89 test rows version 1 never trained on)")
+    forced = gate.decide(**{**GATE, "new_rmse": 1.0, "champion_version": "1", "champion_rmse": None, "rows": 12,
+                            "test_rows": 89, "promote": "force"})
+    assert forced.promote and forced.state == "forced"
+
+
+def test_a_champion_whose_training_rows_are_unknown_keeps_the_alias():
+    decision = gate.decide(**{**GATE, "new_rmse": 1.0, "champion_version": "1", "champion_rmse": None,
+                              "rows_unknown": "KeyError: version 1 has no data_run_id tag"})
+    assert not decision.promote and decision.state == "rejected"
+    assert "cannot tell which of this model's test rows version 1 trained on" in decision.message
+    assert decision.tags[names.GATE_REASON_TAG].endswith("has no data_run_id tag")
+
+
 def test_the_reason_is_one_line_without_the_frame_mlflow_quotes():
     error = ValueError("Failed to enforce schema of data '   x1\n0  1.5\n1  2.5' with schema '['x1': double]'. "
                        "Error: Model is missing inputs ['colour', 'size'].")
@@ -127,10 +156,10 @@ def store(tmp_path_factory):
         yield client, tables
 
 
-def refit_lasso(table: str, alphas: str) -> str:
+def refit_lasso(table: str, alphas: str, seed: int = 5) -> str:
     """prepare → tune_lasso over `alphas` → refit: a LASSO refit run on `table`, in seconds."""
-    data_run_id = prepare.run(data=table, target="y", val_size=0.2, test_size=0.2, seed=5)
-    tuned = tune_lasso.run(data_run_id=data_run_id, alphas=alphas, seed=5)
+    data_run_id = prepare.run(data=table, target="y", val_size=0.2, test_size=0.2, seed=seed)
+    tuned = tune_lasso.run(data_run_id=data_run_id, alphas=alphas, seed=seed)
     return refit.run(data_run_id="", tune_run_ids=tuned, max_iterations=10, early_stopping_rounds=5)
 
 
@@ -184,9 +213,14 @@ def test_a_worse_model_is_registered_but_the_alias_stays(store, packaged):
     new, champion = float(worse.tags[names.GATE_NEW_RMSE_TAG]), float(worse.tags[names.GATE_CHAMPION_RMSE_TAG])
     assert new >= champion
     assert champion == pytest.approx(client.get_run(refits["good"]).data.metrics["test_rmse"])  # same rows
+    # Same table, same seed, another prepare run: the same splits, so every test row is compared.
+    rows = int(client.get_run(worse.tags["data_run_id"]).data.metrics["rows_test"])
+    assert worse.tags["data_run_id"] != good.tags["data_run_id"]
+    assert worse.tags[names.GATE_ROWS_TAG] == str(rows)
     assert results["worse"]["lines"][0] == (
         f"package: version {worse.version} kept, @champion stays on version {good.version}: test RMSE {new:.6g} "
-        f"is not below {champion:.6g} (version {good.version}: {champion:.6g}, min_improvement 0)")
+        f"is not below {champion:.6g} (version {good.version}: {champion:.6g}, min_improvement 0; "
+        f"all {rows} test rows)")
     assert client.get_run(results["worse"]["run_id"]).info.status == "FINISHED"
 
 
@@ -240,6 +274,81 @@ def test_package_refuses_bad_gate_settings_before_registering(store, packaged):
     with pytest.raises(InputError, match=r"^min_improvement:"):
         package.run(model_run_id=refits["good"], registered_model_name=MODEL, alias="champion", min_improvement=-1)
     assert len(client.search_model_versions(f"name = '{MODEL}'")) == before
+
+
+# ------------------------------------------------- the gate compares on rows neither model trained on
+def lineage_rows(data_run_id: str, split: str) -> list[list[str]]:
+    """A prepare run's rows of one split (train+val: "seen"), each as the text of its values."""
+    from steps.lib.orchestration import lineage
+
+    splits = lineage.load_splits(data_run_id)
+    frame = splits.test if split == "test" else splits.train_val()[0].assign(y=splits.train_val()[1].to_numpy())
+    return frame[["x1", "x2", "colour", "size", "y"]].astype(str).to_numpy().tolist()
+
+
+@pytest.fixture(scope="module")
+def retrained(store, tmp_path_factory):
+    """A champion on table a (seed 5); then the same table with 200 rows appended (seed 5), and the
+    same table with seed 6: the usual retrains, whose test splits hold rows the champion trained on."""
+    import pandas as pd
+
+    _, tables = store
+    grown = str(tmp_path_factory.mktemp("grown") / "a_grown.csv")
+    pd.concat([pd.read_csv(tables["a"]), make_frame(200, seed=9)]).to_csv(grown, index=False)
+    refits = {"champion": refit_lasso(tables["a"], "0.01"), "grown": refit_lasso(grown, "0.01"),
+              "reseeded": refit_lasso(tables["a"], "0.01", seed=6)}
+    lines = {}
+    for key in refits:
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            package.run(model_run_id=refits[key], registered_model_name="retrained", alias="champion")
+        lines[key] = [line for line in out.getvalue().splitlines() if line.startswith("package: ")]
+    return refits, lines
+
+
+def versions_of(client, refits):
+    by_refit = {v.tags["refit_run_id"]: v for v in client.search_model_versions("name = 'retrained'")}
+    return {key: by_refit[run_id] for key, run_id in refits.items()}
+
+
+def test_the_gate_scores_both_models_only_on_rows_the_champion_never_trained_on(store, retrained):
+    import numpy as np
+
+    from steps.lib.model import gate as gate_module
+    from steps.lib.orchestration import lineage
+
+    client, _ = store
+    refits, lines = retrained
+    versions = versions_of(client, refits)
+    champion, grown = versions["champion"], versions["grown"]
+    seen = {tuple(row) for row in lineage_rows(champion.tags["data_run_id"], "seen")}
+    test_rows = lineage_rows(grown.tags["data_run_id"], "test")
+    unseen = np.array([tuple(row) not in seen for row in test_rows])
+    assert gate_module.MIN_UNSEEN_ROWS <= unseen.sum() < len(test_rows)  # the table grew: some test rows were seen
+    assert grown.tags[names.GATE_ROWS_TAG] == str(unseen.sum())
+    x, y = lineage.load_test_rows(grown.tags["data_run_id"])
+    for version, tag in ((champion, names.GATE_CHAMPION_RMSE_TAG), (grown, names.GATE_NEW_RMSE_TAG)):
+        model = tracking.load_pyfunc(tracking.version_uri("retrained", version.version))
+        assert float(grown.tags[tag]) == pytest.approx(gate_module.rmse_of(model, x[unseen], y[unseen]), rel=1e-9)
+    assert f"; on the {unseen.sum()} of {len(test_rows)} test rows version {champion.version} never trained on)" in (
+        lines["grown"][0])
+
+
+def test_a_reseeded_split_of_a_small_table_leaves_too_few_unseen_rows_and_the_alias_stays(store, retrained):
+    client, _ = store
+    refits, lines = retrained
+    versions = versions_of(client, refits)
+    reseeded = versions["reseeded"]
+    champion_version = reseeded.tags[names.GATE_CHAMPION_VERSION_TAG]
+    compared_with = next(v for v in versions.values() if str(v.version) == champion_version)
+    seen = {tuple(row) for row in lineage_rows(compared_with.tags["data_run_id"], "seen")}
+    test_rows = lineage_rows(reseeded.tags["data_run_id"], "test")
+    unseen = sum(tuple(row) not in seen for row in test_rows)
+    assert unseen < gate.MIN_UNSEEN_ROWS
+    assert reseeded.tags[names.GATE_TAG] == "rejected" and reseeded.tags[names.GATE_ROWS_TAG] == str(unseen)
+    assert reseeded.tags[names.GATE_REASON_TAG].startswith(f"only {unseen} of the {len(test_rows)} test rows")
+    holder = str(client.get_model_version_by_alias("retrained", "champion").version)
+    assert holder == reseeded.tags[names.GATE_CHAMPION_VERSION_TAG] != str(reseeded.version)
+    assert "pass -P promote=force" in lines["reseeded"][0]
 
 
 def test_registry_helpers_read_the_alias_and_find_by_tag(store, packaged):

@@ -66,8 +66,9 @@ GATE_CHAMPION_RMSE_TAG = "tabtune.gate_champion_test_rmse"
 GATE_CHAMPION_VERSION_TAG = "tabtune.gate_champion_version"
 GATE_MIN_IMPROVEMENT_TAG = "tabtune.gate_min_improvement"
 GATE_REASON_TAG = "tabtune.gate_reason"  # why the champion could not be compared
+GATE_ROWS_TAG = "tabtune.gate_rows"  # how many test rows both were scored on (neither trained on them)
 GATE_TAGS = (GATE_TAG, GATE_NEW_RMSE_TAG, GATE_CHAMPION_RMSE_TAG, GATE_CHAMPION_VERSION_TAG,
-             GATE_MIN_IMPROVEMENT_TAG, GATE_REASON_TAG)
+             GATE_MIN_IMPROVEMENT_TAG, GATE_REASON_TAG, GATE_ROWS_TAG)
 ERROR_TAG = "tabtune.error"
 INTERRUPTED_TAG = "tabtune.interrupted"  # SIGINT / SIGTERM: why a run ended KILLED (steps/lib/interrupts.py)
 WARNING_TAG = "tabtune.warning"

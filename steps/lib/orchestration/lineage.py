@@ -42,6 +42,14 @@ def load_test_rows(data_run_id: str) -> tuple[pd.DataFrame, pd.Series]:
     return unconform(frame, schema["categorical"]), target
 
 
+def load_training_rows(data_run_id: str) -> pd.DataFrame:
+    """Train and val of a prepare run stacked, target included: every row a model refit on that
+    run's splits has seen."""
+    schema = tracking.download_json(data_run_id, names.SCHEMA_FILE)
+    return read_split([tracking.download_dir(data_run_id, f"{names.SPLITS_DIR}/{split}.parquet")
+                       for split in ("train", "val")], schema)
+
+
 def tune_runs(tune_run_ids: str, data_run_id: str) -> tuple[str, list[str]]:
     """The data run and the tuning runs to choose a family from; all on the same data. Without
     run IDs: the latest FINISHED tuning run of each default family on the data run, each run
