@@ -85,8 +85,9 @@ def worker_parameters(step: pipeline.Step, secret_scope: str = DEFAULT_SECRET_SC
     into $TABTUNE_OPTUNA_STORAGE by the task (so the URL, which holds the database password, is
     in no job or task parameter, and MLflow records only `env:TABTUNE_OPTUNA_STORAGE`), and the
     worker's index from the iteration's input (task.py derives its seed from it). The study name
-    stays the pipeline's: empty by default, which the step derives from the data run and
-    `iterations`, both the same for every worker, so all of them join one study."""
+    stays the pipeline's: empty by default, which the step derives from the data run,
+    `iterations` and the study's settings, all the same for every worker, so all of them join
+    one study."""
     parameters = task_parameters(step)
     parameters.update({ROLE_KEY: WORKER_ROLE, WORKER_KEY: "{{input}}", SECRET_SCOPE_KEY: secret_scope,
                        SECRET_KEY_KEY: secret_key, "storage": f"env:{STORAGE_ENV}"})

@@ -21,6 +21,7 @@ from steps.lib.errors import InputError
 from steps.lib.families import Family, family_names, get_family
 from steps.lib.orchestration import cli, lineage
 from steps.lib.search import sampling, studies, workers
+from steps.lib.search.budget import counted_trials
 from steps.lib.search.out_of_fold import log_out_of_fold
 from steps.lib.search.tuning import FAILED, Validation, optimize
 from steps.lib.secrets import mask_url
@@ -47,10 +48,14 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
         # Sampled with the data's own seed: every worker of a shared study tunes on the same rows.
         splits = splits.with_train_sample(tune_rows, splits.seed)
         tracking.log_results(metrics={"tune_rows": len(splits.train)})  # what the trials were fitted on
-        name = study_name or workers.default_study_name(family, data_run_id, iterations)
+        settings = study_settings(model_family, data_run_id, iterations, scoring, tune_rows, pruner)
+        name = study_name or workers.default_study_name(family, data_run_id, iterations, settings)
         member = workers.join(family=family, storage=storage, study_name=name, trials=trials, seed=seed,
                               n_jobs=n_jobs, pruner=pruner, pruning_steps=scoring.folds or iterations,
-                              own_run_id=run_id, parent_run_id=parent_run_id)
+                              own_run_id=run_id, parent_run_id=parent_run_id, settings=settings)
+        if member.budget is not None and (held := len(counted_trials(member.study))) >= trials:
+            print(f"{step}: study {name!r} already holds {held} of its {trials} trials: no trial left to run; "
+                  "its best so far is the result (more trials: raise trials)")
         tracking.set_tags({names.DATA_RUN_TAG: data_run_id, names.STUDY_NAME_TAG: name})
         started = time.perf_counter()
         done, out_of_fold = 0, {}
@@ -69,9 +74,13 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
                       f" val_rmse={result.value:.4f} fit={result.fit_s:.2f}s"
                       f" elapsed={time.perf_counter() - started:.0f}s", flush=True)
 
-            optimize(model_family, splits, study=member.study, trials=trials, iterations=iterations, seed=seed,
-                     timeout_s=timeout_s, n_jobs=n_jobs, prune=pruner != "none", budget=member.budget,
-                     validation=scoring, on_start=trial_runs.started, on_trial=on_trial)
+            try:
+                optimize(model_family, splits, study=member.study, trials=trials, iterations=iterations, seed=seed,
+                         timeout_s=timeout_s, n_jobs=n_jobs, prune=pruner != "none", budget=member.budget,
+                         validation=scoring, on_start=trial_runs.started, on_trial=on_trial)
+            except KeyboardInterrupt:
+                workers.abandon(member)
+                raise
         if out_of_fold:  # this worker's trials, on its own run
             log_out_of_fold(splits, family, out_of_fold)
         summary = workers.finish(member, family=family, fixed=model_family.fixed_params(iterations=iterations))
@@ -82,6 +91,19 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
             print(f"{step}: best trial #{summary.best['trial']} val_rmse={summary.best['val_rmse']:.4f};"
                   f" tuning run {member.tuning_run_id}")
         return run_id
+
+
+def study_settings(family: Family, data_run_id: str, iterations: int, validation: Validation, tune_rows: int,
+                   pruner: str) -> dict:
+    """What defines a study's trials, so that no step joins a study made under other settings:
+    the family and its fixed parameters, the data run and the rows tuned on, how trials are
+    scored, the pruner, and the code of this step (which holds the search space). Not the seed
+    (the workers of one study run with different seeds) nor `trials` (raising it continues a study)."""
+    from steps.lib.orchestration.step_cache import step_code_digest
+
+    return {"family": family.name, "fixed": family.fixed_params(iterations=iterations), "data_run_id": data_run_id,
+            "tune_rows": tune_rows, "validation": validation.name, "folds": validation.folds, "pruner": pruner,
+            "code": step_code_digest(names.TUNE)}
 
 
 def log_summary(summary: studies.StudySummary, study, tuning_run_id: str) -> None:
@@ -123,7 +145,8 @@ OPTIONS = [
                  help="Stop starting new trials after this many seconds (0 = no limit)."),
     click.Option(["--storage"], default="",
                  help="Optuna storage: a database URL, journal:PATH or env:VAR ('' = in memory)."),
-    click.Option(["--study-name"], default="", help="Default: derived from the family, data run and iterations."),
+    click.Option(["--study-name"], default="",
+                 help="Default: derived from the family, data run, iterations and what defines the trials."),
     click.Option(["--n-jobs"], type=options.Whole(min=1, max=64), default=1, show_default=True,
                  help="Trials run at once in this process, sharing its cores."),
     click.Option(["--pruner"], type=click.Choice(sampling.PRUNERS), default="none", show_default=True,

@@ -94,20 +94,78 @@ def test_reuse_none_runs_everything(setup, first):
     assert run_main(setup, reuse="none") == dict.fromkeys(STEPS, "ran")
 
 
-def test_a_pipeline_killed_during_tuning_resumes_at_tuning(setup, first):
-    store, project, data = setup
-    budget = {"trials": 40, "iterations": 100}
-    process = subprocess.Popen(
-        mlflow_run_args("main", {**TINY, "data": str(data), "target": "y", **budget}, uri=str(project)),
-        cwd=project, env=mlflow_env(store.uri), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+def interrupted_then_rerun(setup, table: str, params: dict, sig: int) -> tuple[str, dict[str, str]]:
+    """A pipeline on a new table (nothing of it cached), sent `sig` once tune_lasso has finished
+    and its CatBoost tuning has finished a trial (the two run side by side), then the same
+    command again. Returns the interrupted pipeline's run ID and
+    what the rerun said it did with each step."""
+    store, project, _ = setup
+    data = project.parent / f"{table}.csv"
+    make_frame(n_rows=120, seed=len(table)).to_csv(data, index=False)
+    params = {**TINY, "data": str(data), "target": "y", **params}
+    before = {r.info.run_id for r in store.runs_of("main")}
+    process = subprocess.Popen(mlflow_run_args("main", params, uri=str(project)), cwd=project,
+                               env=mlflow_env(store.uri), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
     try:
-        for line in process.stdout:  # killed once the tuning step has finished a trial
+        seen = set()
+        for line in process.stdout:
             if line.startswith("tune_catboost: trial #"):
+                seen.add("trial")
+            elif line.startswith("main: tune_lasso: ran "):
+                seen.add("lasso")
+            if seen == {"trial", "lasso"}:
                 break
+        os.killpg(process.pid, sig)
+        process.communicate(timeout=120)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    said = run_main(setup, **budget)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    [interrupted] = [r.info.run_id for r in store.runs_of("main") if r.info.run_id not in before]
+    result = check(store.run("main", params, uri=str(project), cwd=project))
+    return interrupted, dict(re.findall(r"^main: (\w+): (ran|reused) [0-9a-f]+$", result.stdout, flags=re.M))
+
+
+def reused_from_pipeline(store, pipeline_run_id: str) -> dict[str, str]:
+    """What the newest pipeline's stand-ins were reused from: step -> the pipeline that ran it."""
+    newest = max(store.runs_of("main", "FINISHED"), key=lambda r: r.info.start_time)
+    stand_ins = [child for child in store.children(newest.info.run_id) if "tabtune.reused_from" in child.data.tags]
+    return {child.data.tags["tabtune.step"]: store.client.get_run(
+        child.data.tags["tabtune.reused_from"]).data.tags["mlflow.parentRunId"] for child in stand_ins}
+
+
+def test_a_pipeline_killed_during_tuning_resumes_at_tuning(setup):
+    """SIGKILL (nothing marks the runs): the same command again reuses what the killed pipeline
+    finished — prepare and tune_lasso, nothing else was ever run on this table — and runs the rest."""
+    store = setup[0]
+    killed, said = interrupted_then_rerun(setup, "killed", {"trials": 40, "iterations": 100}, signal.SIGKILL)
     assert said == {"prepare": "reused", "tune_lasso": "reused", "tune_catboost": "ran", "refit": "ran",
                     "package": "ran"}
+    assert reused_from_pipeline(store, killed) == {"prepare": killed, "tune_lasso": killed}
+
+
+def test_an_interrupted_pipeline_with_a_persistent_study_resumes_it_and_finishes(setup):
+    """Ctrl-C during tuning with `storage` set: the rerun's tuning run takes the study over (the
+    interrupted run ended KILLED), tunes only the trials left, and refit and package finish."""
+    store, project, _ = setup
+    storage = f"sqlite:///{project.parent / 'optuna.db'}"
+    trials = 20
+    interrupted, said = interrupted_then_rerun(setup, "resumed", {"trials": trials, "iterations": 100,
+                                                                  "storage": storage},
+                                               signal.SIGINT)
+    assert said == {"prepare": "reused", "tune_lasso": "reused", "tune_catboost": "ran", "refit": "ran",
+                    "package": "ran"}
+    assert reused_from_pipeline(store, interrupted) == {"prepare": interrupted, "tune_lasso": interrupted}
+    [killed_tuning] = [r for r in store.children(interrupted) if r.data.tags["tabtune.step"] == "tune_catboost"]
+    assert killed_tuning.info.status == "KILLED"
+    newest = max(store.runs_of("main", "FINISHED"), key=lambda r: r.info.start_time)
+    steps = {r.data.tags["tabtune.step"]: r for r in store.children(newest.info.run_id)}
+    tuning = steps["tune_catboost"]
+    assert tuning.info.status == "FINISHED" and steps["refit"].data.tags["tabtune.tune_run_ids"].count(
+        tuning.info.run_id) == 1
+    earlier = [r for r in store.children(killed_tuning.info.run_id) if r.info.status == "FINISHED"]
+    later = [r for r in store.children(tuning.info.run_id) if r.info.status == "FINISHED"]
+    assert earlier and len(earlier) + len(later) == trials  # the study went on, not from trial 0
+    assert tuning.data.metrics["trials_complete"] + tuning.data.metrics.get("trials_pruned", 0) == trials
+    assert steps["package"].info.status == "FINISHED"

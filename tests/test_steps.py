@@ -241,3 +241,24 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
     predicted = model.predict(test.drop(columns="y").astype({"colour": str, "size": str}))
     rmse = float(np.sqrt(np.mean((np.asarray(predicted) - test["y"].to_numpy()) ** 2)))
     assert rmse == pytest.approx(final.data.metrics["test_rmse"]) == pytest.approx(blend_row["test_rmse"])
+
+
+def test_a_persistent_study_is_continued_only_under_the_same_settings(store, pipeline, tmp_path, capsys):
+    """A rerun of a tuning step on a shared study with everything the same finds it full and says
+    so; changing a setting that defines the trials (here tune_rows) starts another study, which
+    runs its own trials instead of reporting the old best as new."""
+    client, _ = store
+    storage = f"journal:{tmp_path / 'studies.log'}"
+    common = dict(family="catboost", data_run_id=pipeline["prepare"], trials=2, iterations=10, seed=0, timeout_s=0,
+                  storage=storage, validation="holdout")
+    first = tune.run(**common)
+    capsys.readouterr()
+    again = tune.run(**common)
+    said = capsys.readouterr().out
+    study = client.get_run(first).data.tags[names.STUDY_NAME_TAG]
+    assert client.get_run(again).data.tags[names.STUDY_NAME_TAG] == study
+    assert f"study {study!r} already holds 2 of its 2 trials: no trial left to run" in said
+    sampled = tune.run(**common, tune_rows=40)
+    assert client.get_run(sampled).data.tags[names.STUDY_NAME_TAG] != study
+    assert len(client.search_runs([client.get_run(sampled).info.experiment_id],
+                                  f"tags.`mlflow.parentRunId` = '{sampled}'")) == 2

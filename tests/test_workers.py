@@ -93,3 +93,93 @@ def test_finish_leaves_the_summary_to_the_last_worker(client, tmp_path):
     assert summary.best == {"family": "catboost", "params": {"iterations": 10}, "val_rmse": 2.0, "trial": 0,
                             "study_name": "s"}
     assert summary.metrics["trials_complete"] == 2 and summary.metrics["best_val_mae"] == 1.0
+
+
+@pytest.mark.parametrize("ending", ["KILLED", "FAILED", "process gone"])
+def test_a_study_whose_tuning_run_ended_unfinished_is_taken_over_by_the_next_run(client, tmp_path, capsys, ending):
+    """A pipeline interrupted during tuning and run again: the rerun's tuning run takes the study
+    over (its trials and summary go there, refit can read it), the earlier trial stays a child of
+    the run that made it, and a worker still attached to the old run summarizes on the new one."""
+    storage = f"journal:{tmp_path / 'study.log'}"
+    interrupted = new_run(client)
+    first = workers.join(storage=storage, own_run_id=interrupted, **JOIN)
+    earlier = first.study.ask()
+    earlier.set_user_attr(studies.METRICS_ATTR, {"val_rmse": 2.0})
+    first.study.tell(earlier, 2.0)
+    straggler = workers.join(storage=storage, own_run_id=new_run(client), **JOIN)
+    assert straggler.tuning_run_id == interrupted
+    if ending == "process gone":  # SIGKILL: the run stays RUNNING, its process is gone
+        first.study.set_user_attr(studies.OWNER_ATTR, f"{os.uname().nodename}:{dead_pid()}")
+    else:
+        client.set_terminated(interrupted, ending)
+
+    rerun = new_run(client)
+    resumed = workers.join(storage=storage, own_run_id=rerun, **JOIN)
+    assert resumed.tuning_run_id == rerun and resumed.study.user_attrs[studies.PARENT_RUN_ATTR] == rerun
+    assert names.STEP_TAG not in client.get_run(rerun).data.tags  # not marked a worker of the old run
+    said = capsys.readouterr().out
+    assert f"its tuning run {interrupted} " in said and f"run {rerun} takes it over (its 1 earlier trials" in said
+    # The straggler's trial ends; being last, it writes the summary, counting every trial, to the new owner.
+    summary = workers.finish(straggler, family="catboost", fixed={"iterations": 10})
+    assert straggler.tuning_run_id == rerun and summary.metrics["trials_complete"] == 1
+
+
+def test_a_finished_tuning_run_keeps_its_study(client, tmp_path):
+    storage = f"journal:{tmp_path / 'study.log'}"
+    finished = new_run(client)
+    workers.join(storage=storage, own_run_id=finished, **JOIN)
+    client.set_terminated(finished, "FINISHED")
+    later = new_run(client)
+    assert workers.join(storage=storage, own_run_id=later, **JOIN).tuning_run_id == finished
+    assert client.get_run(later).data.tags[names.TUNING_RUN_TAG] == finished
+
+
+def test_a_trial_asked_for_but_never_claimed_is_failed_by_its_interrupted_worker_or_later_by_age(
+        client, tmp_path, monkeypatch):
+    """A SIGINT between Optuna's ask and tabtune's claim leaves a RUNNING trial naming no worker:
+    the interrupted worker fails it (with its own running trial), and if it could not (SIGKILL),
+    reap fails it once it is older than any live worker takes to claim one."""
+    storage = f"journal:{tmp_path / 'study.log'}"
+    member = workers.join(storage=storage, own_run_id=new_run(client), **JOIN)
+    other = member.study.ask()
+    other.set_user_attr(budget.WORKER_ATTR, f"{os.uname().nodename}:{os.getpid() + 1}")  # another live worker
+    own = member.study.ask()
+    own.set_user_attr(budget.WORKER_ATTR, f"{os.uname().nodename}:{os.getpid()}")
+    unclaimed = member.study.ask()
+    workers.abandon(member)
+    states = {t.number: t.state.name for t in member.study.get_trials(deepcopy=False)}
+    assert states == {other.number: "RUNNING", own.number: "FAIL", unclaimed.number: "FAIL"}
+
+    killed = member.study.ask()  # its process was SIGKILLed before claiming it
+    monkeypatch.setattr(budget, "UNCLAIMED_AFTER_S", 3600)
+    workers.reap(member)
+    assert member.study.trials[killed.number].state.name == "RUNNING"  # could still be claimed
+    monkeypatch.setattr(budget, "UNCLAIMED_AFTER_S", -1)
+    workers.reap(member)
+    assert member.study.trials[killed.number].state.name == "FAIL"
+
+
+SETTINGS = {"family": "catboost", "fixed": {"iterations": 10}, "data_run_id": "d1", "tune_rows": 0,
+            "validation": "cv", "folds": 5, "pruner": "none", "code": "c1"}
+
+
+def test_a_study_made_under_other_settings_is_refused_naming_the_setting(client, tmp_path):
+    storage = f"journal:{tmp_path / 'study.log'}"
+    first = workers.join(storage=storage, own_run_id=new_run(client), settings=SETTINGS, **JOIN)
+    assert first.study.user_attrs[studies.SETTINGS_ATTR] == SETTINGS
+    workers.join(storage=storage, own_run_id=new_run(client), settings=dict(SETTINGS), **JOIN)  # same: joins
+    with pytest.raises(InputError, match=r"^study_name: study 's' was made with pruner='none', not 'median': use "
+                                         r"another study_name \(left empty, the name follows these settings\)$"):
+        workers.join(storage=storage, own_run_id=new_run(client), settings={**SETTINGS, "pruner": "median"}, **JOIN)
+    # The default name follows the settings, so a changed setting starts another study.
+    names_by = {workers.default_study_name("catboost", "d1", 10, {**SETTINGS, **change})
+                for change in ({}, {"tune_rows": 100}, {"code": "c2"}, {"fixed": {"iterations": 10, "depth": 4}})}
+    assert len(names_by) == 4 and all(name.startswith("tabtune-catboost-d1-it10-") for name in names_by)
+
+
+def test_a_study_with_trials_but_no_recorded_settings_is_refused(client, tmp_path):
+    storage = f"journal:{tmp_path / 'study.log'}"
+    old = workers.join(storage=storage, own_run_id=new_run(client), **JOIN)  # an earlier tabtune: no settings
+    old.study.tell(old.study.ask(), 1.0)
+    with pytest.raises(InputError, match=r"^study_name: study 's' records no settings"):
+        workers.join(storage=storage, own_run_id=new_run(client), settings=SETTINGS, **JOIN)

@@ -58,15 +58,42 @@ def is_idle(study) -> bool:
     return not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
 
 
+UNCLAIMED_AFTER_S = 60  # a RUNNING trial no worker claimed within this long was asked by a process that died
+
+
 def fail_dead_workers_trials(study) -> list[int]:
-    """Mark FAILED the RUNNING trials of workers that died on this host; their trial numbers.
-    (Other hosts' dead workers are failed by the database heartbeat.)"""
+    """Mark FAILED the RUNNING trials of workers that died on this host, and those no worker
+    claimed within UNCLAIMED_AFTER_S (asked by a process killed before it could claim them: a
+    live worker claims its trial right after asking); their trial numbers. (Other hosts' dead
+    workers are failed by the database heartbeat.)"""
+    import datetime
+
+    now = datetime.datetime.now()
+
+    def dead(trial) -> bool:
+        worker = Worker.parse(trial.user_attrs.get(WORKER_ATTR, ""))
+        if worker is None:
+            started = trial.datetime_start
+            return started is not None and (now - started).total_seconds() > UNCLAIMED_AFTER_S
+        return worker.is_dead_here()
+
+    return _fail_running(study, dead)
+
+
+def fail_own_trials(study, worker: Worker) -> list[int]:
+    """Mark FAILED the RUNNING trials of `worker` (this process, interrupted) and any trial it
+    asked but had not claimed yet, so a rerun neither waits for them nor counts them against
+    the budget. (A trial another live worker asked in the same instant and not yet claimed is
+    failed too: it then ends failed, and the budget gives its slot to a new trial.)"""
+    return _fail_running(study, lambda trial: trial.user_attrs.get(WORKER_ATTR) in (None, str(worker)))
+
+
+def _fail_running(study, should_fail) -> list[int]:
     from optuna.trial import TrialState
 
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = Worker.parse(trial.user_attrs.get(WORKER_ATTR, ""))
-        if worker and worker.is_dead_here():
+        if should_fail(trial):
             try:
                 study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
                 failed.append(trial.number)

@@ -4,11 +4,16 @@ summary."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 from dataclasses import dataclass
 
 from steps.lib.errors import InputError
 
+SETTINGS_ATTR = "tabtune.settings"  # study attribute: what defines its trials (see settings_digest)
 PARENT_RUN_ATTR = "tabtune.mlflow_run_id"  # study attribute: the tuning run its trials are logged under
+OWNER_ATTR = "tabtune.tuning_worker"  # study attribute: host:pid of the process that runs that tuning run
 METRICS_ATTR = "tabtune.metrics"  # trial attribute: its val metrics and fit time
 
 
@@ -24,6 +29,37 @@ def create_or_load(name: str, storage, sampler, pruner):
         return study, True
     except optuna.exceptions.DuplicatedStudyError:
         return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner), False
+
+
+def settings_digest(settings: dict) -> str:
+    """A short hash of the settings that define a study's trials: the default study name carries
+    it, so a change to any of them starts another study instead of joining a full one."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def check_settings(study, settings: dict, created: bool) -> None:
+    """Record the settings on a study this worker created; refuse to join one made under other
+    settings (its trials would be ranked with, and counted against the budget of, trials of
+    another search), naming the first setting that differs and the way out."""
+    settings = json.loads(json.dumps(settings, default=str))  # as the storage gives them back
+    if created:
+        study.set_user_attr(SETTINGS_ATTR, settings)
+        return
+    recorded = study.user_attrs.get(SETTINGS_ATTR)
+    deadline = time.monotonic() + 30
+    while recorded is None and not study.get_trials(deepcopy=False) and time.monotonic() < deadline:
+        time.sleep(0.5)  # its creator records them right after creating it
+        recorded = study.user_attrs.get(SETTINGS_ATTR)
+    if recorded is None:
+        raise InputError("study_name", f"study {study.study_name!r} records no settings (made by an earlier "
+                                       "tabtune), so its trials may come from another search; use another "
+                                       "study_name")
+    differing = [key for key in sorted(settings.keys() | recorded.keys()) if recorded.get(key) != settings.get(key)]
+    if differing:
+        key = differing[0]
+        raise InputError("study_name", f"study {study.study_name!r} was made with {key}={recorded.get(key)!r}, "
+                                       f"not {settings.get(key)!r}: use another study_name (left empty, the "
+                                       "name follows these settings)")
 
 
 @dataclass(frozen=True)

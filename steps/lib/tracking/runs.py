@@ -11,6 +11,7 @@ from typing import Any
 
 import mlflow
 from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
@@ -306,6 +307,14 @@ def record_reused_step(step: str, original_run_id: str, pipeline_run_id: str) ->
 
 def run_tags(run_id: str) -> dict[str, str]:
     return _client().get_run(run_id).data.tags
+
+
+def run_status(run_id: str) -> str | None:
+    """RUNNING, FINISHED, FAILED or KILLED; None if there is no such run (deleted, or another store)."""
+    try:
+        return _client().get_run(run_id).info.status
+    except MlflowException:
+        return None
 
 
 def run_metrics(run_id: str) -> dict[str, float]:
