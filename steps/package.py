@@ -41,20 +41,24 @@ def run(*, model_run_id: str, registered_model_name: str, alias: str, min_improv
     with tracking.step_run(names.PACKAGE) as run_id:
         candidate = _candidate(lineage.model_run(model_run_id), run_id)
         fingerprint = candidate.refit_tags.get(names.MODEL_FINGERPRINT_TAG)
-        existing = tracking.find_version(name, {names.MODEL_FINGERPRINT_TAG: fingerprint}) if fingerprint else None
-        verdict = _Verdict(candidate, name, alias, min_improvement, promote, registered_new=existing is None)
-        if existing is not None:
-            version = str(existing.version)
-            print(f"package: identical to version {version} (same data, parameters and code): nothing registered")
-            decision = _gate_and_apply(name, alias, version, verdict.decide, verdict.record)
-        else:
-            if not fingerprint:
-                print(f"package: refit run {candidate.model_run_id} has no {names.MODEL_FINGERPRINT_TAG} tag: "
-                      "registering without a check for an identical version")
-            with tracking.new_version(candidate.model_uri, name, candidate.version_tags(),
-                                      candidate.description()) as registered:
-                version = str(registered.version)
+        # One package step at a time per registered model, from the look for an identical version
+        # to the alias move: two identical models are never both registered, and no two steps
+        # interleave their read-compare-move (the registry has no compare-and-set on aliases).
+        with tracking.gate_lock(name):
+            existing = tracking.find_version(name, {names.MODEL_FINGERPRINT_TAG: fingerprint}) if fingerprint else None
+            verdict = _Verdict(candidate, name, alias, min_improvement, promote, registered_new=existing is None)
+            if existing is not None:
+                version = str(existing.version)
+                print(f"package: identical to version {version} (same data, parameters and code): nothing registered")
                 decision = _gate_and_apply(name, alias, version, verdict.decide, verdict.record)
+            else:
+                if not fingerprint:
+                    print(f"package: refit run {candidate.model_run_id} has no {names.MODEL_FINGERPRINT_TAG} tag: "
+                          "registering without a check for an identical version")
+                with tracking.new_version(candidate.model_uri, name, candidate.version_tags(),
+                                          candidate.description()) as registered:
+                    version = str(registered.version)
+                    decision = _gate_and_apply(name, alias, version, verdict.decide, verdict.record)
         print(f"package: {decision.message}")
         print(f"package: {name} version {version}; run {run_id}")
         return run_id
@@ -171,21 +175,18 @@ class _Verdict:
 
 def _gate_and_apply(name: str, alias: str, version: str, decide, record) -> gate.Decision:
     """Decide against the alias's holder and `record` the verdict, then tag the version with the
-    verdict and move the alias if it won, all while holding the registered model's gate lock:
-    two package steps never interleave their read-compare-move (the registry has no
-    compare-and-set on aliases; `tracking.gate_lock` is a registered model that exists once)."""
+    verdict and move the alias if it won; the caller holds the registered model's gate lock."""
 
     def decide_and_record(champion: str | None) -> gate.Decision:
         decision = decide(version, champion)
         record(version, decision)
         return decision
 
-    with tracking.gate_lock(name):
-        decision, _ = gate.decide_until_stable(lambda: tracking.alias_version(name, alias), decide_and_record)
-        if decision.tags:
-            tracking.tag_version(name, version, decision.tags, replacing=names.GATE_TAGS)
-        if decision.promote:
-            tracking.set_alias(name, alias, version)
+    decision, _ = gate.decide_until_stable(lambda: tracking.alias_version(name, alias), decide_and_record)
+    if decision.tags:
+        tracking.tag_version(name, version, decision.tags, replacing=names.GATE_TAGS)
+    if decision.promote:
+        tracking.set_alias(name, alias, version)
     return decision
 
 

@@ -206,6 +206,41 @@ def test_two_pipelines_at_once_keep_apart_and_the_better_model_ends_champion(fau
     assert rmse[holder] <= rmse[other]
 
 
+def test_four_package_steps_at_once_register_each_distinct_model_once_and_alias_the_best(upstream):
+    """Four `mlflow run -e package` processes started together on one server and registered
+    model: three distinct LASSO models, one of them packaged twice. The gate's lock spans the look
+    for an identical version, the registration and the alias move, so the twin is registered once,
+    and the alias ends on the model with the lowest test RMSE (all on the same test split)."""
+    import subprocess
+
+    from tests.conftest import PROJECT_DIR, mlflow_env, mlflow_run_args
+
+    store, data_run_id, _ = upstream
+    refits = {}
+    for alphas in ("0.01", "1", "100"):
+        tuned = run_ids(check(mlflow_run(store.uri, "tune_lasso", {"data_run_id": data_run_id, "alphas": alphas},
+                                         extra_args=["--experiment-name", "data"])))[-1]
+        refits[alphas] = run_ids(check(mlflow_run(store.uri, "refit", {"data_run_id": data_run_id,
+                                                                        "tune_run_ids": tuned},
+                                                  extra_args=["--experiment-name", "data"])))[-1]
+    packaged = [refits["0.01"], refits["1"], refits["100"], refits["1"]]
+    processes = [subprocess.Popen(mlflow_run_args("package", {"model_run_id": run_id, "registered_model_name": "four"},
+                                                  extra_args=["--experiment-name", "data"]),
+                                  cwd=PROJECT_DIR, env=mlflow_env(store.uri), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for run_id in packaged]
+    for process in processes:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, f"{out[-3000:]}\n{err[-4000:]}"
+
+    versions = store.client.search_model_versions("name = 'four'")
+    assert sorted(v.tags["refit_run_id"] for v in versions) == sorted(refits.values())  # one version per model
+    test_rmse = {run_id: store.client.get_run(run_id).data.metrics["test_rmse"] for run_id in refits.values()}
+    assert len(set(test_rmse.values())) == 3
+    holder = store.client.get_model_version_by_alias("four", "champion")
+    assert holder.tags["refit_run_id"] == min(test_rmse, key=test_rmse.get)
+    assert not store.client.search_registered_models("name LIKE 'four_%'")  # no lock, marker or probe left
+
+
 def test_tracking_server_restart_mid_tuning_loses_and_doubles_no_trial(postgres_cluster, tmp_path):
     """The server is stopped while tune_catboost is in its trial loop and started again (same
     port, database and artifact directory) 10 s later: the study goes on, every trial has exactly

@@ -392,6 +392,59 @@ def test_the_gate_lock_lets_one_package_step_at_a_time(tmp_path):
         registry.LOCK_STALE_S = 0  # every existing lock now counts as left by a dead step
         try:
             with tracking.gate_lock("stale"):
-                pass
+                owner = client.get_registered_model(f"stale{registry.LOCK_SUFFIX}").tags.get(registry.OWNER_TAG)
+                assert owner  # the stale lock (no owner) was broken and this step's own taken
         finally:
             registry.LOCK_STALE_S = original
+        assert not client.search_registered_models("name LIKE 'stale%'")  # no lock, marker or clock probe left
+
+
+def test_a_stale_lock_is_broken_once_and_no_holder_deletes_another_s_lock(tmp_path, monkeypatch, capsys):
+    """Three package steps wait on a lock whose holder died: exactly one breaks it (by creating
+    the takeover marker), then they hold the lock one at a time, each with its own token; a
+    holder whose lock was taken over meanwhile leaves its successor's lock alone and says so."""
+    import threading
+    import time
+
+    from steps.lib.tracking import registry
+
+    with in_process_store(tmp_path) as (client, _):
+        lock = f"stale{registry.LOCK_SUFFIX}"
+        client.create_registered_model(lock, tags={registry.OWNER_TAG: "a step that died"})
+        monkeypatch.setattr(registry, "LOCK_STALE_S", 1)
+        monkeypatch.setattr(registry, "STALE_CHECK_S", 0.1)
+        time.sleep(1.2)
+        spans, owners, breaks = [], [], []
+        original_delete = client.__class__.delete_registered_model
+
+        def counting_delete(self, name):
+            if name == lock and (self.get_registered_model(name).tags or {}).get(registry.OWNER_TAG) == (
+                    "a step that died"):
+                breaks.append(name)
+            return original_delete(self, name)
+
+        monkeypatch.setattr(client.__class__, "delete_registered_model", counting_delete)
+
+        def hold():
+            with tracking.gate_lock("stale"):
+                owners.append(client.get_registered_model(lock).tags[registry.OWNER_TAG])
+                started = time.monotonic()
+                time.sleep(0.3)
+                spans.append((started, time.monotonic()))
+
+        threads = [threading.Thread(target=hold) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        spans.sort()
+        assert breaks == [lock]  # broken once
+        assert len(spans) == 3 and all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+        assert len(set(owners)) == 3 and "a step that died" not in owners
+        assert not client.search_registered_models("name LIKE 'stale%'")
+
+        with tracking.gate_lock("stale"):  # held too long: another step took the lock over meanwhile
+            original_delete(client, lock)
+            client.create_registered_model(lock, tags={registry.OWNER_TAG: "successor"})
+        assert client.get_registered_model(lock).tags[registry.OWNER_TAG] == "successor"
+        assert "was taken over while this step held it" in capsys.readouterr().out

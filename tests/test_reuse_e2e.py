@@ -169,3 +169,20 @@ def test_an_interrupted_pipeline_with_a_persistent_study_resumes_it_and_finishes
     assert earlier and len(earlier) + len(later) == trials  # the study went on, not from trial 0
     assert tuning.data.metrics["trials_complete"] + tuning.data.metrics.get("trials_pruned", 0) == trials
     assert steps["package"].info.status == "FINISHED"
+
+
+def test_a_package_step_whose_version_was_deleted_runs_again_instead_of_being_reused(setup, first):
+    store = setup[0]
+    run_main(setup)  # whatever earlier tests changed: afterwards every step has a finished run
+    assert run_main(setup) == dict.fromkeys(STEPS, "reused")
+    newest = max(store.runs_of("main", "FINISHED"), key=lambda r: r.info.start_time)
+    [stand_in] = [c for c in store.children(newest.info.run_id) if c.data.tags["tabtune.step"] == "package"]
+    package_run = store.client.get_run(stand_in.data.tags["tabtune.reused_from"])
+    version = package_run.data.params["registered_version"]
+    fingerprint = store.client.get_model_version("tabtune-regressor", version).tags["tabtune.model_fingerprint"]
+    store.client.delete_model_version("tabtune-regressor", version)
+
+    assert run_main(setup) == {**dict.fromkeys(STEPS[:-1], "reused"), "package": "ran"}
+    registered = [v for v in store.client.search_model_versions("name = 'tabtune-regressor'")
+                  if v.tags.get("tabtune.model_fingerprint") == fingerprint]
+    assert len(registered) == 1 and str(registered[0].version) != version

@@ -1,7 +1,8 @@
 """Whether `main` may reuse an earlier run of a step instead of running it again: only a
 FINISHED run whose cache key (steps/lib/orchestration/step_cache.py) is this step's key now, and, for a tuning
-step on a shared study, only once no worker is still filling the study. When in doubt (a key
-that cannot be computed, a study that cannot be read), the step runs."""
+step on a shared study, only once no worker is still filling the study, and for `package`, only
+while the version it registered is still in the registry in use. When in doubt (a key that
+cannot be computed, a study or a registry that cannot be read), the step runs."""
 
 from __future__ import annotations
 
@@ -35,7 +36,26 @@ def reusable_run(step: pipeline.Step, key: str | None, parameters: dict[str, str
     if found and parameters.get("storage") and not _study_settled(found, int(float(parameters["trials"])),
                                                                   parameters["storage"]):
         return None
+    if found and step.name == names.PACKAGE and not _version_still_registered(found,
+                                                                             parameters["registered_model_name"]):
+        print(f"main: package: the version run {found} registered is not in the registry now "
+              f"({parameters['registered_model_name']!r}): packaging again", flush=True)
+        return None
     return found
+
+
+def _version_still_registered(package_run_id: str, registered_model_name: str) -> bool:
+    """Whether the version a package run registered (or named as identical) is still in the
+    registry in use, holding the same model: it may have been deleted since, with its registered
+    model, or the registry may be another one (MLFLOW_REGISTRY_URI) with its own version N."""
+    try:
+        version = tracking.run_params(package_run_id)["registered_version"]
+        refit_run_id = tracking.run_tags(package_run_id)[names.REFIT_RUN_TAG]
+        fingerprint = tracking.run_tags(refit_run_id).get(names.MODEL_FINGERPRINT_TAG)
+        tags = tracking.version_tags(registered_model_name, version)
+    except Exception:  # noqa: BLE001 - no such version (or model), or unreadable: package again
+        return False
+    return bool(fingerprint) and tags.get(names.MODEL_FINGERPRINT_TAG) == fingerprint
 
 
 def _study_settled(tuning_run_id: str, trials: int, storage: str) -> bool:

@@ -118,40 +118,95 @@ def set_alias(name: str, alias: str, version: str) -> None:
 
 
 LOCK_SUFFIX = "_tabtune_gate_lock"
+TAKEOVER_SUFFIX = "_takeover"
+OWNER_TAG = "tabtune.lock_owner"
 LOCK_WAIT_S = 300  # how long a package step waits for another one's gate
 LOCK_STALE_S = 600  # a lock older than this was left by a step that died: it is broken
+STALE_CHECK_S = 10  # how often a waiter measures the lock's age (two registry calls each time)
 
 
 @contextlib.contextmanager
 def gate_lock(name: str) -> Iterator[None]:
-    """Mutual exclusion between package steps gating the alias of registered model `name`, on any
-    machine that shares the registry: the registry has no compare-and-set on aliases, but
-    creating a registered model is atomic (a name exists once), so the lock is a registered
-    model `<name>_tabtune_gate_lock` that exists while one step reads the champion, compares and
-    moves the alias. Others wait (LOCK_WAIT_S, then fail); a lock older than LOCK_STALE_S was
-    left by a step that died and is taken over."""
+    """Mutual exclusion between package steps gating (and registering to) registered model `name`,
+    on any machine that shares the registry: the registry has no compare-and-set on aliases, but
+    creating a registered model is atomic (a name exists once), so the lock is a registered model
+    `<name>_tabtune_gate_lock` that exists while one step looks for an identical version,
+    registers, compares and moves the alias. It carries its holder's token, so a holder deletes
+    only its own lock. Others wait (LOCK_WAIT_S, then fail). A lock older than LOCK_STALE_S, by
+    the registry's clock, was left by a step that died: it is taken over by one waiter only — the
+    one whose create of a takeover marker named after that lock succeeds."""
+    import uuid
+
     client = _client()
     lock = f"{name}{LOCK_SUFFIX}"
+    token = uuid.uuid4().hex
     deadline = time.monotonic() + LOCK_WAIT_S
+    next_stale_check = 0.0
     while True:
-        try:
-            client.create_registered_model(lock, description=f"held by a tabtune package step gating {name!r}; "
-                                                             "delete it if no package step is running")
+        if _create(client, lock, token, f"held by a tabtune package step gating {name!r}; delete it if no "
+                                        "package step is running"):
             break
-        except MlflowException as error:
-            if error.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        with contextlib.suppress(MlflowException):
-            held_since_ms = client.get_registered_model(lock).creation_timestamp or 0
-            if time.time() * 1000 - held_since_ms > LOCK_STALE_S * 1000:
-                client.delete_registered_model(lock)  # its holder died; whoever creates it next wins
-                continue
+        if time.monotonic() >= next_stale_check:
+            next_stale_check = time.monotonic() + STALE_CHECK_S
+            _take_over_if_stale(client, lock)
         if time.monotonic() > deadline:
             raise TimeoutError(f"another package step has held the gate of {name!r} for over {LOCK_WAIT_S} s "
                                f"(registered model {lock!r}; delete it if no package step is running)")
         time.sleep(0.5)
     try:
         yield
+        if _owner(client, lock) != token:
+            print(f"warning: the gate lock of {name!r} was taken over while this step held it (for over "
+                  f"{LOCK_STALE_S} s): another package step may have gated at the same time; check the alias")
     finally:
         with contextlib.suppress(MlflowException):
-            client.delete_registered_model(lock)
+            if _owner(client, lock) == token:
+                client.delete_registered_model(lock)
+
+
+def _create(client, name: str, token: str, description: str) -> bool:
+    """Create registered model `name` carrying `token`; False if it exists already."""
+    try:
+        client.create_registered_model(name, tags={OWNER_TAG: token}, description=description)
+        return True
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return False
+
+
+def _owner(client, lock: str) -> str | None:
+    try:
+        return (client.get_registered_model(lock).tags or {}).get(OWNER_TAG)
+    except MlflowException:
+        return None
+
+
+def _server_now_ms(client, lock: str) -> int:
+    """The registry's clock now: the creation time it stamps on a probe it is asked to create.
+    Ages are measured on that clock only, never against this machine's."""
+    import uuid
+
+    probe = f"{lock}_clock_{uuid.uuid4().hex[:12]}"
+    created = client.create_registered_model(probe).creation_timestamp
+    with contextlib.suppress(MlflowException):
+        client.delete_registered_model(probe)
+    return int(created)
+
+
+def _take_over_if_stale(client, lock: str) -> None:
+    """Break `lock` if, by the registry's clock, it is older than LOCK_STALE_S: only the waiter
+    that creates the takeover marker for this very lock (named by its creation time) deletes it,
+    so two waiters never both break it and then delete each other's new lock."""
+    with contextlib.suppress(MlflowException):
+        held_since = int(client.get_registered_model(lock).creation_timestamp or 0)
+        if _server_now_ms(client, lock) - held_since <= LOCK_STALE_S * 1000:
+            return
+        marker = f"{lock}{TAKEOVER_SUFFIX}_{held_since}"
+        if not _create(client, marker, "takeover", "a tabtune package step is breaking a stale gate lock"):
+            return  # another waiter breaks it
+        try:
+            if int(client.get_registered_model(lock).creation_timestamp or 0) == held_since:
+                client.delete_registered_model(lock)  # its holder died; whoever creates it next wins
+        finally:
+            client.delete_registered_model(marker)
