@@ -65,8 +65,7 @@ def run(*, model_run_id: str, registered_model_name: str, alias: str, min_improv
 
 
 def _check_names(registered_model_name: str, alias: str) -> None:
-    if not registered_model_name.strip():
-        raise InputError("registered_model_name", "must not be empty")
+    tracking.check_model_name(registered_model_name)
     if not alias or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
         raise InputError("alias", f"{alias!r} is empty or reserved by MLflow; use a name such as 'champion'")
 

@@ -80,3 +80,22 @@ def test_main_ends_saying_where_the_results_are():
         "sqlite:////abs/mlflow.db  (then open http://127.0.0.1:5000)",
         "main: load the model: mlflow.pyfunc.load_model('models:/m@champion')",
     ]
+
+
+def test_main_refuses_a_model_name_unity_catalog_would_refuse_before_any_step(monkeypatch):
+    """On Databricks with Unity Catalog, `package` would fail on `tabtune-regressor` after the
+    whole tuning budget was spent: main says so first, naming the parameter and the form."""
+    import mlflow
+
+    steps = pipeline.steps()
+    default = {**SETTINGS, "registered_model_name": "tabtune-regressor"}
+    main.check(steps, default)  # the default name on a workspace registry (here: the local store)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "databricks-uc")
+    mlflow.set_registry_uri(None)  # no earlier test's registry set in this process
+    with pytest.raises(InputError, match=r"^registered_model_name: 'tabtune-regressor' is not a Unity Catalog name: "
+                                         r"use catalog\.schema\.name"):
+        main.check(steps, default)
+    for bad in ("main.tabtune", "main..tabtune"):
+        with pytest.raises(InputError, match=r"^registered_model_name:"):
+            main.check(steps, {**SETTINGS, "registered_model_name": bad})
+    main.check(steps, {**SETTINGS, "registered_model_name": "main.ml.tabtune"})

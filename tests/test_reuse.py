@@ -28,6 +28,18 @@ def test_the_key_changes_with_a_parameter():
     assert reuse.cache_key(TUNE_CATBOOST, {"trials": "50"}) != reuse.cache_key(TUNE_CATBOOST, {"trials": "51"})
 
 
+def test_an_env_storage_is_keyed_by_the_url_it_holds_never_by_the_url_itself(monkeypatch):
+    def key(url: str) -> str:
+        monkeypatch.setenv("TABTUNE_STORAGE", url)
+        return reuse.cache_key(TUNE_CATBOOST, {"trials": "50", "storage": "env:TABTUNE_STORAGE"})
+
+    first, second = key("postgresql://u:secret@db-a/optuna"), key("postgresql://u:secret@db-b/optuna")
+    assert first and second and first != second  # two databases behind one variable: two keys
+    assert key("postgresql://u:secret@db-a/optuna") == first
+    monkeypatch.delenv("TABTUNE_STORAGE")
+    assert reuse.cache_key(TUNE_CATBOOST, {"trials": "50", "storage": "env:TABTUNE_STORAGE"}) is None  # unset: runs
+
+
 def test_no_key_for_a_value_the_step_would_refuse():
     assert reuse.cache_key(TUNE_CATBOOST, {"trials": "50.5"}) is None
 
@@ -141,3 +153,20 @@ def test_a_tuning_run_whose_study_cannot_be_read_is_not_reused(store, pipeline_r
     tuning_run(store, study)
     elsewhere = f"sqlite:///{tmp_path / 'other.db'}"  # no study of that name there
     assert reuse.reusable_run(TUNE_CATBOOST, "k1", {"storage": elsewhere, "trials": "3"}) is None
+
+
+def test_a_refit_is_keyed_on_what_its_tuning_runs_hold_now(store, pipeline_run):
+    """A shared study's tuning run gains trials and a new best after a refit read it: the refit's
+    key changes, so the old refit never stands for one that would read the new best."""
+    refit = next(step for step in pipeline.steps() if step.name == "refit")
+    tuned = step_run(store, "tune_catboost", "k1")
+    store.log_metric(tuned, "best_val_rmse", 3.0)
+    store.log_metric(tuned, "trials_complete", 20)
+    store.set_tag(tuned, "best_trial", "7")
+    before = reuse.cache_key(refit, {"tune_run_ids": tuned})
+    assert before and reuse.cache_key(refit, {"tune_run_ids": tuned}) == before
+    store.log_metric(tuned, "trials_complete", 30)  # more workers finished trials; same best
+    after_more = reuse.cache_key(refit, {"tune_run_ids": tuned})
+    store.log_metric(tuned, "best_val_rmse", 2.5)
+    store.set_tag(tuned, "best_trial", "26")
+    assert len({before, after_more, reuse.cache_key(refit, {"tune_run_ids": tuned})}) == 3

@@ -6,6 +6,8 @@ cannot be computed, a study or a registry that cannot be read), the step runs.""
 
 from __future__ import annotations
 
+import hashlib
+
 from steps.lib import names, tracking
 from steps.lib.data.tables import local_path
 from steps.lib.orchestration import pipeline, step_cache
@@ -16,16 +18,37 @@ def cache_key(step: pipeline.Step, parameters: dict[str, str]) -> str | None:
     and reports whatever is wrong itself)."""
     try:
         interpreted = step_cache.interpreted_parameters(step.entry_point, parameters)
+        if str(interpreted.get("storage", "")).startswith("env:"):
+            # Two databases behind one variable name are two studies: key on the URL it holds, as a
+            # digest (the URL may carry a password, and the key is a tag anyone can read).
+            from steps.lib.search.storage import resolve_storage_url
+
+            interpreted["storage"] = "url-sha256:" + hashlib.sha256(
+                resolve_storage_url(interpreted["storage"]).encode()).hexdigest()
         data = ""
         if "data" in interpreted:
             # Keyed by content, not by where it is: the same bytes under another path are the same data.
             source = interpreted.pop("data")
             data = source if source == names.DEFAULT_DATA else step_cache.file_digest(local_path(source))
+        if step.name == names.REFIT:
+            data = _tuning_state(str(interpreted.get("tune_run_ids", "")))
         return step_cache.step_key(step=step.name, entry_point=step.entry_point, parameters=interpreted,
                                    code=step_cache.step_code_digest(step.entry_point), data=data,
                                    dependencies=step_cache.dependencies_digest())
     except Exception:  # noqa: BLE001 - never wrong: no key, no reuse
         return None
+
+
+def _tuning_state(tune_run_ids: str) -> str:
+    """What refit reads from its tuning runs beyond their IDs: a shared study's tuning run can
+    gain trials (and a new best.json) after a refit read it, and that refit must not stand for
+    one that would read the new best."""
+    state = []
+    for run_id in filter(None, (part.strip() for part in tune_run_ids.split(","))):
+        metrics, tags = tracking.run_metrics(run_id), tracking.run_tags(run_id)
+        state.append(f"{run_id}:{tags.get('best_trial')}:{metrics.get('best_val_rmse')}:"
+                     f"{metrics.get('trials_complete')}:{metrics.get('trials_pruned')}")
+    return ",".join(state)
 
 
 def reusable_run(step: pipeline.Step, key: str | None, parameters: dict[str, str]) -> str | None:

@@ -29,6 +29,7 @@ from steps.lib.tracking.child_runs import (
 from steps.lib.tracking.models import load_pyfunc, log_model, register_model
 from steps.lib.tracking.registry import (
     alias_version,
+    check_model_name,
     find_version,
     gate_lock,
     link_model_metrics,
@@ -75,6 +76,7 @@ __all__ = [
     "TrialRuns",
     "UploadFailed",
     "alias_version",
+    "check_model_name",
     "child_runs",
     "create_run",
     "download_dir",

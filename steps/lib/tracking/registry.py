@@ -15,6 +15,19 @@ from mlflow.exceptions import MlflowException
 from steps.lib.tracking.runs import _client
 
 
+def check_model_name(name: str) -> None:
+    """A registered model name the registry in use will take: Unity Catalog wants
+    catalog.schema.name, and finding out in `package` would cost the whole tuning budget."""
+    from steps.lib.errors import InputError
+
+    if not name.strip():
+        raise InputError("registered_model_name", "must not be empty")
+    if mlflow.get_registry_uri().startswith("databricks-uc") and (
+            len(parts := name.split(".")) != 3 or not all(part.strip() for part in parts)):
+        raise InputError("registered_model_name", f"{name!r} is not a Unity Catalog name: use catalog.schema.name "
+                                                  "(the registry in use is Unity Catalog)")
+
+
 def model_id_of(model_uri: str) -> str:
     """The logged model's ID in an MLflow 3 model URI `models:/m-…`."""
     model_id = model_uri.removeprefix("models:/")
