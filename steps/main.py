@@ -40,12 +40,16 @@ def run(*, families: str = ",".join(pipeline.DEFAULT_FAMILIES), env_manager: str
     steps = pipeline.steps(pipeline.parse_families(families))
     check(steps, settings)  # fail here, before any step runs
     with tracking.step_run(names.MAIN) as pipeline_run_id, stopping_steps(pipeline_run_id):
+        tracking.name_run(pipeline_run_id, outcome.PROJECT_NAME)
+
+        reused: set[str] = set()
 
         def start(step: pipeline.Step, run_ids: dict[str, str]) -> str | scheduler.Started:
             parameters = step.parameters(settings, run_ids)
             key = reuse_module.cache_key(step, parameters)
             earlier = reuse_module.reusable_run(step, key, parameters) if reuse == "auto" else None
             if earlier:
+                reused.add(step.name)
                 tracking.record_reused_step(step.name, earlier, pipeline_run_id)
                 print(f"main: {step.name}: reused {earlier}", flush=True)
                 return earlier  # later steps read the run that did the work
@@ -57,7 +61,7 @@ def run(*, families: str = ",".join(pipeline.DEFAULT_FAMILIES), env_manager: str
         run_ids = scheduler.run_steps(steps, start, finish, at_once=parallel_steps, grace_s=STOP_GRACE_S)
         results = outcome.record_results(pipeline_run_id, run_ids,
                                          registered_model_name=settings["registered_model_name"],
-                                         alias=settings["alias"])
+                                         alias=settings["alias"], reused=frozenset(reused))
         print(closing_lines(results, pipeline_run_id, *tracking.store_location()), flush=True)
         return pipeline_run_id
 

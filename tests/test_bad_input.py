@@ -99,6 +99,7 @@ def test_pipeline_stops_at_the_failing_step(store, files):
     pipeline_id = re.findall(r"Run \(ID '([0-9a-f]+)'\) failed", result.stderr)[-1]
     pipeline = store.client.get_run(pipeline_id)
     assert pipeline.info.status == "FAILED" and failed_prepare in pipeline.data.tags["tabtune.error"]
+    assert pipeline.info.run_name == "tabtune"  # named from its first moment, not `capable-goat-293`
     children = store.children(pipeline_id)
     assert [c.info.run_id for c in children] == [failed_prepare]
     assert children[0].info.status == "FAILED"

@@ -206,5 +206,5 @@ def test_a_step_that_fails_beside_another_stops_it_and_the_pipeline_names_the_fa
     assert all(t.info.status in ("FINISHED", "KILLED") for t in trials)
     assert store.runs_of("refit") == [] and store.runs_of("package") == []
     (pipeline,) = store.runs_of("main")
-    assert pipeline.info.status == "FAILED"
+    assert pipeline.info.status == "FAILED" and pipeline.info.run_name == "tabtune"
     assert pipeline.data.tags["tabtune.error"] == f"step tune_lasso failed (run {lasso.info.run_id})"

@@ -28,3 +28,10 @@ def test_registry_line_says_whether_the_alias_moved():
     assert outcome.registry_line(again) == ("Registered `m` version 3 (an identical model was registered before: "
                                              "no new version); @champion now points to it.")
     assert outcome.registry_line(finished(None)) == "Registered `m` version 3; no version holds @champion."
+
+
+def test_a_reused_package_step_says_it_registered_nothing_and_where_the_alias_is_now():
+    reused = dataclasses.replace(finished("4"), step_ids={"package": "pk1"}, registered_new=False,
+                                 package_reused=True)
+    assert outcome.registry_line(reused) == ("Reused `m` version 3 (registered by package run pk1: nothing "
+                                             "registered now); @champion is on version 4.")

@@ -66,6 +66,9 @@ def test_a_full_rerun_reuses_every_step_and_registers_nothing(setup, first):
         assert last.data.tags[f"tabtune.run_id.{step}"] == child.data.tags["tabtune.reused_from"]
     refit = next(c for c in children if c.data.tags["tabtune.step"] == "refit")
     assert refit.data.metrics["test_rmse"] == last.data.metrics["test_rmse"]
+    package = original.data.tags["tabtune.run_id.package"]
+    assert f"Reused `tabtune-regressor` version 1 (registered by package run {package}: nothing registered now)" in (
+        last.data.tags["mlflow.note.content"])
 
 
 def test_changing_early_stopping_rounds_reruns_refit_and_package(setup, first):

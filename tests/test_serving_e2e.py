@@ -84,6 +84,20 @@ def test_served_champion_answers_raw_rows_with_nulls_and_unseen_levels(shop, ser
     np.testing.assert_allclose(predictions, np.asarray(expected, dtype="float64"), rtol=1e-9)
 
 
+def test_served_champion_answers_a_request_whose_numeric_columns_are_all_integers(shop, served):
+    """JSON with no null and no fraction in a numeric column arrives as int64, not float64: the
+    signature's double columns must still take it (MLflow converts ints it can hold exactly)."""
+    _, _, model = shop
+    whole = pd.DataFrame({"x1": [1, -2, 0], "x2": [0, 1, -1], "colour": ["red", "blue", "green"],
+                          "size": ["S", "M", "L"]})
+    assert str(whole["x1"].dtype) == "int64" and '"x1"' in whole.to_json(orient="split")
+    status, body = post(served, whole)
+    assert status == 200, body[:2000]
+    predictions = np.asarray(json.loads(body)["predictions"], dtype="float64")
+    expected = model.predict(whole.astype({"x1": "float64", "x2": "float64"}))
+    np.testing.assert_allclose(predictions, np.asarray(expected, dtype="float64"), rtol=1e-9)
+
+
 @pytest.mark.parametrize(("frame", "column"), [
     (AWKWARD.drop(columns=["colour"]), "colour"),
     (AWKWARD.assign(x2=["cheap", "dear", "free"]), "x2"),

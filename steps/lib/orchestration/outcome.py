@@ -24,6 +24,7 @@ class Outcome:
     alias: str
     alias_version: str | None
     registered_new: bool = True  # False: an identical version existed, nothing was registered
+    package_reused: bool = False  # True: this pipeline reused an earlier package step, registered nothing
 
     @property
     def alias_moved(self) -> bool:
@@ -50,17 +51,25 @@ def registry_line(outcome: Outcome) -> str:
     """One sentence on the registry: which version this run made and where the alias is."""
     name, alias = outcome.registered_model_name, outcome.alias
     where = f"`{name}` version {outcome.registered_version}"
-    if not outcome.registered_new:
-        where += " (an identical model was registered before: no new version)"
+    if outcome.package_reused:
+        verb = "Reused"
+        where += f" (registered by package run {outcome.step_ids.get(names.PACKAGE, '?')}: nothing registered now)"
+    else:
+        verb = "Registered"
+        if not outcome.registered_new:
+            where += " (an identical model was registered before: no new version)"
+    # Read from the registry now: for a reused step, where the alias is today, whatever it did then.
+    points, stays = ("points to it", "is on version") if outcome.package_reused else ("now points to it",
+                                                                                       "stays on version")
     if outcome.alias_moved:
-        return f"Registered {where}; @{alias} now points to it."
+        return f"{verb} {where}; @{alias} {points}."
     if outcome.alias_version:
-        return f"Registered {where}; @{alias} stays on version {outcome.alias_version}."
-    return f"Registered {where}; no version holds @{alias}."
+        return f"{verb} {where}; @{alias} {stays} {outcome.alias_version}."
+    return f"{verb} {where}; no version holds @{alias}."
 
 
 def record_results(pipeline_run_id: str, step_ids: dict[str, str], *, registered_model_name: str,
-                   alias: str) -> Outcome:
+                   alias: str, reused: frozenset[str] = frozenset()) -> Outcome:
     """What the pipeline run shows once every step finished: the refit's test RMSE and
     leaderboard, the summary as an artifact and as the run page's description; the outcome."""
     from steps.lib import tracking
@@ -76,6 +85,7 @@ def record_results(pipeline_run_id: str, step_ids: dict[str, str], *, registered
         alias=alias,
         alias_version=tracking.alias_version(registered_model_name, alias),
         registered_new=package_params.get("registered_new", "True") == "True",
+        package_reused=names.PACKAGE in reused,
     )
     text = summary(outcome)
     tracking.log_results(metrics={"test_rmse": outcome.test_rmse}, run_id=pipeline_run_id)

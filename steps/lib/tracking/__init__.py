@@ -66,7 +66,7 @@ from steps.lib.tracking.runs import (
     tolerate_outages,
     unreachable_tracking_server,
 )
-from steps.lib.tracking.ui import present_run, store_location
+from steps.lib.tracking.ui import name_run, present_run, store_location
 
 __all__ = [
     "BackgroundChildRunWriter",
@@ -103,6 +103,7 @@ __all__ = [
     "log_text",
     "logged_model_metrics",
     "mask_source_tags",
+    "name_run",
     "new_version",
     "present_run",
     "record_reused_step",

@@ -24,13 +24,20 @@ def _is_generated_name(name: str) -> bool:
     return bool(match) and match[1] in name_utils._GENERATOR_PREDICATES and match[2] in name_utils._GENERATOR_NOUNS
 
 
+def name_run(run_id: str, name: str, run=None) -> None:
+    """Name the run `name` unless the user named it (`--run-name`): from its first moment, so a
+    pipeline that fails or is interrupted is as easy to find as a finished one."""
+    run = run or _client().get_run(run_id)
+    if _is_generated_name(run.info.run_name):
+        _client().update_run(run_id, name=name)
+
+
 def present_run(run_id: str, *, name: str, description: str) -> None:
     """Name the run `name` unless the user named it (`--run-name`), put `description` on its
     page, and mark its experiment as model development if it has no kind yet."""
     client = _client()
     run = client.get_run(run_id)
-    if _is_generated_name(run.info.run_name):
-        client.update_run(run_id, name=name)
+    name_run(run_id, name, run)
     client.set_tag(run_id, NOTE_TAG, description)
     experiment = client.get_experiment(run.info.experiment_id)
     if EXPERIMENT_KIND_TAG not in experiment.tags:
