@@ -57,6 +57,8 @@ def run(*, families: str = ",".join(pipeline.DEFAULT_FAMILIES), env_manager: str
 
         def finish(step: pipeline.Step, run_id: str) -> None:
             tracking.set_tags({names.STEP_RUN_TAG_PREFIX + step.name: run_id})
+            if step.name == names.PREPARE:  # the runs list's Dataset column then shows the table
+                tracking.copy_dataset_inputs(run_id, pipeline_run_id)
 
         run_ids = scheduler.run_steps(steps, start, finish, at_once=parallel_steps, grace_s=STOP_GRACE_S)
         results = outcome.record_results(pipeline_run_id, run_ids,

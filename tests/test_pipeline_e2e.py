@@ -50,6 +50,10 @@ def test_hierarchy_counts_and_parent_tags(pipeline):
         assert run.info.status == "FINISHED"
         assert run.data.tags["mlflow.project.entryPoint"] == ENTRY_POINTS[step]
         assert pipeline_run.data.tags[f"tabtune.run_id.{step}"] == run.info.run_id
+    # The runs list's Dataset column: the pipeline run shows the same datasets as its prepare run.
+    datasets = {(i.dataset.name, i.dataset.digest) for i in pipeline_run.inputs.dataset_inputs}
+    assert datasets == {(i.dataset.name, i.dataset.digest) for i in steps["prepare"].inputs.dataset_inputs}
+    assert {name for name, _ in datasets} == {"train", "val", "test"}
     alpha_runs = store.children(steps["tune_lasso"].info.run_id)
     assert sorted(float(r.data.params["alpha"]) for r in alpha_runs) == [0.01, 0.1, 1.0]
     trial_runs = store.children(steps["tune_catboost"].info.run_id)

@@ -8,6 +8,7 @@ names re-exported here: `from steps.lib import tracking; tracking.step_run(...)`
 # The submodule `child_runs` and the function `runs.child_runs` share a name: importing the
 # submodule binds the name on this package, so the function must be imported after it.
 from steps.lib.tracking.artifacts import (
+    copy_dataset_inputs,
     download_dir,
     download_json,
     download_uri,
@@ -78,6 +79,7 @@ __all__ = [
     "alias_version",
     "check_model_name",
     "child_runs",
+    "copy_dataset_inputs",
     "create_run",
     "download_dir",
     "download_json",

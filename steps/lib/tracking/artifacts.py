@@ -101,6 +101,17 @@ def download_uri(uri: str) -> str:
 SCHEMA_SAMPLE_ROWS = 10_000  # as many rows as MLflow's own dataset digest reads
 
 
+def copy_dataset_inputs(from_run_id: str, to_run_id: str) -> None:
+    """The datasets `from_run_id` logged as inputs, logged on `to_run_id` too: the pipeline run
+    then shows in the runs list's Dataset column which table it used."""
+    from steps.lib.tracking.runs import _client
+
+    client = _client()
+    inputs = client.get_run(from_run_id).inputs
+    if inputs and inputs.dataset_inputs:
+        client.log_inputs(to_run_id, datasets=list(inputs.dataset_inputs))
+
+
 def log_split_inputs(splits, source: str) -> None:
     """Each split as an MLflow dataset input (train/val/test context), so lineage shows the data."""
     import warnings
