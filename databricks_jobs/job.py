@@ -30,6 +30,9 @@ RUN_ID_KEY = "run_id"
 PIPELINE_RUN_KEY = "pipeline_run_id"
 STEP_KEY = "step"
 EXPERIMENT_KEY = "experiment"
+# The first task also gets the registered model name, to refuse one the registry would refuse
+# (Unity Catalog: catalog.schema.name) before any step runs, not in package after the budget.
+MODEL_NAME_KEY = "check_registered_model_name"
 
 ENTRY_POINT_KEY = "entry_point"
 # What a task does with its step: run it (`step`), run one of several tuning workers on one shared
@@ -42,7 +45,7 @@ WORKERS_KEY = "workers"  # how many workers the collect task expects
 SECRET_SCOPE_KEY = "storage_secret_scope"  # where the workers' Optuna storage URL is kept: the
 SECRET_KEY_KEY = "storage_secret_key"  # names of a Databricks secret, never its value
 CONTROL_KEYS = (STEP_KEY, ENTRY_POINT_KEY, EXPERIMENT_KEY, PIPELINE_RUN_KEY, ROLE_KEY, WORKER_KEY, WORKERS_KEY,
-                SECRET_SCOPE_KEY, SECRET_KEY_KEY)
+                SECRET_SCOPE_KEY, SECRET_KEY_KEY, MODEL_NAME_KEY)
 # The environment variable a worker task puts the secret in; the step reads it through `env:`.
 STORAGE_ENV = "TABTUNE_OPTUNA_STORAGE"
 DEFAULT_SECRET_SCOPE = "tabtune"
@@ -69,7 +72,8 @@ def task_parameters(step: pipeline.Step) -> dict[str, str]:
 
     The first task gets the experiment and creates the pipeline run; the others get its ID."""
     if step.name == FIRST_STEP:
-        control = {EXPERIMENT_KEY: job_parameter(EXPERIMENT_KEY)}
+        control = {EXPERIMENT_KEY: job_parameter(EXPERIMENT_KEY),
+                   MODEL_NAME_KEY: job_parameter("registered_model_name")}
     else:
         control = {PIPELINE_RUN_KEY: task_value(FIRST_STEP, PIPELINE_RUN_KEY)}
     settings = {name: job_parameter(name) for name in step.settings}

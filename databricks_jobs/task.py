@@ -24,6 +24,7 @@ from databricks_jobs.job import (
     EXPERIMENT_KEY,
     FIRST_STEP,
     LAST_STEP,
+    MODEL_NAME_KEY,
     PIPELINE_RUN_KEY,
     ROLE_KEY,
     RUN_ID_KEY,
@@ -82,6 +83,8 @@ def run_task(step: str, params: dict[str, str], task_values: TaskValues, runner:
         return collect_workers(step, params, task_values)
     options = {key: value for key, value in params.items() if key not in CONTROL_KEYS}
     if step == FIRST_STEP:
+        model_name = params.get(MODEL_NAME_KEY, "")
+        tracking.check_model_name(model_name or names.default_model_name(options.get("data", names.DEFAULT_DATA)))
         pipeline_run_id = start_pipeline_run(params[EXPERIMENT_KEY])
         task_values.set(PIPELINE_RUN_KEY, pipeline_run_id)
     else:

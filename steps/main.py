@@ -37,6 +37,9 @@ def run(*, families: str = ",".join(pipeline.DEFAULT_FAMILIES), env_manager: str
     at once; returns the pipeline's run ID. `settings` are the steps' own parameters
     (`pipeline.all_setting_options`), each passed to every step that takes it."""
     settings = {option.name: option.default for option in pipeline.all_setting_options()} | settings
+    # Each table its own registered model unless named: a champion never judges another table.
+    settings["registered_model_name"] = (settings["registered_model_name"]
+                                         or names.default_model_name(settings["data"]))
     steps = pipeline.steps(pipeline.parse_families(families))
     check(steps, settings)  # fail here, before any step runs
     with tracking.step_run(names.MAIN) as pipeline_run_id, stopping_steps(pipeline_run_id):
@@ -109,11 +112,14 @@ def stopping_steps(pipeline_run_id: str):
 def closing_lines(results: outcome.Outcome, pipeline_run_id: str, store: str, ui_command: str | None) -> str:
     """Where the results went and how to look at them: what a person reads last."""
     look = f"look at it: {ui_command}  (then open http://127.0.0.1:5000)" if ui_command else f"open {store}"
+    # The alias only when it is on this run's model: else the alias would serve another model.
+    model_uri = (f"models:/{results.registered_model_name}@{results.alias}" if results.alias_moved
+                 else f"models:/{results.registered_model_name}/{results.registered_version}")
     return "\n".join([
         f"main: test_rmse={results.test_rmse:.4f}; pipeline run {pipeline_run_id}",
         f"main: {outcome.registry_line(results).replace('`', '')}",
         f"main: results are in {store}; {look}",
-        f"main: load the model: mlflow.pyfunc.load_model('models:/{results.registered_model_name}@{results.alias}')",
+        f"main: load the model: mlflow.pyfunc.load_model('{model_uri}')",
     ])
 
 

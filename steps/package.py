@@ -35,11 +35,14 @@ from steps.lib.orchestration import cli, lineage
 def run(*, model_run_id: str, registered_model_name: str, alias: str, min_improvement: float = 0.0,
         promote: str = "gate") -> str:
     """Check, register (once) and gate the model; returns this step's run ID."""
-    _check_names(registered_model_name, alias)
+    if registered_model_name:
+        _check_names(registered_model_name, alias)
     gate.check_settings(min_improvement, promote)
-    name = registered_model_name
     with tracking.step_run(names.PACKAGE) as run_id:
-        candidate = _candidate(lineage.model_run(model_run_id), run_id)
+        model_run_id = lineage.model_run(model_run_id)
+        name = registered_model_name or _default_name(model_run_id)
+        _check_names(name, alias)
+        candidate = _candidate(model_run_id, run_id)
         fingerprint = candidate.refit_tags.get(names.MODEL_FINGERPRINT_TAG)
         # One package step at a time per registered model, from the look for an identical version
         # to the alias move: two identical models are never both registered, and no two steps
@@ -62,6 +65,14 @@ def run(*, model_run_id: str, registered_model_name: str, alias: str, min_improv
         print(f"package: {decision.message}")
         print(f"package: {name} version {version}; run {run_id}")
         return run_id
+
+
+def _default_name(model_run_id: str) -> str:
+    """`tabtune_<data file stem>` of the table the refit run's data run read."""
+    data_run_id = tracking.run_tags(model_run_id)[names.DATA_RUN_TAG]
+    name = names.default_model_name(tracking.download_json(data_run_id, names.SCHEMA_FILE).get("source", ""))
+    print(f"package: registered_model_name not given: {name} (from the data file's name)")
+    return name
 
 
 def _check_names(registered_model_name: str, alias: str) -> None:
@@ -159,7 +170,7 @@ class _Verdict:
         version is deleted again by new_version)."""
         candidate = self.candidate
         tracking.log_results(
-            params={"registered_version": version, "model_uri": candidate.model_uri,
+            params={"registered_model": self.name, "registered_version": version, "model_uri": candidate.model_uri,
                     "registered_new": self.registered_new},
             tags={names.REFIT_RUN_TAG: candidate.model_run_id, **decision.tags},
         )
@@ -230,8 +241,9 @@ def _unseen_test_rows(name: str, version: str, candidate: Candidate) -> np.ndarr
 
 OPTIONS = [
     options.StepOnly(["--model-run-id"], default="", help="The refit run to register ('' = the latest FINISHED one)."),
-    click.Option(["--registered-model-name"], default="tabtune-regressor", show_default=True,
-                 help="The registered model a new version goes to (catalog.schema.name on Unity Catalog)."),
+    click.Option(["--registered-model-name"], default="", show_default=True,
+                 help="The registered model a new version goes to ('' = tabtune_<data file name>, one per table; "
+                      "catalog.schema.name on Unity Catalog)."),
     click.Option(["--alias"], default="champion", show_default=True,
                  help="The alias the gate may move to the new version."),
     click.Option(["--min-improvement"], type=click.FloatRange(min=0.0, max=1.0, max_open=True), default=0.0,

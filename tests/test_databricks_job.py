@@ -78,7 +78,8 @@ def step_task(step: str, entry_point: str, control: dict[str, str], **wired: str
 
 
 TASK_PARAMETERS = {
-    "prepare": step_task("prepare", "prepare", {"experiment": P("experiment")}),
+    "prepare": step_task("prepare", "prepare", {"experiment": P("experiment"),
+                                                "check_registered_model_name": P("registered_model_name")}),
     "tune_lasso": step_task("tune_lasso", "tune_lasso", PIPELINE, data_run_id=V("prepare")),
     "tune_catboost": step_task("tune_catboost", "tune", PIPELINE, family="catboost", data_run_id=V("prepare")),
     "refit": step_task("refit", "refit", PIPELINE, data_run_id=V("prepare"),

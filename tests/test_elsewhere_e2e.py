@@ -139,9 +139,9 @@ def test_pipeline_on_a_postgres_backed_server(tracking_server, secret_git_url, t
     assert len(server.children(steps["tune_catboost"].info.run_id)) == 2
     # Artifacts go through the server (proxied), never to a path the client can see.
     assert server.client.get_run(pipeline_id).info.artifact_uri.startswith("mlflow-artifacts:")
-    version = server.client.get_model_version_by_alias("tabtune-regressor", "champion")
+    version = server.client.get_model_version_by_alias("tabtune_diabetes", "champion")
     assert version.tags["refit_run_id"] == steps["refit"].info.run_id
-    model = mlflow.pyfunc.load_model("models:/tabtune-regressor@champion") if _use(server) else None
+    model = mlflow.pyfunc.load_model("models:/tabtune_diabetes@champion") if _use(server) else None
     predictions = np.asarray(model.predict(model.input_example)).ravel()
     assert np.isfinite(predictions).all() and len(predictions) == len(model.input_example)
     assert leaks(server, [pipeline_id, *[r.info.run_id for r in runs]], SECRET, tmp_path / "scan") == []

@@ -80,6 +80,18 @@ def test_main_ends_saying_where_the_results_are():
         "sqlite:////abs/mlflow.db  (then open http://127.0.0.1:5000)",
         "main: load the model: mlflow.pyfunc.load_model('models:/m@champion')",
     ]
+    # The alias stayed on another version: the line loads the version this run registered.
+    kept = main.closing_lines(finished("1"), "run1", "http://server", None).splitlines()
+    assert kept[1] == "main: Registered m version 3; @champion stays on version 1."
+    assert kept[-1] == "main: load the model: mlflow.pyfunc.load_model('models:/m/3')"
+
+
+def test_an_unnamed_pipeline_registers_under_its_table_s_name():
+    from steps.lib import names
+
+    assert names.default_model_name("diabetes") == "tabtune_diabetes"
+    assert names.default_model_name("/data/Ames Housing.csv") == "tabtune_ames_housing"
+    assert names.default_model_name("s3://bucket/sales-2024.parquet?versionId=3") == "tabtune_sales_2024"
 
 
 def test_main_refuses_a_model_name_unity_catalog_would_refuse_before_any_step(monkeypatch):

@@ -117,9 +117,9 @@ def test_registered_version_alias_and_lineage(pipeline):
     store, pipeline_id, second_id = pipeline
     steps = step_runs(store, pipeline_id)
     # The second pipeline (same seed) refit an identical model: registered once, named twice.
-    versions = store.client.search_model_versions("name = 'tabtune-regressor'")
+    versions = store.client.search_model_versions("name = 'tabtune_diabetes'")
     assert len(versions) == 1
-    champion = store.client.get_model_version_by_alias("tabtune-regressor", "champion")
+    champion = store.client.get_model_version_by_alias("tabtune_diabetes", "champion")
     assert champion.tags["refit_run_id"] == steps["refit"].info.run_id
     assert champion.tags["tabtune.gate"] == "promoted"
     second_package = step_runs(store, second_id)["package"].data.params
@@ -136,7 +136,7 @@ def test_model_loads_predicts_and_has_a_signature(pipeline):
     store, _, _ = pipeline
     mlflow.set_tracking_uri(store.uri)
     mlflow.set_registry_uri(store.uri)
-    model = mlflow.pyfunc.load_model("models:/tabtune-regressor@champion")
+    model = mlflow.pyfunc.load_model("models:/tabtune_diabetes@champion")
     signature = model.metadata.signature
     assert signature is not None and [c.name for c in signature.inputs.inputs][:2] == ["age", "sex"]
     example = model.input_example
@@ -194,12 +194,21 @@ def test_standalone_tune_catboost_on_a_fresh_store(store):
     assert data_runs == {prepares[0].info.run_id}
 
 
-def test_csv_with_categorical_columns(store, tmp_path):
+def test_csv_with_categorical_columns_gets_its_own_champion_after_diabetes(pipeline, tmp_path):
+    """A user's own table after the quick start, in the same store: it starts its own registered
+    model (named after the file), takes that model's alias, and the console's lines say so and
+    load it; the diabetes champion is untouched."""
+    store = pipeline[0]
+    diabetes = store.client.get_model_version_by_alias("tabtune_diabetes", "champion").version
     frame = make_frame(n_rows=150, seed=3)
     frame.loc[[1, 2], "y"] = np.nan
     path = tmp_path / "shop.csv"
     frame.to_csv(path, index=False)
     result = check(store.run("main", {**TINY, "data": str(path), "target": "y", "trials": 2}))
+    lines = result.stdout.splitlines()
+    assert "main: Registered tabtune_shop version 1; @champion now points to it." in lines
+    assert "main: load the model: mlflow.pyfunc.load_model('models:/tabtune_shop@champion')" in lines
+    assert store.client.get_model_version_by_alias("tabtune_diabetes", "champion").version == diabetes
     steps = step_runs(store, pipeline_run_id(result))
     prepare = steps["prepare"]
     assert prepare.data.metrics["rows_dropped_missing_target"] == 2

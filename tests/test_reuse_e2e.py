@@ -40,7 +40,7 @@ def run_main(setup, **params) -> dict[str, str]:
 
 
 def versions(store) -> int:
-    return len(store.client.search_model_versions("name = 'tabtune-regressor'"))
+    return len(store.client.search_model_versions("name = 'tabtune_table'"))
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_a_full_rerun_reuses_every_step_and_registers_nothing(setup, first):
     refit = next(c for c in children if c.data.tags["tabtune.step"] == "refit")
     assert refit.data.metrics["test_rmse"] == last.data.metrics["test_rmse"]
     package = original.data.tags["tabtune.run_id.package"]
-    assert f"Reused `tabtune-regressor` version 1 (registered by package run {package}: nothing registered now)" in (
+    assert f"Reused `tabtune_table` version 1 (registered by package run {package}: nothing registered now)" in (
         last.data.tags["mlflow.note.content"])
 
 
@@ -182,10 +182,10 @@ def test_a_package_step_whose_version_was_deleted_runs_again_instead_of_being_re
     [stand_in] = [c for c in store.children(newest.info.run_id) if c.data.tags["tabtune.step"] == "package"]
     package_run = store.client.get_run(stand_in.data.tags["tabtune.reused_from"])
     version = package_run.data.params["registered_version"]
-    fingerprint = store.client.get_model_version("tabtune-regressor", version).tags["tabtune.model_fingerprint"]
-    store.client.delete_model_version("tabtune-regressor", version)
+    fingerprint = store.client.get_model_version("tabtune_table", version).tags["tabtune.model_fingerprint"]
+    store.client.delete_model_version("tabtune_table", version)
 
     assert run_main(setup) == {**dict.fromkeys(STEPS[:-1], "reused"), "package": "ran"}
-    registered = [v for v in store.client.search_model_versions("name = 'tabtune-regressor'")
+    registered = [v for v in store.client.search_model_versions("name = 'tabtune_table'")
                   if v.tags.get("tabtune.model_fingerprint") == fingerprint]
     assert len(registered) == 1 and str(registered[0].version) != version

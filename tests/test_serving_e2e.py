@@ -20,7 +20,7 @@ from tests.conftest import TINY, Store, check, make_frame, mlflow_env
 from tests.servers import free_port, stop_process, wait_for
 
 pytestmark = pytest.mark.slow
-MODEL = "models:/tabtune-regressor@champion"
+MODEL = "models:/tabtune_shop@champion"
 
 
 @pytest.fixture(scope="module")

@@ -99,3 +99,16 @@ SUMMARY_FILE = "pipeline_summary.md"
 
 SPLITS = ("train", "val", "test")
 DEFAULT_DATA = "diabetes"
+
+
+def default_model_name(data: str) -> str:
+    """The registered model a table's versions go to when no name is given: `tabtune_<file
+    stem>` (`ames.csv` -> `tabtune_ames`, diabetes -> `tabtune_diabetes`), so each table starts
+    its own lineage and a champion never has to judge another table's rows. Letters, digits and
+    underscores only: valid in Unity Catalog once prefixed with `catalog.schema.`."""
+    import re
+    from urllib.parse import urlparse
+
+    path = urlparse(data).path if "://" in data else data
+    stem = re.split(r"[\\/]", path.rstrip("/\\"))[-1].split(".")[0] or "table"
+    return "tabtune_" + (re.sub(r"[^a-z0-9_]+", "_", stem.lower()).strip("_") or "table")

@@ -76,6 +76,7 @@ def record_results(pipeline_run_id: str, step_ids: dict[str, str], *, registered
 
     refit_run_id = step_ids[names.REFIT]
     package_params = tracking.run_params(step_ids[names.PACKAGE])
+    registered_model_name = package_params.get("registered_model") or registered_model_name
     outcome = Outcome(
         step_ids=dict(step_ids),
         test_rmse=tracking.run_metrics(refit_run_id)["test_rmse"],
@@ -83,7 +84,7 @@ def record_results(pipeline_run_id: str, step_ids: dict[str, str], *, registered
         registered_model_name=registered_model_name,
         registered_version=package_params.get("registered_version", "?"),
         alias=alias,
-        alias_version=tracking.alias_version(registered_model_name, alias),
+        alias_version=tracking.alias_version(registered_model_name, alias) if registered_model_name else None,
         registered_new=package_params.get("registered_new", "True") == "True",
         package_reused=names.PACKAGE in reused,
     )
