@@ -67,7 +67,8 @@ def run(*, families: str = ",".join(pipeline.DEFAULT_FAMILIES), env_manager: str
         results = outcome.record_results(pipeline_run_id, run_ids,
                                          registered_model_name=settings["registered_model_name"],
                                          alias=settings["alias"], reused=frozenset(reused))
-        print(closing_lines(results, pipeline_run_id, *tracking.store_location()), flush=True)
+        print(closing_lines(results, pipeline_run_id, *tracking.store_location(),
+                            page=tracking.run_page(pipeline_run_id)), flush=True)
         return pipeline_run_id
 
 
@@ -109,9 +110,14 @@ def stopping_steps(pipeline_run_id: str):
         raise
 
 
-def closing_lines(results: outcome.Outcome, pipeline_run_id: str, store: str, ui_command: str | None) -> str:
-    """Where the results went and how to look at them: what a person reads last."""
-    look = f"look at it: {ui_command}  (then open http://127.0.0.1:5000)" if ui_command else f"open {store}"
+def closing_lines(results: outcome.Outcome, pipeline_run_id: str, store: str, ui_command: str | None,
+                  page: str | None = None) -> str:
+    """Where the results went and how to look at them (the pipeline run's page, opened in the
+    UI's Model training mode): what a person reads last."""
+    if ui_command:
+        look = f"look at it: {ui_command}  (then open {page or 'http://127.0.0.1:5000'})"
+    else:
+        look = f"open {page or store}"
     # The alias only when it is on this run's model: else the alias would serve another model.
     model_uri = (f"models:/{results.registered_model_name}@{results.alias}" if results.alias_moved
                  else f"models:/{results.registered_model_name}/{results.registered_version}")

@@ -80,6 +80,13 @@ def test_main_ends_saying_where_the_results_are():
         "sqlite:////abs/mlflow.db  (then open http://127.0.0.1:5000)",
         "main: load the model: mlflow.pyfunc.load_model('models:/m@champion')",
     ]
+    # The pipeline run's page, in the UI's Model training mode (not the GenAI mode it opens in).
+    page = "http://127.0.0.1:5000/#/experiments/7/runs/run1?workflowType=machine_learning"
+    local = main.closing_lines(finished("3"), "run1", "sqlite:////abs/mlflow.db", "mlflow ui …", page)
+    assert local.splitlines()[2] == (f"main: results are in sqlite:////abs/mlflow.db; look at it: mlflow ui …  "
+                                     f"(then open {page})")
+    server = main.closing_lines(finished("3"), "run1", "http://server", None, page.replace("127.0.0.1:5000", "server"))
+    assert server.splitlines()[2].endswith("open http://server/#/experiments/7/runs/run1?workflowType=machine_learning")
     # The alias stayed on another version: the line loads the version this run registered.
     kept = main.closing_lines(finished("1"), "run1", "http://server", None).splitlines()
     assert kept[1] == "main: Registered m version 3; @champion stays on version 1."

@@ -209,6 +209,10 @@ def test_csv_with_categorical_columns_gets_its_own_champion_after_diabetes(pipel
     assert "main: Registered tabtune_shop version 1; @champion now points to it." in lines
     assert "main: load the model: mlflow.pyfunc.load_model('models:/tabtune_shop@champion')" in lines
     assert store.client.get_model_version_by_alias("tabtune_diabetes", "champion").version == diabetes
+    run = store.client.get_run(pipeline_run_id(result))
+    page = (f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+            "?workflowType=machine_learning")
+    assert any(line.startswith("main: results are in ") and line.endswith(f"(then open {page})") for line in lines)
     steps = step_runs(store, pipeline_run_id(result))
     prepare = steps["prepare"]
     assert prepare.data.metrics["rows_dropped_missing_target"] == 2

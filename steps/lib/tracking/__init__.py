@@ -67,7 +67,7 @@ from steps.lib.tracking.runs import (
     tolerate_outages,
     unreachable_tracking_server,
 )
-from steps.lib.tracking.ui import name_run, present_run, store_location
+from steps.lib.tracking.ui import name_run, present_run, run_page, store_location
 
 __all__ = [
     "BackgroundChildRunWriter",
@@ -112,6 +112,7 @@ __all__ = [
     "register_model",
     "resolve_run",
     "run_metrics",
+    "run_page",
     "run_params",
     "run_status",
     "run_step",

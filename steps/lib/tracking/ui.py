@@ -44,6 +44,25 @@ def present_run(run_id: str, *, name: str, description: str) -> None:
         client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
 
 
+LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+
+
+def run_page(run_id: str) -> str | None:
+    """The UI page of a run, opened in MLflow 3's "Model training" mode: the UI keeps a global
+    GenAI / Model training switch in the browser (GenAI by default, whatever the experiment's
+    tags say) and honours the `workflowType` query parameter. For a local store, the page
+    `mlflow ui` serves; for a server, its own URL (password masked); None elsewhere (Databricks)."""
+    uri = mlflow.get_tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        base = mask_url(uri).rstrip("/")
+    elif uri.startswith("databricks"):
+        return None
+    else:
+        base = LOCAL_UI
+    experiment_id = _client().get_run(run_id).info.experiment_id
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+
+
 def store_location() -> tuple[str, str | None]:
     """The tracking store (password masked) and, for a local store, a ready-to-paste command
     that opens MLflow's UI on it (None for a server: open its URL)."""
