@@ -138,6 +138,11 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
                      "val_rmse": best["val_rmse"], **fitted.metrics, "refit_from": fitted.refit.kept,
                      "final_params": json.dumps(fitted.params, sort_keys=True)})
         print(f"refit: {family.name} val_rmse={best['val_rmse']:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}")
+        if fitted.refit.val_rmse:  # the candidates it weighed (CatBoost: its tuned parameters and its own defaults)
+            trees = fitted.params.get("iterations")
+            print(f"refit: {family.name} weighed " + ", ".join(
+                f"{name} val_rmse={value:.4f}" for name, value in fitted.refit.val_rmse.items())
+                + f": kept {fitted.refit.kept}" + (f" ({trees} trees)" if trees else ""))
         weighed.update({f"{family.name}_{name}": (family.name, params, predictions)
                         for name, (params, predictions) in fitted.refit.out_of_fold.items() if name != "tuned"})
         if rank == 0:

@@ -5,6 +5,8 @@ through the generic tuning step and refit."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import mlflow
@@ -31,6 +33,9 @@ def store(tmp_path_factory):
         yield client, str(csv)
 
 
+REFIT_SAID: list[str] = []  # what refit printed in the module's pipeline
+
+
 @pytest.fixture(scope="module")
 def pipeline(store):
     """prepare → tune_lasso → tune_catboost → refit → package, each step's run() called directly."""
@@ -39,8 +44,11 @@ def pipeline(store):
     ids["tune_lasso"] = tune_lasso.run(data_run_id=ids["prepare"], alphas="1,0.1,0.01", seed=5)
     ids["tune_catboost"] = tune_catboost.run(data_run_id=ids["prepare"], trials=2, iterations=20, seed=5,
                                              timeout_s=0)
-    ids["refit"] = refit.run(data_run_id="", tune_run_ids=f"{ids['tune_lasso']},{ids['tune_catboost']}",
-                             max_iterations=60, early_stopping_rounds=10)
+    with contextlib.redirect_stdout(io.StringIO()) as said:
+        ids["refit"] = refit.run(data_run_id="", tune_run_ids=f"{ids['tune_lasso']},{ids['tune_catboost']}",
+                                 max_iterations=60, early_stopping_rounds=10)
+    print(said.getvalue(), end="")
+    REFIT_SAID[:] = said.getvalue().splitlines()
     ids["package"] = package.run(model_run_id=ids["refit"], registered_model_name="steps-test", alias="champion")
     return ids
 
@@ -97,6 +105,9 @@ def test_refit_says_which_candidate_the_model_is_and_what_each_scored_on_val(sto
         assert refit_from["catboost"] == min(weighed, key=weighed.get)
     else:
         assert weighed == {}
+    # ... and says so on the console: each candidate CatBoost weighed, and which it kept.
+    [line] = [line for line in REFIT_SAID if line.startswith("refit: catboost weighed ")]
+    assert f": kept {refit_from['catboost']} (" in line and line.count("val_rmse=") == 2
 
 
 def test_package_registers_the_model_under_the_alias(store, pipeline):
