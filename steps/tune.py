@@ -53,6 +53,14 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
         member = workers.join(family=family, storage=storage, study_name=name, trials=trials, seed=seed,
                               n_jobs=n_jobs, pruner=pruner, pruning_steps=scoring.folds or iterations,
                               own_run_id=run_id, parent_run_id=parent_run_id, settings=settings)
+        carried = 0
+        if not member.shared and not parent_run_id:  # an in-memory study: continue an interrupted one
+            source, trial_runs = tracking.interrupted_study_trials(step, name, run_id)
+            carried = studies.carry_over(member.study, model_family.space, trial_runs)
+            if carried:
+                print(f"{step}: carried over {carried} finished trials of interrupted run {source} "
+                      f"(study {name!r}); {max(trials - carried, 0)} left to run", flush=True)
+            tracking.log_results(metrics={"trials_carried_over": carried})
         if member.budget is not None and (held := len(counted_trials(member.study))) >= trials:
             print(f"{step}: study {name!r} already holds {held} of its {trials} trials: no trial left to run; "
                   "its best so far is the result (more trials: raise trials)")
@@ -75,7 +83,8 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
                       f" elapsed={time.perf_counter() - started:.0f}s", flush=True)
 
             try:
-                optimize(model_family, splits, study=member.study, trials=trials, iterations=iterations, seed=seed,
+                optimize(model_family, splits, study=member.study, trials=max(trials - carried, 0),
+                         iterations=iterations, seed=seed,
                          timeout_s=timeout_s, n_jobs=n_jobs, prune=pruner != "none", budget=member.budget,
                          validation=scoring, on_start=trial_runs.started, on_trial=on_trial)
             except KeyboardInterrupt:

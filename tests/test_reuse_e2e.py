@@ -142,10 +142,21 @@ def test_a_pipeline_killed_during_tuning_resumes_at_tuning(setup):
     """SIGKILL (nothing marks the runs): the same command again reuses what the killed pipeline
     finished — prepare and tune_lasso, nothing else was ever run on this table — and runs the rest."""
     store = setup[0]
-    killed, said = interrupted_then_rerun(setup, "killed", {"trials": 40, "iterations": 100}, signal.SIGKILL)
+    trials = 40
+    killed, said = interrupted_then_rerun(setup, "killed", {"trials": trials, "iterations": 100}, signal.SIGKILL)
     assert said == {"prepare": "reused", "tune_lasso": "reused", "tune_catboost": "ran", "refit": "ran",
                     "package": "ran"}
     assert reused_from_pipeline(store, killed) == {"prepare": killed, "tune_lasso": killed}
+    # The in-memory study died with its process; its finished trials were child runs, and the
+    # rerun's study starts from them: it runs only the trials left, numbered on from them.
+    [killed_tuning] = [r for r in store.children(killed) if r.data.tags["tabtune.step"] == "tune_catboost"]
+    finished = [r for r in store.children(killed_tuning.info.run_id) if r.info.status == "FINISHED"]
+    newest = max(store.runs_of("main", "FINISHED"), key=lambda r: r.info.start_time)
+    [tuning] = [r for r in store.children(newest.info.run_id) if r.data.tags["tabtune.step"] == "tune_catboost"]
+    assert len(finished) >= 1 and tuning.data.metrics["trials_carried_over"] == len(finished)
+    new_trials = store.children(tuning.info.run_id)
+    assert len(new_trials) == trials - len(finished)
+    assert min(int(r.data.metrics["trial_number"]) for r in new_trials) == len(finished)
 
 
 def test_an_interrupted_pipeline_with_a_persistent_study_resumes_it_and_finishes(setup):

@@ -183,3 +183,31 @@ def test_a_study_with_trials_but_no_recorded_settings_is_refused(client, tmp_pat
     old.study.tell(old.study.ask(), 1.0)
     with pytest.raises(InputError, match=r"^study_name: study 's' records no settings"):
         workers.join(storage=storage, own_run_id=new_run(client), settings=SETTINGS, **JOIN)
+
+
+def test_an_interrupted_in_memory_study_is_carried_over_from_its_trial_runs():
+    """The finished trials' child runs (parameters as text, val_rmse, state) become trials of the
+    new study with their typed parameters, values and states; a trial the space no longer takes,
+    and a failed one, are left out."""
+    from types import SimpleNamespace
+
+    from steps.lib.families import get_family
+
+    def trial_run(number, state, value=None, **params):
+        metrics = {"trial_number": float(number), **({"val_rmse": value, "val_mae": value / 2} if value else {})}
+        return SimpleNamespace(info=SimpleNamespace(run_id=f"r{number}"),
+                               data=SimpleNamespace(params={k: str(v) for k, v in params.items()}, metrics=metrics,
+                                                    tags={"tabtune.trial_state": state}))
+
+    space = dict(depth=6, learning_rate=0.05, l2_leaf_reg=3.0, bagging_temperature=0.5, random_strength=1.0,
+                 iterations=500, family="catboost")  # fixed parameters and the step's own are logged too
+    runs = [trial_run(1, "pruned", **space), trial_run(0, "complete", 4.5, **space),
+            trial_run(2, "failed", **space), trial_run(3, "complete", 4.0, **{**space, "depth": 99})]
+    study = optuna.create_study()
+    assert studies.carry_over(study, get_family("catboost").space, runs) == 2
+    first, second = study.get_trials(deepcopy=False)
+    assert first.state.name == "COMPLETE" and first.value == 4.5 and first.params["depth"] == 6
+    assert first.params["learning_rate"] == 0.05 and set(first.params) == set(space) - {"iterations", "family"}
+    assert first.user_attrs[studies.METRICS_ATTR]["val_mae"] == 2.25 and first.user_attrs[studies.CARRIED_ATTR] == "r0"
+    assert second.state.name == "PRUNED"
+    assert study.best_trial.number == 0

@@ -15,6 +15,7 @@ SETTINGS_ATTR = "tabtune.settings"  # study attribute: what defines its trials (
 PARENT_RUN_ATTR = "tabtune.mlflow_run_id"  # study attribute: the tuning run its trials are logged under
 OWNER_ATTR = "tabtune.tuning_worker"  # study attribute: host:pid of the process that runs that tuning run
 METRICS_ATTR = "tabtune.metrics"  # trial attribute: its val metrics and fit time
+CARRIED_ATTR = "tabtune.carried_from"  # trial attribute: the child run of an interrupted study it came from
 
 
 def create_or_load(name: str, storage, sampler, pruner):
@@ -60,6 +61,49 @@ def check_settings(study, settings: dict, created: bool) -> None:
         raise InputError("study_name", f"study {study.study_name!r} was made with {key}={recorded.get(key)!r}, "
                                        f"not {settings.get(key)!r}: use another study_name (left empty, the "
                                        "name follows these settings)")
+
+
+def carry_over(study, space, trial_runs: list) -> int:
+    """Add to `study` the finished trials an interrupted in-memory study had logged as child runs
+    (complete or pruned, their parameters typed back through the search space `space`, a
+    family's `space(trial)`), so a rerun continues the search instead of starting at trial 0.
+    A trial whose parameters the space no longer takes is left out. Returns how many were added."""
+    import warnings
+
+    import optuna
+
+    added = 0
+    for run in sorted(trial_runs, key=lambda r: int(float(r.data.metrics.get("trial_number", 0)))):
+        state = run.data.tags.get("tabtune.trial_state")
+        value = run.data.metrics.get("val_rmse")
+        if state not in ("complete", "pruned") or (state == "complete" and value is None):
+            continue
+        metrics = {key: value for key, value in run.data.metrics.items() if key.startswith("val_") or key == "fit_s"}
+        fixed = optuna.trial.FixedTrial({key: _typed(text) for key, text in run.data.params.items()})
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a value outside the space: create_trial refuses it
+                space(fixed)
+            trial = optuna.trial.create_trial(
+                params=fixed.params, distributions=fixed.distributions,
+                value=value if state == "complete" else None,
+                state=optuna.trial.TrialState.COMPLETE if state == "complete" else optuna.trial.TrialState.PRUNED,
+                user_attrs={METRICS_ATTR: metrics, CARRIED_ATTR: run.info.run_id})
+        except Exception:  # noqa: BLE001 - the space changed since: not this search's trial
+            continue
+        study.add_trial(trial)
+        added += 1
+    return added
+
+
+def _typed(text: str):
+    """A run parameter (always text) as the number or word it was."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 @dataclass(frozen=True)

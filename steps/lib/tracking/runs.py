@@ -347,6 +347,23 @@ def log_results(
     )
 
 
+def interrupted_study_trials(step: str, study_name: str, own_run_id: str) -> tuple[str | None, list]:
+    """The newest earlier run of `step` on study `study_name` that did not finish (KILLED, FAILED,
+    or left RUNNING), unless one finished since, and its FINISHED trial child runs: what an
+    interrupted in-memory study had done before its process went away."""
+    experiment_id = mlflow.active_run().info.experiment_id
+    runs = _client().search_runs(
+        [experiment_id], f"tags.`{names.STEP_TAG}` = '{step}' and tags.`{names.STUDY_NAME_TAG}` = '{study_name}'",
+        order_by=["attributes.start_time DESC"], max_results=20)
+    for run in runs:
+        if run.info.run_id == own_run_id:
+            continue
+        if run.info.status == "FINISHED":
+            return None, []
+        return run.info.run_id, [child for child in child_runs(run.info.run_id) if child.info.status == "FINISHED"]
+    return None, []
+
+
 def child_runs(parent_run_id: str) -> list:
     """Direct children of a run (for checks and summaries, never inside a trial)."""
     run = _client().get_run(parent_run_id)
