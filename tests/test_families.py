@@ -287,3 +287,22 @@ def test_catboost_refit_over_folds_keeps_each_candidates_out_of_fold_predictions
         assert np.mean(per_fold) == pytest.approx(plan.val_rmse[name])
     holdout = family.refit_plan(PARAMS["catboost"], splits, 1, max_iterations=300, early_stopping_rounds=10)
     assert holdout.out_of_fold == {}  # one split: nothing out of fold
+
+
+def test_a_long_catboost_refit_fit_says_where_it_is_at_a_steady_rhythm(splits, monkeypatch, capsys):
+    """Each early-stopped fit of refit prints, every PROGRESS_EVERY_S, the candidate and fold, the
+    trees so far and the best val RMSE so far; the model is the same with or without the lines."""
+    import sys
+
+    family = get_family("catboost")
+    catboost_module = sys.modules[type(family).__module__]  # the registry's own import of the family file
+    params = {"depth": 4, "learning_rate": 0.1}
+    monkeypatch.setattr(catboost_module, "PROGRESS_EVERY_S", 1e9)
+    quiet = family.refit_plan(params, splits, 0, max_iterations=40, early_stopping_rounds=5, folds=2)
+    assert "refit: catboost" not in capsys.readouterr().out
+    monkeypatch.setattr(catboost_module, "PROGRESS_EVERY_S", 0.0)  # every tree
+    loud = family.refit_plan(params, splits, 0, max_iterations=40, early_stopping_rounds=5, folds=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert loud == quiet
+    assert any(line.startswith("refit: catboost tuned fold 1/2: 1 trees, best val RMSE ") for line in lines)
+    assert any(line.startswith("refit: catboost defaults fold 2/2: ") for line in lines)

@@ -99,12 +99,12 @@ class CatBoostFamily(Family):
         the means over the folds (the refit on all rows then grows the folds' mean tree count).
         `alternatives=False` skips the defaults (a blend member stays what it was chosen as)."""
         tuned = stopped(lambda rows: self.build({**params, "iterations": max_iterations}, rows, seed), splits,
-                        early_stopping_rounds, folds)
+                        early_stopping_rounds, folds, label="tuned")
         val_rmse = {"tuned": tuned.val_rmse}
         out_of_fold = {"tuned": ({k: v for k, v in params.items() if k != "iterations"}, tuned.out_of_fold)}
         if self.try_defaults and alternatives:
             untuned = stopped(lambda rows: self.untuned(max_iterations, rows, seed), splits, early_stopping_rounds,
-                              folds)
+                              folds, label="defaults")
             val_rmse["defaults"] = untuned.val_rmse
             # as a candidate: its automatic rate pinned, so refitting it is a fit like any other
             defaults = {"loss_function": "RMSE", "learning_rate": untuned.learning_rate}
@@ -141,18 +141,19 @@ class Stopped:
     out_of_fold: Any = None  # over folds: each train+val row predicted by the fold model that left it out
 
 
-def stopped(make_model, splits: Splits, rounds: int, folds: int = 0) -> Stopped:
+def stopped(make_model, splits: Splits, rounds: int, folds: int = 0, label: str = "") -> Stopped:
     """A model from `make_model(splits)` early-stopped on val, or, with `folds`, on each fold of
-    train+val: the mean RMSE, tree count and learning rate over the folds, and the fold models."""
+    train+val: the mean RMSE, tree count and learning rate over the folds, and the fold models.
+    A long fit says where it is every PROGRESS_EVERY_S, as `label` (and its fold)."""
     if not folds:
-        return early_stopped(make_model(splits), splits, rounds)
+        return early_stopped(make_model(splits), splits, rounds, label)
     import numpy as np
 
     models, per_fold = [], []
     out_of_fold = np.full(len(splits.train) + len(splits.val), np.nan)
-    for fold in splits.cv_folds(folds):
+    for number, fold in enumerate(splits.cv_folds(folds), start=1):
         models.append(make_model(fold))
-        per_fold.append(early_stopped(models[-1], fold, rounds))
+        per_fold.append(early_stopped(models[-1], fold, rounds, f"{label} fold {number}/{folds}".strip()))
         out_of_fold[fold.val.index.to_numpy()] = models[-1].predict(fold.xy("val")[0])
     return Stopped(val_rmse=sum(s.val_rmse for s in per_fold) / folds,
                    trees=max(1, round(sum(s.trees for s in per_fold) / folds)),
@@ -165,13 +166,40 @@ def _kept_folds(out_of_fold: dict) -> dict:
     return {name: found for name, found in out_of_fold.items() if found[1] is not None}
 
 
-def early_stopped(model, splits: Splits, rounds: int) -> Stopped:
+def early_stopped(model, splits: Splits, rounds: int, label: str = "") -> Stopped:
     """Fit on train with early stopping on val, up to the model's own tree count."""
-    model.fit(*splits.xy("train"), eval_set=splits.xy("val"), early_stopping_rounds=rounds, use_best_model=True)
+    model.fit(*splits.xy("train"), eval_set=splits.xy("val"), early_stopping_rounds=rounds, use_best_model=True,
+              callbacks=[_Progress(label)])
     # get_best_iteration() is 0-based: the best model has one more tree than its index.
     return Stopped(val_rmse=float(model.get_best_score()["validation"]["RMSE"]),
                     trees=int(model.get_best_iteration()) + 1,
                     learning_rate=float(model.get_all_params()["learning_rate"]))
+
+
+PROGRESS_EVERY_S = 10.0  # how often a long refit fit says where it is
+
+
+class _Progress:
+    """CatBoost callback: every PROGRESS_EVERY_S of one early-stopped fit, a line with the
+    candidate, the trees so far and the best val RMSE so far (refit's fits run minutes on big
+    tables; a plain line, not a bar, reads the same in a terminal, CI and Databricks logs)."""
+
+    def __init__(self, label: str):
+        import time
+
+        self.label, self.clock = label or "fit", time.monotonic
+        self.started = self.clock()
+        self.due = self.started + PROGRESS_EVERY_S
+        self.best = float("inf")
+
+    def after_iteration(self, info) -> bool:
+        self.best = min(self.best, info.metrics["validation"]["RMSE"][-1])  # info.iteration counts from 1
+        now = self.clock()
+        if now >= self.due:
+            print(f"refit: catboost {self.label}: {info.iteration} trees, best val RMSE {self.best:.4f}, "
+                  f"{now - self.started:.0f}s", flush=True)
+            self.due = now + PROGRESS_EVERY_S
+        return True
 
 
 class _IterationHook:
