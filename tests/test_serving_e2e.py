@@ -4,6 +4,7 @@ missing values, then the champion behind a real `mlflow models serve`, and files
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -136,3 +137,50 @@ def test_champion_loads_in_a_fresh_process_without_the_project_on_its_path(shop,
     assert result.returncode == 0, result.stderr[-3000:]
     assert np.isfinite(float(result.stdout.strip().splitlines()[-1]))
     assert "steps" not in os.listdir(tmp_path)
+
+
+def as_csv_from_a_users_table(frame: pd.DataFrame) -> str:
+    """Rows as a data team writes them from their own table: integer columns, a null, and a
+    categorical column empty in every row of the file."""
+    rows = frame.drop(columns=["y"]).head(3).copy()
+    rows["x1"] = [3, -1, 0]  # whole numbers: pandas reads them back as int64
+    rows["size"] = None  # empty in every row: pandas reads it back as float64 NaN
+    rows.loc[rows.index[1], "colour"] = None
+    return rows.to_csv(index=False)
+
+
+def test_served_champion_scores_a_csv_request_with_integer_and_empty_columns(shop, served):
+    """`mlflow models serve` parses text/csv with the signature's types, so a CSV written from
+    the user's own table scores as its JSON would."""
+    _, frame, model = shop
+    text = as_csv_from_a_users_table(frame)
+    request = urllib.request.Request(f"{served}/invocations", data=text.encode(),
+                                     headers={"Content-Type": "text/csv"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        predictions = np.asarray(json.loads(response.read().decode())["predictions"], dtype="float64")
+    typed = pd.read_csv(io.StringIO(text)).astype({"x1": "float64", "x2": "float64", "size": "object"})
+    np.testing.assert_allclose(predictions, np.asarray(model.predict(typed), dtype="float64"), rtol=1e-9)
+
+
+def test_mlflow_models_predict_scores_such_a_csv_once_written_as_json(shop, tmp_path):
+    """`mlflow models predict -t csv` (MLflow 3.17) reads a CSV without the signature's types and
+    refuses its integer column; the same rows converted with the one-liner of docs/serving.md
+    score through `-t json`, which is parsed with them."""
+    store, frame, model = shop
+    csv_path, json_path, out = tmp_path / "new.csv", tmp_path / "new.json", tmp_path / "predictions.json"
+    csv_path.write_text(as_csv_from_a_users_table(frame))
+    command = [sys.executable, "-m", "mlflow", "models", "predict", "-m", MODEL, "--env-manager", "local",
+               "-o", str(out)]
+    refused = subprocess.run([*command, "-i", str(csv_path), "-t", "csv"], env=mlflow_env(store.uri),
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "Can not safely convert int64 to float64" in refused.stderr
+    convert = ("import json, sys, pandas as pd; print(json.dumps({'dataframe_split': json.loads("
+               "pd.read_csv(sys.argv[1]).to_json(orient='split', index=False))}))")
+    json_path.write_text(subprocess.run([sys.executable, "-c", convert, str(csv_path)], capture_output=True,
+                                        text=True, check=True).stdout)
+    result = subprocess.run([*command, "-i", str(json_path), "-t", "json"], env=mlflow_env(store.uri),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    predictions = np.asarray(json.loads(out.read_text())["predictions"], dtype="float64")
+    typed = pd.read_csv(csv_path).astype({"x1": "float64", "x2": "float64", "size": "object"})
+    np.testing.assert_allclose(predictions, np.asarray(model.predict(typed), dtype="float64"), rtol=1e-9)
