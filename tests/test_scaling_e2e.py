@@ -119,10 +119,16 @@ def test_a_killed_worker_is_resumed(server, data_run_id, storage_env):
     assert study.trials[victim.number].state == TrialState.FAIL
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 6
     assert not study.get_trials(states=(TrialState.RUNNING,))
-    children = trial_children(server, study.user_attrs["tabtune.mlflow_run_id"])
+    # The killed worker's tuning run was left RUNNING (SIGKILL): the rerun took the study over,
+    # ended it KILLED, and its trials stay its children; the rerun's trials are the new run's.
+    [earlier] = study.user_attrs["tabtune.earlier_tuning_runs"]
+    assert server.client.get_run(earlier).info.status == "KILLED"
+    assert study.user_attrs["tabtune.mlflow_run_id"] != earlier
+    children = [*trial_children(server, earlier), *trial_children(server, study.user_attrs["tabtune.mlflow_run_id"])]
     numbers = [int(r.data.tags["tabtune.trial_number"]) for r in children]
     assert len(numbers) == len(set(numbers)) == 7
     killed = next(r for r in children if int(r.data.tags["tabtune.trial_number"]) == victim.number)
+    # ended where it was made (or made by the rerun if the worker died before making it), once
     assert killed.info.status == "FAILED" and killed.data.tags["tabtune.trial_state"] == "failed"
     assert killed.data.params["depth"] == str(victim.params["depth"])
     assert sum(r.data.tags["tabtune.trial_state"] == "complete" for r in children) == 6

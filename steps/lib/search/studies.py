@@ -14,6 +14,7 @@ from steps.lib.errors import InputError
 SETTINGS_ATTR = "tabtune.settings"  # study attribute: what defines its trials (see settings_digest)
 PARENT_RUN_ATTR = "tabtune.mlflow_run_id"  # study attribute: the tuning run its trials are logged under
 OWNER_ATTR = "tabtune.tuning_worker"  # study attribute: host:pid of the process that runs that tuning run
+EARLIER_RUNS_ATTR = "tabtune.earlier_tuning_runs"  # study attribute: tuning runs it had before a takeover
 METRICS_ATTR = "tabtune.metrics"  # trial attribute: its val metrics and fit time
 CARRIED_ATTR = "tabtune.carried_from"  # trial attribute: the child run of an interrupted study it came from
 

@@ -98,7 +98,8 @@ def reap(membership: Membership) -> list[int]:
     trials = {t.number: tracking.TrialRecord(t.number, t.params, t.user_attrs.get(WORKER_ATTR, ""),
                                              t.user_attrs.get(studies.METRICS_ATTR, {}), t.state.name.lower())
               for t in study.get_trials(deepcopy=False)}
-    return tracking.end_orphaned_trial_runs(membership.tuning_run_id, trials, died=dead)
+    earlier = tuple(study.user_attrs.get(studies.EARLIER_RUNS_ATTR, ()))
+    return tracking.end_orphaned_trial_runs(membership.tuning_run_id, trials, died=dead, earlier_runs=earlier)
 
 
 def abandon(membership: Membership) -> None:
@@ -146,6 +147,8 @@ def _tuning_run(study, created: bool, own_run_id: str, parent_run_id: str, share
         raise InputError("parent_run_id", f"study {study.study_name!r} belongs to tuning run {recorded}, "
                                           f"not {parent_run_id}")
     if not parent_run_id and recorded != own_run_id and (ended := _ended(study, recorded)):
+        study.set_user_attr(studies.EARLIER_RUNS_ATTR, [*study.user_attrs.get(studies.EARLIER_RUNS_ATTR, ()), recorded])
+        tracking.end_killed([recorded], "its process is gone")  # a run left RUNNING by SIGKILL or a crash
         _record(study, own_run_id, worker)
         print(f"study {study.study_name!r}: its tuning run {recorded} {ended}; run {own_run_id} takes it over "
               f"(its {len(study.get_trials(deepcopy=False))} earlier trials stay child runs of {recorded} and count "

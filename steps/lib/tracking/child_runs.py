@@ -254,7 +254,8 @@ class TrialRecord:
     state: str  # Optuna's state, lower case: complete, pruned, fail, running
 
 
-def end_orphaned_trial_runs(tuning_run_id: str, trials: dict[int, TrialRecord], *, died: set[int]) -> list[int]:
+def end_orphaned_trial_runs(tuning_run_id: str, trials: dict[int, TrialRecord], *, died: set[int],
+                            earlier_runs: tuple[str, ...] = ()) -> list[int]:
     """Child runs that dead workers left wrong, made right from the study; the numbers of the
     trials whose child runs it wrote (failed ones first).
 
@@ -262,28 +263,32 @@ def end_orphaned_trial_runs(tuning_run_id: str, trials: dict[int, TrialRecord], 
     created, or a new one if it died before creating it (its writer is dead, so this is never a
     duplicate). A child run left RUNNING although its trial finished (its worker died between
     the trial's end and writing it) is written FINISHED from the study, but only when that worker
-    is dead on this host: a live worker may still be about to write it."""
+    is dead on this host: a live worker may still be about to write it. `earlier_runs`: tuning
+    runs the study had before this one took it over; a trial's child run there is ended where it
+    is, and never made again under this one."""
     from steps.lib.process_identity import Worker
 
     writer = ChildRunWriter(tuning_run_id)
-    running = {run.data.tags.get(names.TRIAL_NUMBER_TAG, ""): run for run in writer.running_children()}
+    writers = [writer, *map(ChildRunWriter, earlier_runs)]
+    running = {run.data.tags.get(names.TRIAL_NUMBER_TAG, ""): (run, each) for each in reversed(writers)
+               for run in each.running_children()}
     written = []
     for number in sorted(died & set(trials)):
-        trial, run = trials[number], running.pop(str(number), None)
-        if run is None and writer.has_child(names.TRIAL_NUMBER_TAG, str(number)):
+        trial, (run, owner) = trials[number], running.pop(str(number), (None, writer))
+        if run is None and any(each.has_child(names.TRIAL_NUMBER_TAG, str(number)) for each in writers):
             continue  # already ended
         run_id = run.info.run_id if run else writer.start(
             names.trial_run_name(number), {names.TRIAL_NUMBER_TAG: str(number), names.WORKER_TAG: trial.worker})
-        writer.finish(run_id, params=trial.params, metrics={"trial_number": number},
+        owner.finish(run_id, params=trial.params, metrics={"trial_number": number},
                       tags={names.TRIAL_STATE_TAG: "failed", names.ERROR_TAG: "the worker running this trial died"},
                       failed=True)
         written.append(number)
-    for number, run in running.items():
+    for number, (run, owner) in running.items():
         trial = trials.get(int(number)) if number.isdigit() else None
         worker = Worker.parse(run.data.tags.get(names.WORKER_TAG, ""))
         if trial is None or trial.state not in ("complete", "pruned") or worker is None or not worker.is_dead_here():
             continue
-        writer.finish(run.info.run_id, params=trial.params, metrics={**trial.metrics, "trial_number": trial.number},
+        owner.finish(run.info.run_id, params=trial.params, metrics={**trial.metrics, "trial_number": trial.number},
                       tags={names.TRIAL_STATE_TAG: trial.state}, failed=False)
         written.append(trial.number)
     return written
