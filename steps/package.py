@@ -40,8 +40,10 @@ def run(*, model_run_id: str, registered_model_name: str, alias: str, min_improv
     gate.check_settings(min_improvement, promote)
     with tracking.step_run(names.PACKAGE) as run_id:
         model_run_id = lineage.model_run(model_run_id)
-        name = registered_model_name or _default_name(model_run_id)
-        _check_names(name, alias)
+        name = registered_model_name
+        if not name:  # derived from the data: checked here, a given one was checked before the run
+            name = _default_name(model_run_id)
+            _check_names(name, alias)
         candidate = _candidate(model_run_id, run_id)
         fingerprint = candidate.refit_tags.get(names.MODEL_FINGERPRINT_TAG)
         # One package step at a time per registered model, from the look for an identical version

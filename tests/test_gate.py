@@ -357,11 +357,32 @@ def test_registry_helpers_read_the_alias_and_find_by_tag(store, packaged):
     assert tracking.find_version(MODEL, {names.MODEL_FINGERPRINT_TAG: "nope"}) is None
 
 
+def hold_at_once(name: str, holders: int = 3, inside=lambda: None) -> list[tuple[float, float]]:
+    """`holders` threads take the gate lock of registered model `name` at once, each holding it
+    0.3 s (calling `inside` first); the (start, end) of each hold, in order."""
+    import threading
+    import time
+
+    spans: list[tuple[float, float]] = []
+
+    def hold():
+        with tracking.gate_lock(name):
+            inside()
+            started = time.monotonic()
+            time.sleep(0.3)
+            spans.append((started, time.monotonic()))
+
+    threads = [threading.Thread(target=hold) for _ in range(holders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(spans)
+
+
 def test_the_gate_lock_lets_one_package_step_at_a_time(tmp_path):
     """Two threads take the gate lock of one registered model: their critical sections never
     overlap, the lock is gone afterwards, and a stale lock (its holder died) is taken over."""
-    import threading
-    import time
 
     from mlflow.tracking import MlflowClient
 
@@ -370,20 +391,7 @@ def test_the_gate_lock_lets_one_package_step_at_a_time(tmp_path):
     from tests.conftest import in_process_store
 
     with in_process_store(tmp_path) as (client, _):
-        spans: list[tuple[float, float]] = []
-
-        def hold():
-            with tracking.gate_lock("locked-model"):
-                started = time.monotonic()
-                time.sleep(0.3)
-                spans.append((started, time.monotonic()))
-
-        threads = [threading.Thread(target=hold) for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        spans.sort()
+        spans = hold_at_once("locked-model")
         assert len(spans) == 3 and all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
         assert not client.search_registered_models(f"name = 'locked-model{registry.LOCK_SUFFIX}'")
 
@@ -403,7 +411,6 @@ def test_a_stale_lock_is_broken_once_and_no_holder_deletes_another_s_lock(tmp_pa
     """Three package steps wait on a lock whose holder died: exactly one breaks it (by creating
     the takeover marker), then they hold the lock one at a time, each with its own token; a
     holder whose lock was taken over meanwhile leaves its successor's lock alone and says so."""
-    import threading
     import time
 
     from steps.lib.tracking import registry
@@ -414,7 +421,7 @@ def test_a_stale_lock_is_broken_once_and_no_holder_deletes_another_s_lock(tmp_pa
         monkeypatch.setattr(registry, "LOCK_STALE_S", 1)
         monkeypatch.setattr(registry, "STALE_CHECK_S", 0.1)
         time.sleep(1.2)
-        spans, owners, breaks = [], [], []
+        owners, breaks = [], []
         original_delete = client.__class__.delete_registered_model
 
         def counting_delete(self, name):
@@ -425,19 +432,8 @@ def test_a_stale_lock_is_broken_once_and_no_holder_deletes_another_s_lock(tmp_pa
 
         monkeypatch.setattr(client.__class__, "delete_registered_model", counting_delete)
 
-        def hold():
-            with tracking.gate_lock("stale"):
-                owners.append(client.get_registered_model(lock).tags[registry.OWNER_TAG])
-                started = time.monotonic()
-                time.sleep(0.3)
-                spans.append((started, time.monotonic()))
-
-        threads = [threading.Thread(target=hold) for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        spans.sort()
+        spans = hold_at_once("stale", inside=lambda: owners.append(
+            client.get_registered_model(lock).tags[registry.OWNER_TAG]))
         assert breaks == [lock]  # broken once
         assert len(spans) == 3 and all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
         assert len(set(owners)) == 3 and "a step that died" not in owners

@@ -9,6 +9,7 @@ import json
 import time
 from dataclasses import dataclass
 
+from steps.lib import names
 from steps.lib.errors import InputError
 
 SETTINGS_ATTR = "tabtune.settings"  # study attribute: what defines its trials (see settings_digest)
@@ -75,7 +76,7 @@ def carry_over(study, space, trial_runs: list) -> int:
 
     added = 0
     for run in sorted(trial_runs, key=lambda r: int(float(r.data.metrics.get("trial_number", 0)))):
-        state = run.data.tags.get("tabtune.trial_state")
+        state = run.data.tags.get(names.TRIAL_STATE_TAG)
         value = run.data.metrics.get("val_rmse")
         if state not in ("complete", "pruned") or (state == "complete" and value is None):
             continue
