@@ -30,6 +30,7 @@ from steps.lib.errors import InputError
 from steps.lib.model import gate
 from steps.lib.model.serving import check_serves, model_card
 from steps.lib.orchestration import cli, lineage
+from steps.lib.progress import Phase
 
 
 def run(*, model_run_id: str, registered_model_name: str, alias: str, min_improvement: float = 0.0,
@@ -120,12 +121,14 @@ def _candidate(model_run_id: str, package_run_id: str) -> Candidate:
     """The refit run's model, loaded through pyfunc and checked to serve, scored on its test split."""
     refit_tags = tracking.run_tags(model_run_id)
     model_uri = refit_tags[names.MODEL_URI_TAG]
-    model = tracking.load_pyfunc(model_uri)
-    check_serves(model)
+    with Phase(names.PACKAGE, "loading the model and checking that it serves"):
+        model = tracking.load_pyfunc(model_uri)
+        check_serves(model)
     x_test, y_test = lineage.load_test_rows(refit_tags[names.DATA_RUN_TAG])
     lineage_tags = {"data_run_id": refit_tags[names.DATA_RUN_TAG], "tune_run_ids": refit_tags[names.TUNE_RUNS_TAG],
                     "refit_run_id": model_run_id, "package_run_id": package_run_id}
-    predictions = gate.predictions_of(model, x_test)
+    with Phase(names.PACKAGE, f"scoring {len(x_test):,} test rows"):
+        predictions = gate.predictions_of(model, x_test)
     return Candidate(model_run_id, refit_tags, model_uri, x_test, y_test, predictions, gate.rmse(predictions, y_test),
                      lineage_tags)
 
@@ -205,11 +208,12 @@ def _gate_and_apply(name: str, alias: str, version: str, decide, record) -> gate
 def _compare(name: str, version: str, candidate: Candidate) -> Comparison:
     """The champion `version` against the candidate on the candidate's test rows that the champion
     never trained on (all of them when both came from the same splits)."""
-    try:
-        champion = tracking.load_pyfunc(tracking.version_uri(name, version))
-    except Exception as error:  # noqa: BLE001 - a champion that does not load cannot be compared
-        return Comparison(candidate.test_rmse, champion_error=f"it does not load: {gate.short_reason(error)}")
-    predictions, error = gate.champion_predictions(champion, candidate.x_test)
+    with Phase(names.PACKAGE, f"loading version {version} and scoring the test rows with it"):
+        try:
+            champion = tracking.load_pyfunc(tracking.version_uri(name, version))
+        except Exception as error:  # noqa: BLE001 - a champion that does not load cannot be compared
+            return Comparison(candidate.test_rmse, champion_error=f"it does not load: {gate.short_reason(error)}")
+        predictions, error = gate.champion_predictions(champion, candidate.x_test)
     if error is not None:
         return Comparison(candidate.test_rmse, champion_error=error)
     test_rows = len(candidate.y_test)
@@ -237,8 +241,9 @@ def _unseen_test_rows(name: str, version: str, candidate: Candidate) -> np.ndarr
     if champion_data_run == candidate.data_run_id:
         return np.ones(len(candidate.y_test), dtype=bool)
     test = candidate.x_test.assign(**{str(candidate.y_test.name): candidate.y_test.to_numpy()})
-    return unseen_by_champion(test, lineage.load_training_rows(champion_data_run),
-                              lineage.load_training_rows(candidate.data_run_id))
+    with Phase(names.PACKAGE, f"finding the test rows version {version} never trained on"):
+        return unseen_by_champion(test, lineage.load_training_rows(champion_data_run),
+                                  lineage.load_training_rows(candidate.data_run_id))
 
 
 OPTIONS = [

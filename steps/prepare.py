@@ -13,6 +13,7 @@ from steps.lib import names, options, tracking
 from steps.lib.data.tables import clean_target, data_settings_key, frame_digest, read_table, split_frame
 from steps.lib.errors import InputError
 from steps.lib.orchestration import cli
+from steps.lib.progress import Phase
 from steps.lib.secrets import mask_url
 
 
@@ -25,10 +26,12 @@ def run(*, data: str, target: str, val_size: float, test_size: float, seed: int)
         raise InputError("target", "required unless data=diabetes: name the column to predict")
     settings = data_settings_key(data, target, val_size, test_size, seed)
     with tracking.step_run(names.PREPARE, {names.DATA_SETTINGS_TAG: settings}) as run_id:
-        frame = read_table(data)
-        rows_read, digest = len(frame), frame_digest(frame)
-        rows, dropped = clean_target(frame, target)
-        splits = split_frame(rows, target, val_size=val_size, test_size=test_size, seed=seed)
+        with Phase(names.PREPARE, f"reading {mask_url(data)}"):
+            frame = read_table(data)
+        with Phase(names.PREPARE, f"hashing and splitting {len(frame):,} rows"):
+            rows_read, digest = len(frame), frame_digest(frame)
+            rows, dropped = clean_target(frame, target)
+            splits = split_frame(rows, target, val_size=val_size, test_size=test_size, seed=seed)
         del frame, rows  # the splits are a shuffled copy: the table as read is no longer needed
         counts = {split: len(getattr(splits, split)) for split in names.SPLITS}
         schema = {
@@ -42,12 +45,13 @@ def run(*, data: str, target: str, val_size: float, test_size: float, seed: int)
             "source": mask_url(data),
             "seed": seed,
         }
-        tracking.log_files(
-            {f"{split}.parquet": getattr(splits, split).to_parquet for split in names.SPLITS},
-            names.SPLITS_DIR,
-        )
-        tracking.log_json(schema, names.SCHEMA_FILE)
-        tracking.log_split_inputs(splits, source=mask_url(data))
+        with Phase(names.PREPARE, "writing and logging the splits"):
+            tracking.log_files(
+                {f"{split}.parquet": getattr(splits, split).to_parquet for split in names.SPLITS},
+                names.SPLITS_DIR,
+            )
+            tracking.log_json(schema, names.SCHEMA_FILE)
+            tracking.log_split_inputs(splits, source=mask_url(data))
         tracking.log_results(
             metrics={
                 **{f"rows_{split}": n for split, n in counts.items()},

@@ -34,6 +34,7 @@ from steps.lib.model.metrics import score
 from steps.lib.model.serving import RAW_ROWS_MODEL
 from steps.lib.model.training import Fitted, refit_and_test
 from steps.lib.orchestration import cli, lineage
+from steps.lib.progress import Phase
 from steps.lib.search import ensemble
 from steps.lib.search.out_of_fold import load_out_of_fold, log_candidates
 from steps.lib.search.tuning import Validation
@@ -60,8 +61,9 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
             chosen = _blend(blend_from, splits, seed, family_settings, budget, rows) or chosen
         x_test, y_test = splits.xy("test")
         example = unconform(x_test.head(5), splits.categorical)
-        model_uri = tracking.log_model(chosen.members, splits.numeric, splits.categorical, example,
-                                       served_by=RAW_ROWS_MODEL)
+        with Phase(names.REFIT, f"logging the model ({chosen.name})"):
+            model_uri = tracking.log_model(chosen.members, splits.numeric, splits.categorical, example,
+                                           served_by=RAW_ROWS_MODEL)
         tracking.link_model_metrics(model_uri, chosen.metrics)  # test metrics: on this run and on the model
         tracking.log_results(
             params={"family": chosen.name, **{f"final_{k}": v for k, v in chosen.logged_params.items()}},

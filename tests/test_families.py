@@ -290,19 +290,39 @@ def test_catboost_refit_over_folds_keeps_each_candidates_out_of_fold_predictions
 
 
 def test_a_long_catboost_refit_fit_says_where_it_is_at_a_steady_rhythm(splits, monkeypatch, capsys):
-    """Each early-stopped fit of refit prints, every PROGRESS_EVERY_S, the candidate and fold, the
+    """Each early-stopped fit of refit prints, every progress.EVERY_S, the candidate and fold, the
     trees so far and the best val RMSE so far; the model is the same with or without the lines."""
-    import sys
+    from steps.lib import progress
 
     family = get_family("catboost")
-    catboost_module = sys.modules[type(family).__module__]  # the registry's own import of the family file
     params = {"depth": 4, "learning_rate": 0.1}
-    monkeypatch.setattr(catboost_module, "PROGRESS_EVERY_S", 1e9)
+    monkeypatch.setenv(progress.MODE_ENV, "lines")
+    monkeypatch.setattr(progress, "EVERY_S", 1e9)
     quiet = family.refit_plan(params, splits, 0, max_iterations=40, early_stopping_rounds=5, folds=2)
     assert "refit: catboost" not in capsys.readouterr().out
-    monkeypatch.setattr(catboost_module, "PROGRESS_EVERY_S", 0.0)  # every tree
+    monkeypatch.setattr(progress, "EVERY_S", 0.0)  # every tree
     loud = family.refit_plan(params, splits, 0, max_iterations=40, early_stopping_rounds=5, folds=2)
     lines = capsys.readouterr().out.splitlines()
     assert loud == quiet
     assert any(line.startswith("refit: catboost tuned fold 1/2: 1 trees, best val RMSE ") for line in lines)
     assert any(line.startswith("refit: catboost defaults fold 2/2: ") for line in lines)
+
+
+def test_on_a_terminal_a_catboost_refit_fit_draws_one_bar_that_ends_where_the_fit_stopped(splits, monkeypatch,
+                                                                                          capsys):
+    """With a bar (a terminal) the fit's progress is one redrawn line: its label, trees of the
+    most it may grow and the best val RMSE, ending at the trees the fit ran; no plain lines."""
+    from steps.lib import progress
+
+    family = get_family("catboost")
+    monkeypatch.setenv(progress.MODE_ENV, "bar")
+    monkeypatch.setattr(progress, "SHOW_AFTER_S", 0.0)
+    family.refit_plan({"depth": 4, "learning_rate": 0.1}, splits, 0, max_iterations=40, early_stopping_rounds=5,
+                      alternatives=False)
+    out = capsys.readouterr().out
+    final = out.split("\r")[-1].strip().splitlines()[0]
+    assert final.startswith("refit: catboost tuned: ") and " of at most 40 trees [" in final, out
+    assert "best val RMSE " in final, out
+    ran = int(final.removeprefix("refit: catboost tuned: ").split(" ")[0])
+    assert 5 < ran <= 40  # early stopped after at least its 5 patience rounds
+    assert "refit: catboost tuned: 1 trees" not in out  # no plain line beside the bar

@@ -10,7 +10,7 @@ from typing import Any
 import click
 import pandas as pd
 
-from steps.lib import options
+from steps.lib import options, progress
 from steps.lib.data.tables import Splits
 from steps.lib.families import register
 from steps.lib.families.base import Family, FitData, RefitPlan
@@ -144,7 +144,7 @@ class Stopped:
 def stopped(make_model, splits: Splits, rounds: int, folds: int = 0, label: str = "") -> Stopped:
     """A model from `make_model(splits)` early-stopped on val, or, with `folds`, on each fold of
     train+val: the mean RMSE, tree count and learning rate over the folds, and the fold models.
-    A long fit says where it is every PROGRESS_EVERY_S, as `label` (and its fold)."""
+    A long fit says where it is at a steady rhythm, as `label` (and its fold)."""
     if not folds:
         return early_stopped(make_model(splits), splits, rounds, label)
     import numpy as np
@@ -168,38 +168,34 @@ def _kept_folds(out_of_fold: dict) -> dict:
 
 def early_stopped(model, splits: Splits, rounds: int, label: str = "") -> Stopped:
     """Fit on train with early stopping on val, up to the model's own tree count."""
+    progress = _Progress(label, int(model.get_params().get("iterations") or 1000))
     model.fit(*splits.xy("train"), eval_set=splits.xy("val"), early_stopping_rounds=rounds, use_best_model=True,
-              callbacks=[_Progress(label)])
+              callbacks=[progress])
+    progress.close()
     # get_best_iteration() is 0-based: the best model has one more tree than its index.
     return Stopped(val_rmse=float(model.get_best_score()["validation"]["RMSE"]),
                     trees=int(model.get_best_iteration()) + 1,
                     learning_rate=float(model.get_all_params()["learning_rate"]))
 
 
-PROGRESS_EVERY_S = 10.0  # how often a long refit fit says where it is
-
-
 class _Progress:
-    """CatBoost callback: every PROGRESS_EVERY_S of one early-stopped fit, a line with the
-    candidate, the trees so far and the best val RMSE so far (refit's fits run minutes on big
-    tables; a plain line, not a bar, reads the same in a terminal, CI and Databricks logs)."""
+    """CatBoost callback: where one early-stopped refit fit is (refit's fits run minutes on big
+    tables): the candidate and fold, the trees so far and the best val RMSE so far, as a bar on a
+    terminal or a line every progress.EVERY_S (steps.lib.progress)."""
 
-    def __init__(self, label: str):
-        import time
-
-        self.label, self.clock = label or "fit", time.monotonic
-        self.started = self.clock()
-        self.due = self.started + PROGRESS_EVERY_S
-        self.best = float("inf")
+    def __init__(self, label: str, most_trees: int):
+        self.counted = progress.Counted(f"refit: catboost {label or 'fit'}", most_trees, "trees",
+                                        "best val RMSE {:.4f}")
+        self.trees, self.best = 0, float("inf")
 
     def after_iteration(self, info) -> bool:
-        self.best = min(self.best, info.metrics["validation"]["RMSE"][-1])  # info.iteration counts from 1
-        now = self.clock()
-        if now >= self.due:
-            print(f"refit: catboost {self.label}: {info.iteration} trees, best val RMSE {self.best:.4f}, "
-                  f"{now - self.started:.0f}s", flush=True)
-            self.due = now + PROGRESS_EVERY_S
+        self.best = min(self.best, info.metrics["validation"]["RMSE"][-1])
+        self.trees = info.iteration  # counts from 1
+        self.counted.update(self.trees, self.best)
         return True
+
+    def close(self) -> None:
+        self.counted.close(self.trees, self.best)
 
 
 class _IterationHook:
