@@ -31,6 +31,28 @@ def test_bars_only_where_the_output_is_a_terminal_unless_the_environment_says(mo
     assert progress.bars_wanted(io.StringIO())
 
 
+def test_a_real_terminal_gets_bars_once_it_has_a_width(monkeypatch):
+    """A pseudo-terminal nobody sized (0 columns, as `script` without a terminal gives) would
+    show an empty bar: plain lines there; once sized, bars."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    monkeypatch.delenv(progress.MODE_ENV, raising=False)
+    leader, follower = pty.openpty()
+    try:
+        with os.fdopen(follower, "w", closefd=False) as terminal:
+            fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+            assert terminal.isatty() and not progress.bars_wanted(terminal)
+            fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+            assert progress.bars_wanted(terminal)
+    finally:
+        os.close(leader)
+        os.close(follower)
+
+
 def test_without_a_terminal_a_phase_says_what_it_does_every_ten_seconds_and_when_it_ended():
     out, clock = io.StringIO(), Clock()
     with progress.Phase("prepare", "reading houses.csv", stream=out, clock=clock, bar=False) as phase:

@@ -24,13 +24,19 @@ MODE_ENV = "TABTUNE_PROGRESS"
 
 
 def bars_wanted(stream: TextIO | None = None) -> bool:
-    """True where a live bar reads well: `stream` (stdout) is a terminal, unless TABTUNE_PROGRESS says."""
+    """True where a live bar reads well: `stream` (stdout) is a terminal with a width, unless
+    TABTUNE_PROGRESS says."""
     forced = os.environ.get(MODE_ENV, "").strip().lower()
     if forced in ("bar", "lines"):
         return forced == "bar"
     stream = stream or sys.stdout
     isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
+    if not (isatty and isatty()):
+        return False
+    try:  # a terminal of no width (a pty nobody sized) would show an empty bar
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (OSError, ValueError):
+        return True
 
 
 class Phase:
@@ -49,27 +55,27 @@ class Phase:
 
     def __enter__(self) -> Phase:
         self.started = self.clock()
-        self.due = self.started + EVERY_S
-        if self.bar_wanted:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=None, desc=self.label, bar_format="{desc} [{elapsed}]", file=self.stream,
-                            delay=SHOW_AFTER_S, leave=True, dynamic_ncols=True)
+        self.due = self.started + (SHOW_AFTER_S if self.bar_wanted else EVERY_S)
         self._thread = threading.Thread(target=self._run, name="tabtune-progress", daemon=True)
         self._thread.start()
         return self
 
     def _run(self) -> None:
-        while not self._stop.wait(1.0 if self.bar is not None else min(EVERY_S, 1.0)):
+        while not self._stop.wait(1.0):
             self.tick()
 
     def tick(self) -> None:
         """Redraw the bar, or print a line if one is due (called each second by the phase's thread)."""
         with self._ticking:
             now = self.clock()
+            if self.bar_wanted and self.bar is None and now >= self.due:  # drawn once the work lasts
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=None, desc=self.label, bar_format="{desc} [{elapsed}]", file=self.stream)
+                self.bar.start_t -= now - self.started  # its clock from the phase's start
             if self.bar is not None:
                 self.bar.refresh()
-            elif now >= self.due:
+            elif not self.bar_wanted and now >= self.due:
                 print(f"{self.label}… {now - self.started:.0f}s", file=self.stream, flush=True)
                 self.due = now + EVERY_S
 
