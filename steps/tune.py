@@ -20,6 +20,7 @@ from steps.lib import names, options, process_identity, tracking
 from steps.lib.errors import InputError
 from steps.lib.families import Family, family_names, get_family
 from steps.lib.orchestration import cli, lineage
+from steps.lib.progress import Heartbeat
 from steps.lib.search import sampling, studies, workers
 from steps.lib.search.budget import counted_trials
 from steps.lib.search.out_of_fold import log_out_of_fold
@@ -66,13 +67,19 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
                   "its best so far is the result (more trials: raise trials)")
         tracking.set_tags({names.DATA_RUN_TAG: data_run_id, names.STUDY_NAME_TAG: name})
         started = time.perf_counter()
-        done, out_of_fold = 0, {}
+        done, out_of_fold, running = 0, {}, {}
         with tracking.trial_runs(member.tuning_run_id, tags={names.WORKER_TAG: str(process_identity.Worker.this())},
-                                 params={"family": family, "seed": seed}) as trial_runs:
+                                 params={"family": family, "seed": seed}) as trial_runs, \
+                Heartbeat(step, lambda: _running_trials(running, done, trials)) as heartbeat:
+
+            def on_start(number: int) -> None:
+                running[number] = time.perf_counter()
+                trial_runs.started(number)
 
             def on_trial(result) -> None:
                 nonlocal done
                 done += 1
+                running.pop(result.number, None)
                 if result.out_of_fold is not None:
                     out_of_fold[f"trial_{result.number}"] = (result.params, result.out_of_fold)
                 trial_runs.finished(result.number, params=result.params,
@@ -81,12 +88,13 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
                 print(f"{step}: trial #{result.number} ({done}/{trials}) {result.state}"
                       f" val_rmse={result.value:.4f} fit={result.fit_s:.2f}s"
                       f" elapsed={time.perf_counter() - started:.0f}s", flush=True)
+                heartbeat.said()
 
             try:
                 optimize(model_family, splits, study=member.study, trials=max(trials - carried, 0),
                          iterations=iterations, seed=seed,
                          timeout_s=timeout_s, n_jobs=n_jobs, prune=pruner != "none", budget=member.budget,
-                         validation=scoring, on_start=trial_runs.started, on_trial=on_trial)
+                         validation=scoring, on_start=on_start, on_trial=on_trial)
             except KeyboardInterrupt:
                 workers.abandon(member)
                 raise
@@ -100,6 +108,16 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
             print(f"{step}: best trial #{summary.best['trial']} val_rmse={summary.best['val_rmse']:.4f};"
                   f" tuning run {member.tuning_run_id}")
         return run_id
+
+
+def _running_trials(running: dict[int, float], done: int, trials: int) -> str:
+    """What a heartbeat says while trials run: which, and for how long (a trial on a big table,
+    or cross-validated, can take minutes)."""
+    now, since = time.perf_counter(), sorted(dict(running).items())  # a copy: trials start and end meanwhile
+    if not since:
+        return ""
+    running_now = ", ".join(f"trial #{number} running for {now - at:.0f}s" for number, at in since)
+    return f"{running_now} ({done}/{trials} done)"
 
 
 def study_settings(family: Family, data_run_id: str, iterations: int, validation: Validation, tune_rows: int,

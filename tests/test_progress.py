@@ -99,3 +99,26 @@ def test_counted_work_says_its_count_and_best_so_far_at_the_rhythm():
     assert out.getvalue().splitlines() == ["refit: catboost tuned: 10 trees, best val RMSE 59.00, 10s",
                                            "refit: catboost tuned: 20 trees, best val RMSE 58.00, 20s",
                                            "refit: catboost tuned: 30 trees, best val RMSE 57.00, 30s"]
+
+
+def test_a_heartbeat_speaks_only_after_ten_seconds_without_a_line_of_the_step():
+    """Tuning says a line per trial; a heartbeat fills only the silences (a trial lasting
+    minutes), saying what the status function says."""
+    out, clock = io.StringIO(), Clock()
+    statuses = iter(["trial #3 running for 10s (2/20 done)", "trial #3 running for 20s (2/20 done)", ""])
+    with progress.Heartbeat("tune_catboost", lambda: next(statuses), stream=out, clock=clock) as beat:
+        clock.now += 9.0
+        beat.tick()
+        assert out.getvalue() == ""
+        beat.said()  # the step's own line at 9 s
+        clock.now += 9.0
+        beat.tick()
+        assert out.getvalue() == ""  # 9 s since the step's line
+        clock.now += 1.0
+        beat.tick()
+        clock.now += 10.0
+        beat.tick()
+        clock.now += 10.0
+        beat.tick()  # an empty status says nothing
+    assert out.getvalue().splitlines() == ["tune_catboost: trial #3 running for 10s (2/20 done)",
+                                           "tune_catboost: trial #3 running for 20s (2/20 done)"]

@@ -131,3 +131,46 @@ class Counted:
             self.bar.set_postfix_str(self.best.format(best), refresh=False)
             self.bar.update(done - self.bar.n)
             self.bar.close()
+
+
+class Heartbeat:
+    """`with Heartbeat("tune_catboost", status) as beat:` — for work that says a line per unit
+    (a trial) but whose units may each last minutes: whenever EVERY_S pass without a line of
+    its own (`beat.said()` after each), a line `<step>: <status()>` (e.g. which trials are
+    running and for how long). Plain lines on a terminal too: the tuning steps share one."""
+
+    def __init__(self, step: str, status: Callable[[], str], *, stream: TextIO | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.step, self.status, self.stream, self.clock = step, status, stream or sys.stdout, clock
+        self.due = 0.0
+        self._stop, self._lock = threading.Event(), threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Heartbeat:
+        self.said()
+        self._thread = threading.Thread(target=self._run, name="tabtune-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def said(self) -> None:
+        """The step has just said a line of its own: the next heartbeat is EVERY_S from now."""
+        with self._lock:
+            self.due = self.clock() + EVERY_S
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.tick()
+
+    def tick(self) -> None:
+        with self._lock:
+            now = self.clock()
+            if now < self.due:
+                return
+            self.due = now + EVERY_S
+        if text := self.status():
+            print(f"{self.step}: {text}", file=self.stream, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
