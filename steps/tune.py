@@ -116,8 +116,9 @@ def _running_trials(running: dict[int, float], done: int, trials: int) -> str:
     now, since = time.perf_counter(), sorted(dict(running).items())  # a copy: trials start and end meanwhile
     if not since:
         return ""
-    running_now = ", ".join(f"trial #{number} running for {now - at:.0f}s" for number, at in since)
-    return f"{running_now} ({done}/{trials} done)"
+    # never "trial #N ": that is how each finished trial's own line reads
+    running_now = ", ".join(f"#{number} ({now - at:.0f}s)" for number, at in since)
+    return f"still running {running_now}; {done}/{trials} trials done"
 
 
 def study_settings(family: Family, data_run_id: str, iterations: int, validation: Validation, tune_rows: int,

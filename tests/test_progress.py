@@ -105,7 +105,7 @@ def test_a_heartbeat_speaks_only_after_ten_seconds_without_a_line_of_the_step():
     """Tuning says a line per trial; a heartbeat fills only the silences (a trial lasting
     minutes), saying what the status function says."""
     out, clock = io.StringIO(), Clock()
-    statuses = iter(["trial #3 running for 10s (2/20 done)", "trial #3 running for 20s (2/20 done)", ""])
+    statuses = iter(["still running #3 (10s); 2/20 trials done", "still running #3 (20s); 2/20 trials done", ""])
     with progress.Heartbeat("tune_catboost", lambda: next(statuses), stream=out, clock=clock) as beat:
         clock.now += 9.0
         beat.tick()
@@ -120,5 +120,5 @@ def test_a_heartbeat_speaks_only_after_ten_seconds_without_a_line_of_the_step():
         beat.tick()
         clock.now += 10.0
         beat.tick()  # an empty status says nothing
-    assert out.getvalue().splitlines() == ["tune_catboost: trial #3 running for 10s (2/20 done)",
-                                           "tune_catboost: trial #3 running for 20s (2/20 done)"]
+    assert out.getvalue().splitlines() == ["tune_catboost: still running #3 (10s); 2/20 trials done",
+                                           "tune_catboost: still running #3 (20s); 2/20 trials done"]
