@@ -39,7 +39,32 @@ def bars_wanted(stream: TextIO | None = None) -> bool:
         return True
 
 
-class Phase:
+class _EverySecond:
+    """A daemon thread that calls `tick()` each second between `_start_ticking()` and
+    `_stop_ticking()`: what lets a phase or a heartbeat speak while the work it reports holds
+    the main thread."""
+
+    _thread: threading.Thread | None = None
+
+    def _start_ticking(self, name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.tick()
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+    def _stop_ticking(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+
+
+class Phase(_EverySecond):
     """`with Phase("prepare", "reading houses.csv"):` — work without a count (reading a table,
     uploading, hashing rows), said with its elapsed time: a bar that ticks each second on a
     terminal, else a line every EVERY_S while it lasts and one when it ends (if it lasted that long)."""
@@ -50,19 +75,13 @@ class Phase:
         self.bar_wanted = bars_wanted(self.stream) if bar is None else bar
         self.bar = None
         self.started = self.due = 0.0
-        self._stop, self._ticking = threading.Event(), threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._ticking = threading.Lock()
 
     def __enter__(self) -> Phase:
         self.started = self.clock()
         self.due = self.started + (SHOW_AFTER_S if self.bar_wanted else EVERY_S)
-        self._thread = threading.Thread(target=self._run, name="tabtune-progress", daemon=True)
-        self._thread.start()
+        self._start_ticking("tabtune-progress")
         return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            self.tick()
 
     def tick(self) -> None:
         """Redraw the bar, or print a line if one is due (called each second by the phase's thread)."""
@@ -80,9 +99,7 @@ class Phase:
                 self.due = now + EVERY_S
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._stop_ticking()
         if self.bar is not None:
             self.bar.close()
         elif exc[0] is None and (elapsed := self.clock() - self.started) >= EVERY_S:
@@ -133,7 +150,7 @@ class Counted:
             self.bar.close()
 
 
-class Heartbeat:
+class Heartbeat(_EverySecond):
     """`with Heartbeat("tune_catboost", status) as beat:` — for work that says a line per unit
     (a trial) but whose units may each last minutes: whenever EVERY_S pass without a line of
     its own (`beat.said()` after each), a line `<step>: <status()>` (e.g. which trials are
@@ -143,13 +160,11 @@ class Heartbeat:
                  clock: Callable[[], float] = time.monotonic):
         self.step, self.status, self.stream, self.clock = step, status, stream or sys.stdout, clock
         self.due = 0.0
-        self._stop, self._lock = threading.Event(), threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     def __enter__(self) -> Heartbeat:
         self.said()
-        self._thread = threading.Thread(target=self._run, name="tabtune-heartbeat", daemon=True)
-        self._thread.start()
+        self._start_ticking("tabtune-heartbeat")
         return self
 
     def said(self) -> None:
@@ -157,11 +172,8 @@ class Heartbeat:
         with self._lock:
             self.due = self.clock() + EVERY_S
 
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            self.tick()
-
     def tick(self) -> None:
+        """Print the status line if EVERY_S passed without a line (called each second)."""
         with self._lock:
             now = self.clock()
             if now < self.due:
@@ -171,6 +183,4 @@ class Heartbeat:
             print(f"{self.step}: {text}", file=self.stream, flush=True)
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._stop_ticking()
