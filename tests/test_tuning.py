@@ -165,6 +165,7 @@ def test_validation_auto_cross_validates_up_to_the_row_limit_and_holds_out_above
         Validation(folds=4)
     assert Validation.of("auto", 4, rows=AUTO_CV_MAX_ROWS + 1, features=1) == Validation(folds=0)
     assert Validation.of("auto", 4, rows=2_344, features=79) == Validation(folds=0)  # ames: wide, costly folds
+    assert Validation.of("auto", 4, rows=22_524, features=6) == Validation(folds=4)  # cps1988: measured to pay
     assert Validation.of("cv", 4, rows=10 * AUTO_CV_MAX_ROWS).name == "cv"  # asked for, whatever the size
     assert Validation.of("holdout", 4, rows=100).name == "holdout"
 

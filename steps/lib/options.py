@@ -63,9 +63,10 @@ TUNE_ROWS = click.Option(["--tune-rows"], type=Whole(min=0), default=0, show_def
                          help="Tune on a seeded sample of this many training rows (0 = all); refit uses all.")
 HOLDOUT, CV, AUTO = "holdout", "cv", "auto"
 # validation=auto cross-validates a table of at most this many train+val rows and cells (rows x
-# features): where one val split is too few rows to rank by and k fits stay cheap (BENCHMARKS.md).
-AUTO_CV_MAX_ROWS = 10_000
-AUTO_CV_MAX_CELLS = 100_000
+# features): measured to pay up to cps1988's 22,524 x 6 (135k cells); ames (2,344 x 79, 185k
+# cells) stays out, where k fits per candidate cost the most (BENCHMARKS.md).
+AUTO_CV_MAX_ROWS = 25_000
+AUTO_CV_MAX_CELLS = 150_000
 VALIDATION = click.Option(["--validation"], type=click.Choice((HOLDOUT, CV, AUTO)), default=AUTO,
                           show_default=True,
                           help="How tuning and refit score a candidate: fit on train, scored on val (holdout), or on "
