@@ -24,6 +24,11 @@ def test_default_pipeline_is_the_tutorial_s_five_steps_in_order():
     assert steps[3].depends_on == ("prepare", "tune_lasso", "tune_catboost")
 
 
+def test_the_steps_that_fill_every_core_are_the_optuna_tuned_families_and_refit():
+    steps = pipeline.steps(("lasso", "catboost", "hist_gradient_boosting"))
+    assert [s.name for s in steps if s.fills_cores] == ["tune_catboost", "tune_hist_gradient_boosting", "refit"]
+
+
 def test_each_step_gets_its_settings_and_its_upstream_run_ids():
     steps = {s.name: s for s in pipeline.steps(("lasso", "hist_gradient_boosting"))}
     run_ids = {"prepare": "P", "tune_lasso": "L", "tune_hist_gradient_boosting": "H", "refit": "R"}

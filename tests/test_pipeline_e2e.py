@@ -72,8 +72,9 @@ def test_hierarchy_counts_and_parent_tags(pipeline):
 
 def test_tuning_steps_run_side_by_side_and_every_step_waits_for_its_inputs(pipeline):
     """The tuning steps need only prepare's run, so `main` runs them side by side, two at a
-    time (parallel_steps=2, the first two listed first); refit needs them all and starts after
-    the last one ended."""
+    time (parallel_steps=2, the first two listed first), but never two that fill every core
+    (the Optuna-tuned families): LASSO runs beside CatBoost, HistGradientBoosting after
+    CatBoost; refit needs them all and starts after the last one ended."""
     store, pipeline_id, _ = pipeline
     steps = step_runs(store, pipeline_id)
     tuning = [steps[name].info for name in STEPS if name.startswith("tune_")]
@@ -81,6 +82,8 @@ def test_tuning_steps_run_side_by_side_and_every_step_waits_for_its_inputs(pipel
     assert max(first.start_time, second.start_time) < min(first.end_time, second.end_time)
     for run in tuning:
         assert sum(other.start_time <= run.start_time < other.end_time for other in tuning) <= 2
+    catboost, third = steps["tune_catboost"].info, steps["tune_hist_gradient_boosting"].info
+    assert third.start_time >= catboost.end_time
     assert min(run.start_time for run in tuning) >= steps["prepare"].info.end_time
     assert steps["refit"].info.start_time >= max(run.end_time for run in tuning)
     assert steps["package"].info.start_time >= steps["refit"].info.end_time

@@ -22,6 +22,7 @@ from tests.conftest import PROJECT_DIR
 class Step:
     name: str
     depends_on: tuple[str, ...] = ()
+    fills_cores: bool = False
 
 
 PIPELINE = [Step("prepare"), Step("tune_a", ("prepare",)), Step("tune_b", ("prepare",)),
@@ -70,6 +71,36 @@ def test_at_once_1_runs_one_step_at_a_time_in_the_listed_order():
     assert order == [step.name for step in PIPELINE]
 
 
+def test_two_steps_that_fill_every_core_never_overlap_and_a_light_step_runs_beside_either():
+    steps = [Step("prepare"), Step("tune_heavy_a", ("prepare",), fills_cores=True),
+             Step("tune_heavy_b", ("prepare",), fills_cores=True), Step("tune_light", ("prepare",)),
+             Step("refit", ("tune_heavy_a", "tune_heavy_b", "tune_light"), fills_cores=True)]
+    lock, running = threading.Lock(), set()
+    overlaps: list[frozenset[str]] = []
+    light_done = threading.Event()
+
+    def start(step, run_ids):
+        def work():
+            with lock:
+                running.add(step.name)
+                overlaps.append(frozenset(running))
+            if step.name == "tune_heavy_a":
+                light_done.wait(30)  # the light step must get to run while this one holds the cores
+            elif step.name == "tune_light":
+                light_done.set()
+            threading.Event().wait(0.05)
+            with lock:
+                running.discard(step.name)
+            return step.name
+        return Started(work)
+
+    run_steps(steps, start, lambda *_: None, at_once=3, grace_s=5)
+    heavy = {step.name for step in steps if step.fills_cores}
+    assert all(len(seen & heavy) <= 1 for seen in overlaps), overlaps
+    assert any({"tune_heavy_a", "tune_light"} <= seen for seen in overlaps), overlaps
+    assert light_done.is_set()
+
+
 def test_a_reused_step_has_no_thread_and_its_dependents_start():
     threads: list[str] = []
 
@@ -102,6 +133,7 @@ SCENARIO = textwrap.dedent("""
     class Step:
         name: str
         depends_on: tuple = ()
+        fills_cores: bool = False
 
     sibling_started, outcome = threading.Event(), {}
 

@@ -31,13 +31,15 @@ def setting_options(entry_point: str) -> list[click.Parameter]:
 class Step:
     """One step of the pipeline: its name (run name, tabtune.step tag, job task key), the
     MLproject entry point it runs, the parameters that take upstream steps' run IDs
-    (comma-joined), and parameters the pipeline fixes. Every other option of the entry point is
+    (comma-joined), parameters the pipeline fixes, and whether its fits keep every core busy (the
+    scheduler never runs two such steps side by side). Every other option of the entry point is
     a pipeline setting the step takes under its own name."""
 
     name: str
     entry_point: str
     upstream: dict[str, tuple[str, ...]] = field(default_factory=dict)
     fixed: dict[str, str] = field(default_factory=dict)
+    fills_cores: bool = False
 
     @property
     def settings(self) -> tuple[str, ...]:
@@ -63,7 +65,8 @@ def tuning_step(family: str) -> Step:
     """How `family` is tuned inside the pipeline."""
     if family in GRID_TUNED:
         return Step(names.tune_step(family), GRID_TUNED[family], {"data_run_id": (names.PREPARE,)})
-    return Step(names.tune_step(family), names.TUNE, {"data_run_id": (names.PREPARE,)}, {"family": family})
+    return Step(names.tune_step(family), names.TUNE, {"data_run_id": (names.PREPARE,)}, {"family": family},
+                fills_cores=True)  # its trials' threads (n_jobs x thread_count) are every core
 
 
 def steps(families: tuple[str, ...] = DEFAULT_FAMILIES) -> list[Step]:
@@ -73,7 +76,8 @@ def steps(families: tuple[str, ...] = DEFAULT_FAMILIES) -> list[Step]:
         Step(names.PREPARE, names.PREPARE),
         *tuning,
         Step(names.REFIT, names.REFIT,
-             {"data_run_id": (names.PREPARE,), "tune_run_ids": tuple(step.name for step in tuning)}),
+             {"data_run_id": (names.PREPARE,), "tune_run_ids": tuple(step.name for step in tuning)},
+             fills_cores=True),
         Step(names.PACKAGE, names.PACKAGE, {"model_run_id": (names.REFIT,)}),
     ]
 

@@ -8,6 +8,11 @@ it is the one that waits, that receives SIGINT/SIGTERM, and that stops the steps
 
 The rules:
 - A step starts only once every step it depends on has finished (or was reused).
+- Two steps that each fill every core (`fills_cores`: an Optuna-tuned family, refit) never run
+  side by side: both would start a thread per core, and OpenMP's busy-waiting threads (CatBoost,
+  HistGradientBoosting) then make each fit 2.5-2.8 x slower, so together they end later than one
+  after the other (BENCHMARKS.md, the tuning steps side by side). A light step (prepare, the LASSO
+  grid) still runs beside one.
 - When a step fails, or this process is interrupted, no further step starts and the running ones
   get SIGTERM (they end their runs KILLED, tagged with the signal); once they are gone the first
   failure (or the interrupt) is raised, so the pipeline run names the step that failed, not one
@@ -39,6 +44,9 @@ class Dependent(Protocol):
     @property
     def depends_on(self) -> tuple[str, ...]: ...
 
+    @property
+    def fills_cores(self) -> bool: ...
+
 
 StepT = TypeVar("StepT", bound=Dependent)
 
@@ -52,7 +60,8 @@ class Started:
 
 def run_steps(steps: list[StepT], start: Callable[[StepT, dict[str, str]], str | Started],
               finish: Callable[[StepT, str], None], *, at_once: int, grace_s: float) -> dict[str, str]:
-    """Run `steps` (in dependency order, as listed) with at most `at_once` running together.
+    """Run `steps` (in dependency order, as listed) with at most `at_once` running together,
+    and at most one of them a step that fills every core.
 
     `start(step, run_ids)` is called on this thread once every step `step` depends on is in
     `run_ids`; it returns either a run ID (nothing to run: the step was reused) or `Started`.
@@ -71,7 +80,9 @@ def run_steps(steps: list[StepT], start: Callable[[StepT, dict[str, str]], str |
     by_name = {step.name: step for step in steps}
     try:
         while waiting or running:
-            ready = next((s for s in waiting if all(d in run_ids for d in s.depends_on)), None)
+            cores_taken = any(by_name[name].fills_cores for name in running)
+            ready = next((s for s in waiting if all(d in run_ids for d in s.depends_on)
+                          and not (s.fills_cores and cores_taken)), None)
             if ready is not None and len(running) < at_once:
                 waiting.remove(ready)
                 outcome = start(ready, run_ids)
