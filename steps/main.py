@@ -4,10 +4,11 @@ Reads: the families to tune and every step's own settings (the data settings, th
 `pipeline.all_setting_options`), each passed on to the steps that take it.
 Writes: the pipeline run, with child runs prepare → one tuning run per family → refit →
 package (each started by `mlflow.run` and handed the run IDs it needs, as
-steps/lib/orchestration/pipeline.py wires them; a step starts once the steps it needs have finished, so the
-tuning steps, which need only prepare's run, run side by side, up to `parallel_steps` at once:
-steps/lib/orchestration/scheduler.py; with reuse=auto, a step whose earlier FINISHED run has the same cache
-key is not run again: a stand-in child run tagged tabtune.reused_from points to
+steps/lib/orchestration/pipeline.py wires them; a step starts once the steps it needs have
+finished, so the tuning steps, which need only prepare's run, run side by side, up to
+`parallel_steps` at once but never two that each keep every core busy:
+steps/lib/orchestration/scheduler.py; with reuse=auto, a step whose earlier FINISHED run has
+the same cache key is not run again: a stand-in child run tagged tabtune.reused_from points to
 it); tags `tabtune.run_id.<step>` (the runs that did the work), metric test_rmse, and
 `pipeline_summary.md` + `leaderboard.csv`. If a step fails, no later step runs, the steps
 running beside it are stopped (their runs end KILLED) and this run ends FAILED naming the step
@@ -150,7 +151,8 @@ OPTIONS = [
                  help="auto: reuse a step's earlier run when everything that determines it is the same."),
     click.Option(["--parallel-steps"], type=options.Whole(min=1, max=16), default=2, show_default=True,
                  help="How many steps may run at once (a step still waits for the runs it reads, so only the "
-                      "tuning steps overlap); 1 = one step at a time."),
+                      "tuning steps overlap, and never two Optuna-tuned families: each keeps every core busy); "
+                      "1 = one step at a time."),
 ]
 command = click.Command(names.MAIN, params=OPTIONS, callback=run)
 
