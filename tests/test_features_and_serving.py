@@ -95,6 +95,47 @@ def logged(tmp_path, monkeypatch, splits):
     mlflow.set_tracking_uri(None)
 
 
+def test_a_blend_is_logged_without_mlflow_inferring_requirements_for_any_member(tmp_path, monkeypatch, splits):
+    """Inference starts a subprocess that loads the model, seconds per member; a bagged blend
+    holds dozens of members, so each member's requirements must be given, not inferred."""
+    import contextlib
+
+    import mlflow
+    from mlflow.utils import requirements_utils
+
+    from steps.lib import tracking
+    from steps.lib.data.tables import unconform
+    from steps.lib.families import get_family
+
+    inferred = []
+
+    def inference(model_uri, flavor, *args, **kwargs):  # MLflow falls back quietly when it fails
+        inferred.append(flavor)
+        raise RuntimeError("no inference here")
+
+    monkeypatch.setattr(requirements_utils, "_capture_imported_modules", inference)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    members = []
+    for name, params in (("lasso", {"alpha": 0.01}), ("hist_gradient_boosting", {"max_iter": 5, "learning_rate": 0.1})):
+        family = get_family(name)
+        members.append((family, family.build(params, splits, seed=0).fit(*splits.xy("train")), 0.5))
+    x_test = splits.xy("test")[0]
+    try:
+        with contextlib.chdir(tmp_path):
+            experiment = mlflow.create_experiment("blend", artifact_location=(tmp_path / "a").as_uri())
+            with mlflow.start_run(experiment_id=experiment):
+                model_uri = tracking.log_model(members, splits.numeric, splits.categorical,
+                                               unconform(x_test.head(3), splits.categorical), served_by=RAW_ROWS_MODEL)
+            predicted = mlflow.pyfunc.load_model(model_uri).predict(unconform(x_test, splits.categorical))
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert inferred == []
+    expected = sum(0.5 * model.predict(x_test) for _, model, _ in members)
+    np.testing.assert_allclose(predicted, expected, rtol=1e-6)
+
+
 def test_logged_model_takes_raw_rows_as_users_send_them(logged):
     pyfunc, model, rows, x_test = logged
     check_serves(pyfunc)
