@@ -10,7 +10,7 @@ The rules:
 - A step starts only once every step it depends on has finished (or was reused).
 - Two steps that each fill every core (`fills_cores`: an Optuna-tuned family, refit) never run
   side by side: both would start a thread per core, and OpenMP's busy-waiting threads (CatBoost,
-  HistGradientBoosting) then make each fit 2-2.8 x slower, so together they end no sooner than one
+  HistGradientBoosting) then make each fit up to 2.8 x slower, so together they end no sooner than one
   after the other (19 % later on one table, within the noise on two others: BENCHMARKS.md, the
   tuning steps side by side), and each trial's time depends on what runs beside it. A light step
   (prepare, the LASSO grid) still runs beside one.
