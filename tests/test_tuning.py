@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from steps.lib.families import get_family
@@ -221,3 +222,24 @@ def test_optimize_with_cv_ranks_trials_by_their_mean_fold_rmse(splits):
     optimize(get_family("catboost"), splits, study=new_study(3), trials=2, iterations=30, seed=3,
              on_trial=holdout.append)
     assert "fold_0_rmse" not in holdout[0].metrics and holdout[0].value != results[0].value
+
+
+def test_cross_validated_boosting_stops_on_each_held_out_fold_at_its_best_iteration(splits):
+    """HistGradientBoosting stops on the held-out fold, not after its whole budget, and the fold
+    is scored at its best iteration: the lowest RMSE the same trees (fitted in full) reach there
+    before the `rounds` iterations that did not improve."""
+    from steps.lib.model.training import cross_validate
+
+    family, folds = get_family("hist_gradient_boosting"), splits.cv_folds(3)
+    params = {"learning_rate": 0.3, "max_leaf_nodes": 15, "min_samples_leaf": 5, "max_iter": 300}
+    scored = cross_validate(family, params, folds, 0, data=[family.fit_data(f) for f in folds],
+                            early_stopping_rounds=10)
+    for number, fold in enumerate(folds):
+        full = family.build(params, fold, 0).fit(*fold.xy("train"))
+        x_val, y_val = fold.xy("val")
+        stages = full[-1].staged_predict(full[:-1].transform(x_val))
+        staged = [np.sqrt(np.mean((predicted - y_val.to_numpy()) ** 2)) for predicted in stages]
+        trees = int(scored.metrics[f"fold_{number}_trees"])
+        assert trees + 10 < 300  # stopped: 10 iterations without improving on the held-out fold
+        assert scored.metrics[f"fold_{number}_rmse"] == pytest.approx(staged[trees - 1])  # the same trees
+        assert staged[trees - 1] == min(staged[:trees + 10])  # the best it saw before stopping

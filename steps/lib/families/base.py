@@ -95,15 +95,13 @@ class Family:
         fitting, so a pruner can stop a bad trial; {} when the family cannot report progress."""
         return {}
 
-    def early_stopping(self, data: FitData, rounds: int) -> dict[str, Any]:
-        """Extra `fit` arguments that stop an iterative fit once val RMSE has not improved for
-        `rounds` iterations and keep its best iteration (cross-validated trials); {} for a family
-        that does not stop early, which then fits as it would anyway."""
-        return {}
-
-    def trees(self, fitted) -> int | None:
-        """How many iterations a fitted model kept, for a family that stops early; else None."""
-        return None
+    def fit_early_stopped(self, model, data: FitData, rounds: int) -> tuple[Any, int | None]:
+        """Fit on train, stopped once val RMSE has not improved for `rounds` iterations (a
+        cross-validated trial, on one fold): the val predictions of the best iteration and how
+        many iterations that is. A family that does not stop early fits as it would anyway and
+        reports no iteration count (None)."""
+        model.fit(data.train_x, data.train_y)
+        return model.predict(data.val_x), None
 
     def refit_plan(self, params: dict[str, Any], splits: Splits, seed: int, *, max_iterations: int,
                    early_stopping_rounds: int, folds: int = 0, alternatives: bool = True) -> RefitPlan:

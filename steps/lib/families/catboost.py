@@ -79,12 +79,10 @@ class CatBoostFamily(Family):
             "callbacks": [_IterationHook(on_iteration)],
         }
 
-    def early_stopping(self, data: FitData, rounds: int) -> dict[str, Any]:
-        return {"eval_set": data.val_x, "early_stopping_rounds": rounds, "use_best_model": True}
-
-    def trees(self, fitted) -> int | None:
-        best = fitted.get_best_iteration()
-        return fitted.tree_count_ if best is None else int(best) + 1  # 0-based index of the best tree
+    def fit_early_stopped(self, model, data: FitData, rounds: int) -> tuple[Any, int]:
+        model.fit(data.train_x, data.train_y, eval_set=data.val_x, early_stopping_rounds=rounds, use_best_model=True)
+        best = model.get_best_iteration()  # 0-based index of the best tree
+        return model.predict(data.val_x), model.tree_count_ if best is None else int(best) + 1
 
     def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0,
                    alternatives=True):

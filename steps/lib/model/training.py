@@ -68,11 +68,10 @@ def cross_validate(family, params: dict[str, Any], folds: list[Splits], seed: in
         model = family.build(params, fold, seed)
         with family.threads():
             started = time.perf_counter()
-            model.fit(fold_data.train_x, fold_data.train_y, **family.early_stopping(fold_data, early_stopping_rounds))
+            predicted, trees = family.fit_early_stopped(model, fold_data, early_stopping_rounds)
             fit_s += time.perf_counter() - started
-            predicted = model.predict(fold_data.val_x)
         out_of_fold[fold.val.index.to_numpy()] = predicted
-        scores.append({**score(fold_data.val_y, predicted, "val"), "trees": family.trees(model)})
+        scores.append({**score(fold_data.val_y, predicted, "val"), "trees": trees})
         mean_rmse = float(np.mean([s["val_rmse"] for s in scores]))
         if after_fold is not None and not after_fold(number, mean_rmse):
             return None
