@@ -97,9 +97,9 @@ class Family:
 
     def fit_early_stopped(self, model, data: FitData, rounds: int) -> tuple[Any, int | None]:
         """Fit on train, stopped once val RMSE has not improved for `rounds` iterations (a
-        cross-validated trial, on one fold): the val predictions of the best iteration and how
-        many iterations that is. A family that does not stop early fits as it would anyway and
-        reports no iteration count (None)."""
+        cross-validated trial, on one fold): the val predictions of the model it keeps and how
+        many iterations that model has. A family that does not stop early fits as it would
+        anyway and reports no iteration count (None)."""
         model.fit(data.train_x, data.train_y)
         return model.predict(data.val_x), None
 
