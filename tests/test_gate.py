@@ -444,3 +444,24 @@ def test_a_stale_lock_is_broken_once_and_no_holder_deletes_another_s_lock(tmp_pa
             client.create_registered_model(lock, tags={registry.OWNER_TAG: "successor"})
         assert client.get_registered_model(lock).tags[registry.OWNER_TAG] == "successor"
         assert "was taken over while this step held it" in capsys.readouterr().out
+
+
+def test_a_lock_deleted_while_the_server_reports_it_taken_counts_as_taken():
+    """The server answered "not found" to a create that raced its holder's delete (four package
+    steps at once): that is contention, tried again, not a failed package step."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos import databricks_pb2
+
+    from steps.lib.tracking import registry
+
+    answers = iter([databricks_pb2.RESOURCE_DOES_NOT_EXIST, databricks_pb2.RESOURCE_ALREADY_EXISTS,
+                    databricks_pb2.INTERNAL_ERROR])
+
+    def create_registered_model(*_, **__):
+        raise MlflowException("raced", error_code=next(answers))
+
+    client = SimpleNamespace(create_registered_model=create_registered_model)
+    assert registry._create(client, "m_lock", "t", "") is False
+    assert registry._create(client, "m_lock", "t", "") is False
+    with pytest.raises(MlflowException):
+        registry._create(client, "m_lock", "t", "")

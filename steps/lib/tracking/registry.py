@@ -178,12 +178,14 @@ def gate_lock(name: str) -> Iterator[None]:
 
 
 def _create(client, name: str, token: str, description: str) -> bool:
-    """Create registered model `name` carrying `token`; False if it exists already."""
+    """Create registered model `name` carrying `token`; False if it exists already, or existed
+    a moment ago: a server that finds the name taken and then, as its holder deletes it, cannot
+    read it back answers RESOURCE_DOES_NOT_EXIST (seen with four package steps at once)."""
     try:
         client.create_registered_model(name, tags={OWNER_TAG: token}, description=description)
         return True
     except MlflowException as error:
-        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+        if error.error_code not in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
             raise
         return False
 
