@@ -159,16 +159,19 @@ def test_hist_gradient_boosting_fits_and_predicts_on_its_thread_count_only(split
     assert _openmp_threads() != {1}, "the limit must end with the fit, not stay on the process"
 
 
-def _early_stopped_val(splits, **params) -> tuple[float, int, float]:
-    """A plain CatBoost fit early-stopped on val: (best val RMSE, trees, learning rate it ran at)."""
+def _early_stopped_val(splits, where_stopped=False, **params) -> tuple[float, int, float]:
+    """A plain CatBoost fit early-stopped on val: (its best val RMSE, or, `where_stopped`, its
+    val RMSE as the fit ended; its best tree count; the learning rate it ran at)."""
     from catboost import CatBoostRegressor
 
     model = CatBoostRegressor(iterations=300, loss_function="RMSE", random_seed=1,
                               cat_features=list(splits.categorical), thread_count=get_family("catboost").thread_count,
                               allow_writing_files=False, verbose=False, **params)
-    model.fit(*splits.xy("train"), eval_set=splits.xy("val"), early_stopping_rounds=10, use_best_model=True)
-    return (model.get_best_score()["validation"]["RMSE"], model.get_best_iteration() + 1,
-            model.get_all_params()["learning_rate"])
+    model.fit(*splits.xy("train"), eval_set=splits.xy("val"), early_stopping_rounds=10,
+              use_best_model=not where_stopped)  # which also moves CatBoost's automatic learning rate
+    history = model.get_evals_result()["validation"]["RMSE"]
+    val_rmse = history[-1] if where_stopped else model.get_best_score()["validation"]["RMSE"]
+    return val_rmse, model.get_best_iteration() + 1, model.get_all_params()["learning_rate"]
 
 
 def test_catboost_refit_keeps_what_early_stops_lower_on_val_tuned_or_catboost_defaults(splits):
@@ -211,13 +214,15 @@ def test_pip_requirements_are_pinned(family):
 
 def test_catboost_refit_over_folds_judges_and_sizes_both_candidates_by_their_fold_means(splits):
     """With folds, tuned and defaults are each early-stopped on every fold of train+val: the
-    plan logs the mean fold RMSE of each, keeps the lower, and grows the mean tree count."""
+    plan logs the mean fold RMSE of each, as each fold's fit ended (its best tree count, chosen
+    on those very rows, would flatter it), keeps the lower, and grows the mean best tree count."""
     family = get_family("catboost")
     tuned = PARAMS["catboost"]
     folds = splits.cv_folds(3)
-    per_fold = {"tuned": [_early_stopped_val(fold, **{k: v for k, v in tuned.items() if k != "iterations"})
+    per_fold = {"tuned": [_early_stopped_val(fold, where_stopped=True,
+                                             **{k: v for k, v in tuned.items() if k != "iterations"})
                           for fold in folds],
-                "defaults": [_early_stopped_val(fold) for fold in folds]}
+                "defaults": [_early_stopped_val(fold, where_stopped=True) for fold in folds]}
     means = {name: sum(f[0] for f in fits) / 3 for name, fits in per_fold.items()}
     plan = family.refit_plan(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10, folds=3)
     assert plan.val_rmse == pytest.approx(means)
@@ -241,10 +246,11 @@ def test_catboost_bag_is_the_kept_candidates_fold_models_averaged_without_a_refi
     refit = refit_and_test(family, tuned, splits, 1, final="refit", **budget)
     assert isinstance(bagged.model, Bag) and len(bagged.model.models) == 3 and bagged.params["bag_folds"] == 3
     kept = refit.refit.kept
-    trees = [_early_stopped_val(fold, **({} if kept == "defaults" else
+    trees = [_early_stopped_val(fold, where_stopped=True, **({} if kept == "defaults" else
                                          {k: v for k, v in tuned.items() if k != "iterations"}))[1]
              for fold in splits.cv_folds(3)]
-    assert [m.tree_count_ for m in bagged.model.models] == trees  # each stopped where its own fold said
+    # each ends where its own fold stopped it: 10 trees past its best, at most 300
+    assert [m.tree_count_ for m in bagged.model.models] == [min(t + 10, 300) for t in trees]
     x_test, y_test = splits.xy("test")
     mean = np.mean([m.predict(x_test) for m in bagged.model.models], axis=0)
     assert bagged.metrics["test_rmse"] == pytest.approx(float(np.sqrt(np.mean((mean - y_test.to_numpy()) ** 2))))

@@ -243,3 +243,25 @@ def test_cross_validated_boosting_stops_on_each_held_out_fold_and_is_scored_wher
         assert trees < 300
         assert np.argmin(staged[:trees]) + 1 <= trees - 10  # its last 10 iterations did not improve
         assert scored.metrics[f"fold_{number}_rmse"] == pytest.approx(staged[trees - 1])
+
+
+def test_cross_validated_catboost_folds_are_scored_where_they_stopped_not_at_their_best(splits):
+    """CatBoost's tuning folds stop on their held-out rows and are scored by the trees they end
+    with: scoring the best tree count, chosen on those very rows, flattered every trial's
+    out-of-fold predictions, and the blend that trusted them (BENCHMARKS.md)."""
+    from steps.lib.model.training import cross_validate
+
+    family, folds = get_family("catboost"), splits.cv_folds(3)
+    params = {**family.fixed_params(iterations=300), "learning_rate": 0.3, "depth": 4}
+    scored = cross_validate(family, params, folds, 0, data=[family.fit_data(f) for f in folds],
+                            early_stopping_rounds=10)
+    for number, fold in enumerate(folds):
+        full = family.build(params, fold, 0)
+        full.fit(*fold.xy("train"))
+        x_val, y_val = fold.xy("val")
+        staged = [np.sqrt(np.mean((predicted - y_val.to_numpy()) ** 2)) for predicted in full.staged_predict(x_val)]
+        trees = int(scored.metrics[f"fold_{number}_trees"])
+        assert trees < 300
+        assert np.argmin(staged[:trees]) + 1 <= trees - 10  # its last 10 trees did not improve
+        assert scored.metrics[f"fold_{number}_rmse"] == pytest.approx(staged[trees - 1])
+        assert scored.metrics[f"fold_{number}_rmse"] > min(staged[:trees])

@@ -80,9 +80,11 @@ class CatBoostFamily(Family):
         }
 
     def fit_early_stopped(self, model, data: FitData, rounds: int) -> tuple[Any, int]:
-        model.fit(data.train_x, data.train_y, eval_set=data.val_x, early_stopping_rounds=rounds, use_best_model=True)
-        best = model.get_best_iteration()  # 0-based index of the best tree
-        return model.predict(data.val_x), model.tree_count_ if best is None else int(best) + 1
+        """Early-stopped on the held-out fold and scored as the fit ends, `rounds` trees past its
+        best: the best tree count, chosen on the very rows it would be scored on, makes every
+        trial's out-of-fold predictions look better than they are (BENCHMARKS.md)."""
+        model.fit(data.train_x, data.train_y, eval_set=data.val_x, early_stopping_rounds=rounds, use_best_model=False)
+        return model.predict(data.val_x), int(model.tree_count_)
 
     def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0,
                    alternatives=True):
@@ -93,8 +95,9 @@ class CatBoostFamily(Family):
         trees, which on some tables beats every tuned point (BENCHMARKS.md); with this
         the model is never worse on val than CatBoost untuned. `try_defaults=False` skips that
         second early-stopped fit (it added 73 % to refit on 1M rows). With `folds`, both
-        candidates are early-stopped on each fold of train+val instead, and judged and sized by
-        the means over the folds (the refit on all rows then grows the folds' mean tree count).
+        candidates are early-stopped on each fold of train+val instead and judged by the mean
+        RMSE of the fold models as they stopped, the models the bag keeps and whose out-of-fold
+        predictions the blend weighs (the refit on all rows grows the folds' mean best tree count).
         `alternatives=False` skips the defaults (a blend member stays what it was chosen as)."""
         tuned = stopped(lambda rows: self.build({**params, "iterations": max_iterations}, rows, seed), splits,
                         early_stopping_rounds, folds, label="tuned")
@@ -151,7 +154,8 @@ def stopped(make_model, splits: Splits, rounds: int, folds: int = 0, label: str 
     out_of_fold = np.full(len(splits.train) + len(splits.val), np.nan)
     for number, fold in enumerate(splits.cv_folds(folds), start=1):
         models.append(make_model(fold))
-        per_fold.append(early_stopped(models[-1], fold, rounds, f"{label} fold {number}/{folds}".strip()))
+        per_fold.append(early_stopped(models[-1], fold, rounds, f"{label} fold {number}/{folds}".strip(),
+                                      scored_where_stopped=True))
         out_of_fold[fold.val.index.to_numpy()] = models[-1].predict(fold.xy("val")[0])
     return Stopped(val_rmse=sum(s.val_rmse for s in per_fold) / folds,
                    trees=max(1, round(sum(s.trees for s in per_fold) / folds)),
@@ -164,16 +168,20 @@ def _kept_folds(out_of_fold: dict) -> dict:
     return {name: found for name, found in out_of_fold.items() if found[1] is not None}
 
 
-def early_stopped(model, splits: Splits, rounds: int, label: str = "") -> Stopped:
-    """Fit on train with early stopping on val, up to the model's own tree count."""
+def early_stopped(model, splits: Splits, rounds: int, label: str = "", scored_where_stopped: bool = False) -> Stopped:
+    """Fit on train with early stopping on val, up to the model's own tree count: its best tree
+    count on val, and its val RMSE there, or, `scored_where_stopped`, the model and val RMSE as
+    the fit ends (a fold model whose held-out predictions are weighed against other candidates':
+    scored at its best, chosen on those very rows, it looks better than it is)."""
     progress = _Progress(label, int(model.get_params().get("iterations") or 1000))
-    model.fit(*splits.xy("train"), eval_set=splits.xy("val"), early_stopping_rounds=rounds, use_best_model=True,
-              callbacks=[progress])
+    model.fit(*splits.xy("train"), eval_set=splits.xy("val"), early_stopping_rounds=rounds,
+              use_best_model=not scored_where_stopped, callbacks=[progress])
     progress.close()
+    val_rmse = float(model.get_evals_result()["validation"]["RMSE"][-1] if scored_where_stopped
+                     else model.get_best_score()["validation"]["RMSE"])
     # get_best_iteration() is 0-based: the best model has one more tree than its index.
-    return Stopped(val_rmse=float(model.get_best_score()["validation"]["RMSE"]),
-                    trees=int(model.get_best_iteration()) + 1,
-                    learning_rate=float(model.get_all_params()["learning_rate"]))
+    return Stopped(val_rmse=val_rmse, trees=int(model.get_best_iteration()) + 1,
+                   learning_rate=float(model.get_all_params()["learning_rate"]))
 
 
 class _Progress:
