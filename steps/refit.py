@@ -14,7 +14,8 @@ family refit the same way), the fitted preprocessor (`preprocessor/preprocessor.
 candidate's out-of-fold predictions (the tuning runs' and, kept in this run's `out_of_fold/`,
 CatBoost's defaults on the same folds) may choose a blend instead (family `blend`, refit_from
 `blend`): its members refit on train+val and weighed inside the one model, `blend.json` listing
-them; the leaderboard has a `blend` row either way (its val_rmse the out-of-fold RMSE)."""
+them; the leaderboard has a `blend` row either way (its val_rmse, like every row's, the mean over
+the folds of each fold's RMSE)."""
 
 from __future__ import annotations
 
@@ -96,7 +97,7 @@ class Final:
     metrics: dict[str, float]  # on test
     fit_s: float
     kept: str  # which refit candidate: tuned, defaults (CatBoost's own), or blend
-    val_rmse: float  # what it was chosen by: val (or mean fold) RMSE, or the blend's out-of-fold RMSE
+    val_rmse: float  # what it was chosen by: val (or mean fold) RMSE, or the blend's, scored fold by fold the same way
     refit_val_rmse: dict[str, float]
 
     @property
@@ -162,7 +163,8 @@ def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget
     if found is None:
         return None
     target, predictions, candidates = found
-    blend = ensemble.select(target, predictions)
+    # scored fold by fold, as the tuning runs scored each family's val_rmse in the leaderboard
+    blend = ensemble.select(target, predictions, folds=splits.fold_numbers(budget["folds"], len(target)))
     print(f"refit: blend of {len(blend.weights)} candidates, out-of-fold RMSE {blend.rmse:.4f}; "
           f"best single {blend.best_single_rmse:.4f}")
     row = {"family": BLEND, "tune_run_id": ",".join(tune_ids), "chosen": blend.beats_best_single,

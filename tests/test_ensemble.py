@@ -37,3 +37,24 @@ def test_the_blend_is_never_worse_than_the_best_single_candidate():
     blend = select(target, predictions, rounds=30)
     assert blend.rmse <= blend.best_single_rmse
     assert sum(blend.weights.values()) == pytest.approx(1.0)
+
+
+def test_with_folds_every_rmse_is_the_mean_of_the_folds_rmses():
+    """Cross-validated tuning ranks trials by the mean of the folds' RMSEs; the blend and the best
+    single candidate are scored the same way, not by one RMSE over all rows (never smaller)."""
+    rng = np.random.default_rng(3)
+    target = rng.normal(size=300)
+    folds = np.repeat([0, 1, 2], 100)
+    # errors far larger on one fold than on the others: the two scores differ
+    scale = np.where(folds == 0, 2.0, 0.2)
+    predictions = pd.DataFrame({f"c{i}": target + rng.normal(size=300) * scale * (1 + i / 4) for i in range(4)})
+    blend = select(target, predictions, rounds=10, folds=folds)
+
+    def fold_mean(predicted):
+        return np.mean([np.sqrt(np.mean((predicted[folds == f] - target[folds == f]) ** 2)) for f in range(3)])
+
+    blended = sum(weight * predictions[column].to_numpy() for column, weight in blend.weights.items())
+    assert blend.rmse == pytest.approx(fold_mean(blended))
+    assert blend.best_single_rmse == pytest.approx(min(fold_mean(predictions[c].to_numpy()) for c in predictions))
+    pooled = np.sqrt(np.mean((blended - target) ** 2))
+    assert blend.rmse < pooled - 0.05

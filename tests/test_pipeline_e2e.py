@@ -163,7 +163,10 @@ def test_refit_logs_preprocessor_leaderboard_and_plots(pipeline):
     # cross-validated by default on a table this small: the blend has its row beside every family
     assert sorted(board["family"]) == sorted([*FAMILIES, "blend"]) and board["chosen"].sum() == 1
     chosen = board[board["chosen"]].iloc[0]
-    assert chosen["val_rmse"] == board["val_rmse"].min()
+    # one score for every row (the mean of the folds' RMSEs): the blend is chosen only below every
+    # family, a family only when it is the best of them
+    judged = board if chosen["family"] == "blend" else board[board["family"] != "blend"]
+    assert chosen["val_rmse"] == judged["val_rmse"].min()
     assert chosen["test_rmse"] == pytest.approx(refit.data.metrics["test_rmse"])
 
 

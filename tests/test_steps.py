@@ -18,6 +18,7 @@ from steps import package, prepare, refit, tune, tune_catboost, tune_lasso
 from steps.lib import families, names
 from steps.lib.errors import InputError
 from steps.lib.families.base import Family
+from steps.lib.orchestration import lineage
 from steps.lib.search import ensemble
 from steps.lib.search.out_of_fold import load_out_of_fold
 from tests.conftest import in_process_store, make_frame
@@ -219,7 +220,13 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
     assert candidates[defaults]["family"] == "catboost" and set(candidates[defaults]["params"]) == {
         "loss_function", "learning_rate"}
     assert len(predictions.columns) == 1 + sum(len(load_out_of_fold([run])[1].columns) for run in (lasso, catboost))
-    blend = ensemble.select(target, predictions)
+    # every score is the mean of the folds' RMSEs: a family's best_val_rmse is its best candidate's
+    # out-of-fold predictions scored fold by fold, and the blend is judged the same way
+    folds = lineage.load_splits(pipeline["prepare"]).fold_numbers(3, len(target))
+    for run_id in (lasso, catboost):
+        own = predictions[[c for c in predictions.columns if c.startswith(f"{run_id}:")]]
+        assert ensemble.select(target, own, rounds=1, folds=folds).best_single_rmse == pytest.approx(best[run_id])
+    blend = ensemble.select(target, predictions, folds=folds)
     board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=final.info.run_id,
                                                             artifact_path=names.LEADERBOARD_FILE))
     prepared = mlflow.artifacts.download_artifacts(run_id=pipeline["prepare"], artifact_path="splits")

@@ -64,13 +64,23 @@ class Splits:
         rows = len(frame)
         if rows < folds * MIN_TRAIN_ROWS:
             raise InputError("folds", f"{rows} train+val rows are too few for {folds} folds")
-        order = np.random.default_rng(self.seed).permutation(rows)
-        parts = np.array_split(order, folds)
+        numbers = self.fold_numbers(folds, rows)
+        parts = [np.flatnonzero(numbers == i) for i in range(folds)]
         from dataclasses import replace
 
         return [replace(self, train=frame.iloc[np.sort(np.concatenate(parts[:i] + parts[i + 1:]))],
                         val=frame.iloc[np.sort(part)], stacked_train_val=None)
                 for i, part in enumerate(parts)]
+
+    def fold_numbers(self, folds: int, rows: int | None = None) -> np.ndarray:
+        """Which of `folds` seeded folds each train+val row falls in (the folds `cv_folds`
+        cuts): what scoring out-of-fold predictions fold by fold needs, as tuning scored them."""
+        if rows is None:
+            rows = len(self.train) + len(self.val)
+        numbers = np.empty(rows, dtype=int)
+        for number, part in enumerate(np.array_split(np.random.default_rng(self.seed).permutation(rows), folds)):
+            numbers[part] = number
+        return numbers
 
     def train_val(self) -> tuple[pd.DataFrame, pd.Series]:
         """Train and val stacked: the data the final model is refit on."""
