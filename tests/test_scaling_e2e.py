@@ -106,7 +106,11 @@ def test_a_killed_worker_is_resumed(server, data_run_id, storage_env):
             continue
         complete = study.get_trials(states=(TrialState.COMPLETE,))
         running = study.get_trials(states=(TrialState.RUNNING,))
-        if len(complete) >= 2 and running and "tabtune.worker" in running[0].user_attrs:
+        # Killed in its fit: claimed by the worker and every parameter suggested (Optuna stores
+        # each suggestion as it is made, so a trial seen between its claim and its last suggestion
+        # would be killed with parameters it never got).
+        if (len(complete) >= 2 and running and "tabtune.worker" in running[0].user_attrs
+                and set(running[0].params) == set(complete[0].params)):
             victim = running[0]
     assert victim is not None, "the worker never got two trials done"
     os.kill(int(victim.user_attrs["tabtune.worker"].rsplit(":", 1)[1]), signal.SIGKILL)
