@@ -552,7 +552,7 @@ def run_matrix(args) -> list[dict]:
                           "max_iterations": args.max_iterations, "early_stopping_rounds": args.early_stopping_rounds,
                           "registered_model_name": f"quality-{name}", **dict(p.split("=", 1) for p in args.param)}
                 seconds, main_id = timed_mlflow_run(uri, "main", params)
-                pipeline[budget] = {**pipeline_figures(uri, main_id), "tabtune_s": round(seconds, 1)}
+                pipeline[budget] = {**pipeline_figures(uri, main_id), "tabtune_s": round(seconds, 1), "store": uri}
                 print(f"quality: {name} seed={seed} trials={budget} tabtune={pipeline[budget]['tabtune_test_rmse']:.4f}"
                       f" ({seconds:.0f}s)", file=sys.stderr, flush=True)
                 for label, changes in args.variant:
