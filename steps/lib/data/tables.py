@@ -74,7 +74,9 @@ class Splits:
 
     def fold_numbers(self, folds: int, rows: int | None = None) -> np.ndarray:
         """Which of `folds` seeded folds each train+val row falls in (the folds `cv_folds`
-        cuts): what scoring out-of-fold predictions fold by fold needs, as tuning scored them."""
+        cuts): what scoring out-of-fold predictions fold by fold needs, as tuning scored them.
+        `rows`: how many rows tuning cut into folds, when that was not this train+val (tuning on
+        a `with_train_sample` of the table numbers its rows and folds its own way)."""
         if rows is None:
             rows = len(self.train) + len(self.val)
         numbers = np.empty(rows, dtype=int)
