@@ -64,6 +64,10 @@ def _cut_to_best_trees(directory: Path, rounds: int, max_trees: int) -> int:
     return cut
 
 
+def _test_rmse(model, rows, truth) -> float:
+    return float(np.sqrt(np.mean((np.asarray(model.predict(rows), dtype="float64").ravel() - truth) ** 2)))
+
+
 def _figures(model, directory: Path, test, batch, repeats: int) -> dict:
     weights = directory / "artifacts" / "weights.json"
     return {"members": len(json.loads(weights.read_text())) if weights.exists() else 1,
@@ -111,15 +115,11 @@ def measure(uri: str, repeats: int, batch_rows: int, at_best_trees: bool = False
             if not at_best_trees:
                 continue
             truth = pd.read_parquet(splits / "test.parquet")[target].to_numpy(dtype="float64")
-
-            def test_rmse(served) -> float:
-                return float(np.sqrt(np.mean((np.asarray(served.predict(test), dtype="float64").ravel() - truth) ** 2)))
-
-            as_logged = test_rmse(model)  # recomputed here: checks this script scores as refit did
+            as_logged = _test_rmse(model, test, truth)  # recomputed here: checks this script scores as refit did
             cut = _cut_to_best_trees(directory, int(float(run.data.params["early_stopping_rounds"])),
                                      int(float(run.data.params["max_iterations"])))
             model = mlflow.pyfunc.load_model(str(directory))
-            out.append({**row, "at_best_trees": True, "members_cut": cut, "test_rmse": test_rmse(model),
+            out.append({**row, "at_best_trees": True, "members_cut": cut, "test_rmse": _test_rmse(model, test, truth),
                         "test_rmse_recomputed_as_logged": as_logged,
                         **_figures(model, directory, test, batch, repeats)})
             print(json.dumps(out[-1]), flush=True)
