@@ -30,10 +30,10 @@ from steps.lib import names, options, tracking
 from steps.lib.data.tables import unconform
 from steps.lib.families import get_family, refit_options
 from steps.lib.isolation import run_forked
-from steps.lib.model.blending import flattened, weighted_predictions
+from steps.lib.model.blending import Bag, flattened, weighted_predictions
 from steps.lib.model.metrics import score
 from steps.lib.model.serving import RAW_ROWS_MODEL
-from steps.lib.model.training import Fitted, refit_and_test
+from steps.lib.model.training import Fitted, bag_params, refit_and_test
 from steps.lib.orchestration import cli, lineage
 from steps.lib.progress import Phase
 from steps.lib.search import ensemble
@@ -50,16 +50,21 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         data_run_id, tune_ids = lineage.tune_runs(tune_run_ids, data_run_id)
         splits = lineage.load_splits(data_run_id)
         seed = splits.seed  # one seed for the whole pipeline: the one the data was split with
-        scoring = Validation.for_splits(validation, folds, splits)
+        scoring = Validation.for_splits(validation, folds, splits, final=True)
         tracking.set_tags({names.VALIDATION_TAG: scoring.name})
         budget = {"max_iterations": max_iterations, "early_stopping_rounds": early_stopping_rounds,
                   "folds": scoring.folds, "final": final}
-        rows, chosen, weighed = _refit_families(tune_ids, splits, seed, family_settings, budget)
-        if budget["folds"]:
+        # Tuned on the holdout (a table between auto's two limits), no tuning run has out-of-fold
+        # predictions: this run weighs the tuned candidates over folds itself.
+        tuned_over_folds = all(tracking.run_tags(tune_id).get(names.VALIDATION_TAG) == options.CV
+                               for tune_id in tune_ids)
+        rows, chosen, weighed, bags = _refit_families(tune_ids, splits, seed, family_settings, budget,
+                                                      tuned_over_folds)
+        if budget["folds"] and (tuned_over_folds or chosen.name in {family for family, _, _ in weighed.values()}):
             if weighed:  # on the same folds: a blend weighs them beside the tuning's candidates
                 log_candidates(splits, weighed)
-            blend_from = [*tune_ids, run_id] if weighed else tune_ids
-            chosen = _blend(blend_from, splits, seed, family_settings, budget, rows) or chosen
+            blend_from = [*(tune_ids if tuned_over_folds else []), *([run_id] if weighed else [])]
+            chosen = _blend(blend_from, splits, seed, family_settings, budget, rows, bags) or chosen
         x_test, y_test = splits.xy("test")
         example = unconform(x_test.head(5), splits.categorical)
         with Phase(names.REFIT, f"logging the model ({chosen.name})"):
@@ -124,15 +129,18 @@ class Final:
         return weighted_predictions([(model, weight) for _, model, weight in self.members], x)
 
 
-def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dict, budget: dict):
+def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dict, budget: dict,
+                    tuned_over_folds: bool = True):
     """Every tuned family refit the same way, best val RMSE first; the leaderboard rows, the
-    best family's final model, and the other candidates the families weighed over folds (such as
-    CatBoost's defaults: (family, parameters, out-of-fold predictions) by column)."""
+    best family's final model, the other candidates the families weighed over folds (such as
+    CatBoost's defaults, and the tuned parameters themselves when the tuning runs did not
+    cross-validate them: (family, parameters, out-of-fold predictions) by column), and the best
+    family's bags of those candidates (by `_candidate_key`), which a blend serves as they are."""
     candidates = sorted(
         ({**tracking.download_json(tune_id, names.BEST_FILE), "tune_run_id": tune_id} for tune_id in tune_ids),
         key=lambda best: best["val_rmse"],
     )
-    rows, final, weighed = [], None, {}
+    rows, final, weighed, bags = [], None, {}, {}
     for rank, best in enumerate(candidates):
         family = get_family(best["family"], **family_settings)
         # Each family in its own fork: what one fit leaves behind never stacks under the next.
@@ -147,18 +155,28 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
                 f"{name} val_rmse={value:.4f}" for name, value in fitted.refit.val_rmse.items())
                 + f": kept {fitted.refit.kept}" + (f" ({trees} trees)" if trees else ""))
         weighed.update({f"{family.name}_{name}": (family.name, params, predictions)
-                        for name, (params, predictions) in fitted.refit.out_of_fold.items() if name != "tuned"})
+                        for name, (params, predictions) in fitted.refit.out_of_fold.items()
+                        if name != "tuned" or not tuned_over_folds})
         if rank == 0:
+            bags = {_candidate_key(family.name, params): (params, Bag(models))
+                    for params, models in fitted.refit.bags.values()}
             final = Final(family.name, flattened([(family, fitted.model, 1.0)]), fitted.params, fitted.metrics,
                           fitted.fit_s, fitted.refit.kept, best["val_rmse"], fitted.refit.val_rmse)
-    return rows, final, weighed
+    return rows, final, weighed, bags
 
 
-def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget: dict, rows: list) -> Final | None:
+def _candidate_key(family: str, params: dict) -> str:
+    """One candidate whatever its tree count: how a blend member finds the bag refit already has."""
+    return json.dumps([family, {k: v for k, v in params.items() if k != "iterations"}], sort_keys=True, default=float)
+
+
+def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget: dict, rows: list,
+           bags: dict | None = None) -> Final | None:
     """Ensemble selection over every cross-validated candidate of every run given (the tuning
     runs, and this refit run for the candidates it weighed itself), on their out-of-fold
-    predictions: the blend, its members refit on train+val, when it beats the best
-    single candidate out of fold; else None. Adds its row to the leaderboard either way."""
+    predictions: the blend, its members refit on train+val (or, `final=bag`, the bag refit
+    already fitted for a candidate, from `bags`), when it beats the best single candidate out
+    of fold; else None. Adds its row to the leaderboard either way."""
     found = load_out_of_fold(tune_ids)
     if found is None:
         return None
@@ -175,8 +193,13 @@ def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget
     members, described, fit_s = [], [], 0.0
     for column, weight in blend.weights.items():
         family = get_family(candidates[column]["family"], **family_settings)
-        fitted = run_forked(_refit, family, candidates[column]["params"], splits, seed, keep_model=True,
-                            alternatives=False, **budget)
+        bagged = (bags or {}).get(_candidate_key(family.name, candidates[column]["params"]))
+        if bagged and budget["final"] == "bag":  # the very fold models whose predictions earned the weight
+            params, model = bagged
+            fitted = Fitted(model, bag_params(params, model.models), {}, 0.0)
+        else:
+            fitted = run_forked(_refit, family, candidates[column]["params"], splits, seed, keep_model=True,
+                                alternatives=False, **budget)
         members.append((family, fitted.model, weight))
         described.append({"candidate": column, "family": family.name, "weight": weight, "params": fitted.params})
         fit_s += fitted.fit_s
@@ -195,7 +218,7 @@ def _refit(family, params: dict, splits, seed: int, *, keep_model: bool, **budge
     """One family's final model and test scores; only the winner's model comes back (the others
     are scored for the leaderboard and dropped where they were fitted)."""
     fitted = refit_and_test(family, params, splits, seed, **budget)
-    return fitted if keep_model else replace(fitted, model=None)
+    return fitted if keep_model else replace(fitted, model=None, refit=replace(fitted.refit, bags={}))
 
 
 def _fingerprint(data_run_id: str, splits, family: str, params: dict) -> str:

@@ -261,6 +261,43 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
     assert rmse == pytest.approx(final.data.metrics["test_rmse"]) == pytest.approx(blend_row["test_rmse"])
 
 
+def test_tuned_on_the_holdout_the_final_model_is_still_weighed_over_folds(store, pipeline):
+    """A table between auto's two limits: tuning held out, refit cross-validated. Refit weighs the
+    tuned parameters and CatBoost's defaults over the folds itself, keeps both candidates'
+    out-of-fold predictions on its run and blends those; the served model is made of the very
+    fold models those predictions came from (the bags refit fitted), not of new fits."""
+    from steps.lib.families import get_family
+    from steps.lib.model.blending import Bag, weighted_predictions
+
+    client, _ = store
+    catboost = tune_catboost.run(data_run_id=pipeline["prepare"], trials=2, iterations=30, seed=1, timeout_s=0,
+                                 validation="holdout")
+    final = client.get_run(refit.run(data_run_id="", tune_run_ids=catboost, max_iterations=60,
+                                     early_stopping_rounds=5, validation="cv", folds=3, final="bag"))
+    run_id = final.info.run_id
+    assert client.get_run(catboost).data.tags[names.VALIDATION_TAG] == "holdout"
+    assert final.data.tags[names.VALIDATION_TAG] == "cv"
+    target, predictions, candidates = load_out_of_fold([run_id])
+    assert set(predictions.columns) == {f"{run_id}:catboost_tuned", f"{run_id}:catboost_defaults"}
+    tuned = json.loads(open(mlflow.artifacts.download_artifacts(run_id=catboost, artifact_path=names.BEST_FILE)).read())
+    assert candidates[f"{run_id}:catboost_tuned"]["params"] == {k: v for k, v in tuned["params"].items()
+                                                                 if k != "iterations"}  # its tree count: refit's
+    splits = lineage.load_splits(pipeline["prepare"])
+    blend = ensemble.select(target, predictions, folds=splits.fold_numbers(3, len(target)))
+    board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=names.LEADERBOARD_FILE))
+    assert board[board["family"] == "blend"].iloc[0]["val_rmse"] == pytest.approx(blend.rmse)
+    plan = get_family("catboost").refit_plan(tuned["params"], splits, splits.seed, max_iterations=60,
+                                             early_stopping_rounds=5, folds=3)
+    bags = {f"{run_id}:catboost_{name}": Bag(models) for name, (_, models) in plan.bags.items()}
+    assert blend.beats_best_single and len(blend.weights) == 2  # on this seed: tuned and defaults blended
+    assert final.data.params["family"] == "blend"
+    expected = [(bags[column], weight) for column, weight in blend.weights.items()]
+    test = splits.test.drop(columns="y")
+    served = mlflow.pyfunc.load_model(final.data.tags[names.MODEL_URI_TAG])
+    assert np.asarray(served.predict(test.astype({"colour": str, "size": str}))) == pytest.approx(
+        weighted_predictions(expected, test))
+
+
 def test_a_persistent_study_is_continued_only_under_the_same_settings(store, pipeline, tmp_path, capsys):
     """A rerun of a tuning step on a shared study with everything the same finds it full and says
     so; changing a setting that defines the trials (here tune_rows) starts another study, which

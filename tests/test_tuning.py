@@ -171,6 +171,23 @@ def test_validation_auto_cross_validates_up_to_the_row_limit_and_holds_out_above
     assert Validation.of("holdout", 4, rows=100).name == "holdout"
 
 
+def test_validation_auto_cross_validates_the_final_model_up_to_larger_tables_than_tuning():
+    """Between the two limits tuning holds out and refit weighs its two candidates over folds;
+    above both, both hold out (the 10M-row run); asked for, a setting is what both do."""
+    from steps.lib.options import AUTO_CV_FINAL_MAX_CELLS, AUTO_CV_FINAL_MAX_ROWS
+    from steps.lib.search.tuning import Validation
+
+    for rows, features in ((43_152, 9), (2_344, 79)):  # diamonds, ames
+        assert Validation.of("auto", 5, rows=rows, features=features) == Validation(folds=0)
+        assert Validation.of("auto", 5, rows=rows, features=features, final=True) == Validation(folds=5)
+    assert Validation.of("auto", 5, rows=AUTO_CV_FINAL_MAX_ROWS + 1, final=True) == Validation(folds=0)
+    assert Validation.of("auto", 5, rows=AUTO_CV_FINAL_MAX_ROWS, features=AUTO_CV_FINAL_MAX_CELLS
+                         // AUTO_CV_FINAL_MAX_ROWS + 1, final=True) == Validation(folds=0)
+    assert Validation.of("auto", 5, rows=8_000_000, features=8, final=True) == Validation(folds=0)
+    assert Validation.of("holdout", 5, rows=100, final=True) == Validation(folds=0)
+    assert Validation.of("cv", 5, rows=10**7, final=True) == Validation(folds=5)
+
+
 def test_cv_folds_refuse_too_few_rows_naming_folds(splits):
     from steps.lib.errors import InputError
 

@@ -46,6 +46,9 @@ class RefitPlan:
     # With folds, each candidate weighed: its parameters (no tree count) and its out-of-fold
     # predictions of train+val, so a blend can weigh it beside the tuning's candidates.
     out_of_fold: dict[str, tuple[dict[str, Any], Any]] = field(default_factory=dict, compare=False, repr=False)
+    # With folds and a family that keeps them, each weighed candidate's final parameters (its
+    # mean tree count) and fold models: a blend that picks one serves that bag, not a new fit.
+    bags: dict[str, tuple[dict[str, Any], tuple]] = field(default_factory=dict, compare=False, repr=False)
 
 
 class Family:

@@ -103,6 +103,7 @@ class CatBoostFamily(Family):
                         early_stopping_rounds, folds, label="tuned")
         val_rmse = {"tuned": tuned.val_rmse}
         out_of_fold = {"tuned": ({k: v for k, v in params.items() if k != "iterations"}, tuned.out_of_fold)}
+        candidates = {"tuned": ({**params, "iterations": tuned.trees}, tuned.models)}
         if self.try_defaults and alternatives:
             untuned = stopped(lambda rows: self.untuned(max_iterations, rows, seed), splits, early_stopping_rounds,
                               folds, label="defaults")
@@ -110,11 +111,12 @@ class CatBoostFamily(Family):
             # as a candidate: its automatic rate pinned, so refitting it is a fit like any other
             defaults = {"loss_function": "RMSE", "learning_rate": untuned.learning_rate}
             out_of_fold["defaults"] = (defaults, untuned.out_of_fold)
-            if untuned.val_rmse < tuned.val_rmse:
-                return RefitPlan({**defaults, "iterations": untuned.trees}, kept="defaults", val_rmse=val_rmse,
-                                 fold_models=untuned.models, out_of_fold=_kept_folds(out_of_fold))
-        return RefitPlan({**params, "iterations": tuned.trees}, val_rmse=val_rmse, fold_models=tuned.models,
-                         out_of_fold=_kept_folds(out_of_fold))
+            candidates["defaults"] = ({**defaults, "iterations": untuned.trees}, untuned.models)
+        kept = "defaults" if val_rmse.get("defaults", float("inf")) < tuned.val_rmse else "tuned"
+        final_params, fold_models = candidates[kept]
+        return RefitPlan(dict(final_params), kept=kept, val_rmse=val_rmse, fold_models=fold_models,
+                         out_of_fold=_kept_folds(out_of_fold),
+                         bags={name: bag for name, bag in candidates.items() if bag[1]})  # none on one holdout split
 
     def untuned(self, iterations: int, splits: Splits, seed: int):
         """An unfitted CatBoost as a user gets it with no parameters but the tree count (and the

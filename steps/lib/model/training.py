@@ -100,7 +100,8 @@ def refit_and_test(
         )
         if final == "bag" and plan.fold_models:
             model = Bag(plan.fold_models)
-            return Fitted(model, {**plan.params, "bag_folds": len(plan.fold_models)},
+            # the other candidates' bags come back too: a blend that picks one needs no new fit
+            return Fitted(model, bag_params(plan.params, plan.fold_models),
                           score(y_test, model.predict(x_test), "test"), time.perf_counter() - started,
                           refit=replace(plan, fold_models=()))
         model = family.build(plan.params, splits, seed)
@@ -109,4 +110,11 @@ def refit_and_test(
         fit_s = time.perf_counter() - started
         predicted = model.predict(x_test)
     # The fold models are not sent back with the plan: they are not the final model.
-    return Fitted(model, plan.params, score(y_test, predicted, "test"), fit_s, refit=replace(plan, fold_models=()))
+    return Fitted(model, plan.params, score(y_test, predicted, "test"), fit_s,
+                  refit=replace(plan, fold_models=(), bags={}))
+
+
+def bag_params(params: dict[str, Any], fold_models) -> dict[str, Any]:
+    """A bag's parameters as logged: its candidate's (with the folds' mean tree count) and how
+    many fold models it averages."""
+    return {**params, "bag_folds": len(fold_models)}

@@ -11,7 +11,15 @@ from typing import Any
 
 from steps.lib.data.tables import Splits
 from steps.lib.model.training import cross_validate, fit_and_score
-from steps.lib.options import AUTO, AUTO_CV_MAX_CELLS, AUTO_CV_MAX_ROWS, CV, HOLDOUT
+from steps.lib.options import (
+    AUTO,
+    AUTO_CV_FINAL_MAX_CELLS,
+    AUTO_CV_FINAL_MAX_ROWS,
+    AUTO_CV_MAX_CELLS,
+    AUTO_CV_MAX_ROWS,
+    CV,
+    HOLDOUT,
+)
 from steps.lib.search import studies
 from steps.lib.search.budget import is_surplus
 
@@ -50,20 +58,24 @@ class Validation:
     early_stopping_rounds: int = 100
 
     @classmethod
-    def of(cls, validation: str, folds: int, rows: int, features: int = 1) -> Validation:
-        """The `validation` setting for a table of `rows` train+val rows and `features` columns:
-        `auto` cross-validates small tables, where one val split is too few rows to rank
-        candidates by, and keeps the holdout on large or wide ones, where one split is enough or
-        k fits per candidate cost the most (ames' 2,344 x 79: up to 300 s a cross-validated trial)."""
+    def of(cls, validation: str, folds: int, rows: int, features: int = 1, final: bool = False) -> Validation:
+        """The `validation` setting for a table of `rows` train+val rows and `features` columns,
+        for tuning or (`final`) for refit's choice of the final model: `auto` cross-validates
+        small tables, where one val split is too few rows to rank candidates by, and keeps the
+        holdout on large or wide ones, where one split is enough or k fits per candidate cost
+        the most (ames' 2,344 x 79: up to 300 s a cross-validated trial). The final model is
+        cross-validated up to larger tables than tuning: it weighs two candidates, not a study."""
         if validation == AUTO:
-            small = rows <= AUTO_CV_MAX_ROWS and rows * features <= AUTO_CV_MAX_CELLS
-            validation = CV if small else HOLDOUT
+            most_rows, most_cells = ((AUTO_CV_FINAL_MAX_ROWS, AUTO_CV_FINAL_MAX_CELLS) if final
+                                     else (AUTO_CV_MAX_ROWS, AUTO_CV_MAX_CELLS))
+            validation = CV if rows <= most_rows and rows * features <= most_cells else HOLDOUT
         return cls(folds if validation == CV else 0)
 
     @classmethod
-    def for_splits(cls, validation: str, folds: int, splits: Splits) -> Validation:
+    def for_splits(cls, validation: str, folds: int, splits: Splits, final: bool = False) -> Validation:
         """`of` for the table these splits cut (train+val, before any tuning sample)."""
-        return cls.of(validation, folds, rows=len(splits.train) + len(splits.val), features=len(splits.features))
+        return cls.of(validation, folds, rows=len(splits.train) + len(splits.val), features=len(splits.features),
+                      final=final)
 
     @property
     def name(self) -> str:
