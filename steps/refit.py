@@ -158,7 +158,8 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
                         for name, (params, predictions) in fitted.refit.out_of_fold.items()
                         if name != "tuned" or not tuned_over_folds})
         if rank == 0:
-            bags = {_candidate_key(family.name, params): (params, Bag(models))
+            # with the seconds the plan took to fit them all, which a blend that reuses one counts
+            bags = {_candidate_key(family.name, params): (params, Bag(models), fitted.fit_s)
                     for params, models in fitted.refit.bags.values()}
             final = Final(family.name, flattened([(family, fitted.model, 1.0)]), fitted.params, fitted.metrics,
                           fitted.fit_s, fitted.refit.kept, best["val_rmse"], fitted.refit.val_rmse)
@@ -190,12 +191,12 @@ def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget
     if not blend.beats_best_single:
         rows.append(row)
         return None
-    members, described, fit_s = [], [], 0.0
+    members, described, fit_s, reused_s = [], [], 0.0, 0.0
     for column, weight in blend.weights.items():
         family = get_family(candidates[column]["family"], **family_settings)
         bagged = (bags or {}).get(_candidate_key(family.name, candidates[column]["params"]))
         if bagged and budget["final"] == "bag":  # the very fold models whose predictions earned the weight
-            params, model = bagged
+            params, model, reused_s = bagged
             fitted = Fitted(model, bag_params(params, model.models), {}, 0.0)
         else:
             fitted = run_forked(_refit, family, candidates[column]["params"], splits, seed, keep_model=True,
@@ -205,7 +206,7 @@ def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget
         fit_s += fitted.fit_s
     x_test, y_test = splits.xy("test")
     final = Final(BLEND, flattened(members), {"members": json.dumps(described, sort_keys=True, default=float)}, {},
-                  fit_s, BLEND, blend.rmse, {})
+                  fit_s + reused_s, BLEND, blend.rmse, {})
     final = replace(final, metrics=score(y_test, final.predict(x_test), "test"))
     for other in rows:
         other["chosen"] = False

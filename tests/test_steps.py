@@ -291,6 +291,7 @@ def test_tuned_on_the_holdout_the_final_model_is_still_weighed_over_folds(store,
     bags = {f"{run_id}:catboost_{name}": Bag(models) for name, (_, models) in plan.bags.items()}
     assert blend.beats_best_single and len(blend.weights) == 2  # on this seed: tuned and defaults blended
     assert final.data.params["family"] == "blend"
+    assert final.data.metrics["fit_s"] > 0  # the reused bags' fits are counted where they were made
     expected = [(bags[column], weight) for column, weight in blend.weights.items()]
     test = splits.test.drop(columns="y")
     served = mlflow.pyfunc.load_model(final.data.tags[names.MODEL_URI_TAG])
