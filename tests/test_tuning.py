@@ -171,15 +171,20 @@ def test_validation_auto_cross_validates_up_to_the_row_limit_and_holds_out_above
     assert Validation.of("holdout", 4, rows=100).name == "holdout"
 
 
-def test_validation_auto_cross_validates_the_final_model_up_to_larger_tables_than_tuning():
-    """Between the two limits tuning holds out and refit weighs its two candidates over folds;
-    above both, both hold out (the 10M-row run); asked for, a setting is what both do."""
-    from steps.lib.options import AUTO_CV_FINAL_MAX_CELLS, AUTO_CV_FINAL_MAX_ROWS
+def test_validation_auto_cross_validates_the_final_model_of_tables_too_long_to_tune_over_folds():
+    """On a table too long (not too wide) for cross-validated tuning, up to the final limits,
+    tuning holds out and refit weighs its two candidates over folds; a wide table of few rows
+    (ames) and tables above the limits (the 10M-row run) hold out in both; asked for, a setting
+    is what both do."""
+    from steps.lib.options import AUTO_CV_FINAL_MAX_CELLS, AUTO_CV_FINAL_MAX_ROWS, AUTO_CV_MAX_ROWS
     from steps.lib.search.tuning import Validation
 
-    for rows, features in ((43_152, 9), (2_344, 79)):  # diamonds, ames
-        assert Validation.of("auto", 5, rows=rows, features=features) == Validation(folds=0)
-        assert Validation.of("auto", 5, rows=rows, features=features, final=True) == Validation(folds=5)
+    diamonds = {"rows": 43_152, "features": 9}
+    assert Validation.of("auto", 5, **diamonds) == Validation(folds=0)
+    assert Validation.of("auto", 5, **diamonds, final=True) == Validation(folds=5)
+    assert Validation.of("auto", 5, rows=2_344, features=79, final=True) == Validation(folds=0)  # ames
+    assert Validation.of("auto", 5, rows=22_524, features=6, final=True) == Validation(folds=5)  # cps1988: cv tuned
+    assert Validation.of("auto", 5, rows=AUTO_CV_MAX_ROWS + 1, features=1, final=True) == Validation(folds=5)
     assert Validation.of("auto", 5, rows=AUTO_CV_FINAL_MAX_ROWS + 1, final=True) == Validation(folds=0)
     assert Validation.of("auto", 5, rows=AUTO_CV_FINAL_MAX_ROWS, features=AUTO_CV_FINAL_MAX_CELLS
                          // AUTO_CV_FINAL_MAX_ROWS + 1, final=True) == Validation(folds=0)
