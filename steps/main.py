@@ -95,16 +95,17 @@ def stopping_steps(pipeline_run_id: str):
 
     def stop() -> None:
         name = interrupts.signal_name(KeyboardInterrupt())
-        tracking.end_interrupted_steps(pipeline_run_id, name)  # the step runs, before MLflow says FAILED
+        since_ms = interrupts.received_at_ms()
+        tracking.end_interrupted_steps(pipeline_run_id, name, since_ms)  # the step runs, before MLflow says FAILED
         interrupts.kill_descendants()
         time.sleep(0.5)  # their trial runs count as orphaned once the processes are gone
-        tracking.end_interrupted_steps(pipeline_run_id, name)
+        tracking.end_interrupted_steps(pipeline_run_id, name, since_ms)
 
     interrupts.after_interrupt(STOP_GRACE_S, stop)
     try:
         yield
     except KeyboardInterrupt as interrupt:
-        tracking.end_interrupted_steps(pipeline_run_id, interrupts.signal_name(interrupt))
+        tracking.end_interrupted_steps(pipeline_run_id, interrupts.signal_name(interrupt), interrupts.received_at_ms())
         raise
     except tracking.StepFailed:
         tracking.end_interrupted_steps(pipeline_run_id, "SIGTERM")  # the steps stopped because one failed

@@ -1,7 +1,10 @@
 """refit: choose the family with the best val RMSE, refit it on train+val, score it on test.
 
-Reads: the tuning runs `tune_run_ids` (their `best.json`; with validation=cv also their
-`out_of_fold/`) and their prepare run's splits.
+Reads: the tuning runs `tune_run_ids` (their `best.json`, their `tabtune.validation` tag, and
+if they were cross-validated their `out_of_fold/`) and their prepare run's splits. Tuned on the
+holdout but told to cross-validate the final model (validation=auto on a long table), refit
+weighs the best trial's parameters over the folds itself and keeps those out-of-fold
+predictions in its own run's `out_of_fold/`.
 Writes: this step's run, tagged best_model=true, with the model (a pyfunc model that takes raw
 rows, its estimator saved by its family's MLflow flavor; signature on raw features, input
 example; URI in tag tabtune.model_uri), metrics test_rmse/test_mae/test_r2 (also on the logged
@@ -10,12 +13,13 @@ CatBoost's own defaults when those early-stopped lower on val; each candidate's 
 val RMSE is metric refit_val_rmse_<candidate>) and tabtune.model_fingerprint (data, family,
 final parameters, code, pins: see steps/lib/model/fingerprint.py), `leaderboard.csv` (every
 family refit the same way), the fitted preprocessor (`preprocessor/preprocessor.skops` +
-`scaler.json`: no pickle), and plots. With validation=cv, ensemble selection over every
-candidate's out-of-fold predictions (the tuning runs' and, kept in this run's `out_of_fold/`,
-CatBoost's defaults on the same folds) may choose a blend instead (family `blend`, refit_from
-`blend`): its members refit on train+val and weighed inside the one model, `blend.json` listing
-them; the leaderboard has a `blend` row either way (its val_rmse, like every row's, the mean over
-the folds of each fold's RMSE)."""
+`scaler.json`: no pickle), and plots. When the final model is cross-validated, ensemble
+selection over every candidate's out-of-fold predictions (the tuning runs' and, kept in this
+run's `out_of_fold/`, CatBoost's defaults on the same folds) may choose a blend instead (family
+`blend`, refit_from `blend`): its members refit on train+val (with final=bag, the bags refit
+already fitted for those candidates), weighed inside the one model, `blend.json` listing
+them; the leaderboard has a `blend` row either way (its val_rmse, like every row's, the mean
+over the folds of each fold's RMSE)."""
 
 from __future__ import annotations
 

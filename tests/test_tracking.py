@@ -144,3 +144,46 @@ def test_a_trial_that_failed_before_it_was_announced_still_gets_its_child_run(pa
     assert children["1"].info.status == "FAILED" and children["1"].data.tags[names.ERROR_TAG] == "storage refused"
     assert children["1"].data.params == {"depth": "4", "family": "catboost"}
     assert children["0"].info.status == "FINISHED" and children["0"].data.metrics["val_rmse"] == 2.0
+
+
+def test_after_a_signal_a_step_run_it_stopped_ends_killed_and_one_that_failed_by_itself_stays_failed(parent):
+    """MLflow marks every step `main` cancelled FAILED. The signal path turns back to KILLED the
+    ones the signal stopped: tagged by the step itself, or ended at or after the signal with no
+    error of their own (a step SIGKILLed, or whose own tagging failed, while it was stopping)."""
+    client = MlflowClient()
+    experiment_id = client.get_run(parent).info.experiment_id
+    signal_ms = 1_000_000
+
+    def step_run(ended_ms: int, tags: dict[str, str]) -> str:
+        run_id = client.create_run(experiment_id, tags={"mlflow.parentRunId": parent, **tags}).info.run_id
+        client.set_terminated(run_id, "FAILED", end_time=ended_ms)
+        return run_id
+
+    tagged = step_run(signal_ms + 5, {names.INTERRUPTED_TAG: "SIGINT"})
+    untagged_after = step_run(signal_ms + 5, {})
+    untagged_at = step_run(signal_ms, {})
+    failed_by_itself = step_run(signal_ms + 5, {names.ERROR_TAG: "ValueError: bad"})
+    failed_before = step_run(signal_ms - 5, {})
+
+    tracking.end_interrupted_steps(parent, "SIGINT", signal_ms)
+
+    def status(run_id: str) -> tuple[str, str | None]:
+        run = client.get_run(run_id)
+        return run.info.status, run.data.tags.get(names.INTERRUPTED_TAG)
+
+    assert status(tagged) == status(untagged_after) == status(untagged_at) == ("KILLED", "SIGINT")
+    assert status(failed_by_itself) == status(failed_before) == ("FAILED", None)
+
+
+def test_without_the_signal_time_only_step_runs_that_tagged_themselves_end_killed(parent):
+    """The path where a step failed and `main` stopped the others: no signal time, so an untagged
+    FAILED step run (the one that failed, possibly SIGKILLed by the kernel) keeps FAILED."""
+    client = MlflowClient()
+    experiment_id = client.get_run(parent).info.experiment_id
+    runs = {}
+    for name, tags in (("stopped", {names.INTERRUPTED_TAG: "SIGTERM"}), ("failed", {})):
+        runs[name] = client.create_run(experiment_id, tags={"mlflow.parentRunId": parent, **tags}).info.run_id
+        client.set_terminated(runs[name], "FAILED")
+    tracking.end_interrupted_steps(parent, "SIGTERM")
+    assert client.get_run(runs["stopped"]).info.status == "KILLED"
+    assert client.get_run(runs["failed"]).info.status == "FAILED"

@@ -38,12 +38,14 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _hooks: list[tuple[float, Callable[[], None]]] = []
 _received: list[int] = []
+_received_at_ms: list[int] = []
 
 
 class Interrupted(KeyboardInterrupt):
@@ -78,6 +80,12 @@ def received() -> int | None:
     return _received[0] if _received else None
 
 
+def received_at_ms() -> int | None:
+    """When this process got its signal (milliseconds since the epoch, the clock run end times
+    use), if it got one: a run that ended FAILED after it was stopped by it."""
+    return _received_at_ms[0] if _received_at_ms else None
+
+
 def signal_name(error: KeyboardInterrupt) -> str:
     """The signal behind a KeyboardInterrupt, e.g. SIGTERM. Libraries may catch `Interrupted`
     and raise a plain KeyboardInterrupt instead (CatBoost does, when the signal comes during a
@@ -97,6 +105,7 @@ def _handle(signum: int, frame) -> None:
     if _received:
         return  # already stopping: let the cleanup finish
     _received.append(signum)
+    _received_at_ms.append(int(time.time() * 1000))
     for other in HANDLED:
         signal.signal(other, signal.SIG_IGN)
     for delay_s, hook in _hooks:

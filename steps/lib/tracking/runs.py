@@ -220,26 +220,38 @@ def end_killed(run_ids: list[str], signal_name: str) -> None:
                 client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
 
 
-def end_interrupted_steps(pipeline_run_id: str, signal_name: str) -> None:
+def end_interrupted_steps(pipeline_run_id: str, signal_name: str, since_ms: int | None = None) -> None:
     """After a signal, end KILLED what is left under the pipeline run: step runs still RUNNING,
     their RUNNING trial runs whose worker process (tag tabtune.worker) is gone from this host
-    (never another worker's live trial on a shared study), and step runs that ended themselves
-    KILLED but were then marked FAILED by MLflow (its `_wait_for` cancels the step and then
-    compares the status string with status numbers, so it never sees that the run had ended)."""
+    (never another worker's live trial on a shared study), and step runs that the signal stopped
+    but that MLflow then marked FAILED (its `_wait_for` cancels the step and then compares the
+    status string with status numbers, so it never sees that the run had ended).
+
+    A step run stopped by the signal is one that ended itself KILLED (tag tabtune.interrupted),
+    or, given `since_ms` (when this process got the signal), one that ended FAILED at or after it
+    without an error of its own (tag tabtune.error): a step SIGKILLed before it could tag its run,
+    or whose own tagging call failed while it was being stopped. A step that failed by itself
+    keeps FAILED and its message."""
     from steps.lib.process_identity import Worker
 
     client = _client()
-    experiment_id = client.get_run(pipeline_run_id).info.experiment_id
-
-    def children(run_id: str, status: str) -> list:
-        return client.search_runs(
-            [experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{run_id}' and attributes.status = '{status}'",
-            max_results=50000)
-
     with contextlib.suppress(Exception):
+        experiment_id = client.get_run(pipeline_run_id).info.experiment_id
+
+        def children(run_id: str, status: str) -> list:
+            return client.search_runs(
+                [experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{run_id}' and attributes.status = '{status}'",
+                max_results=50000)
+
         for run in children(pipeline_run_id, "FAILED"):
-            if names.INTERRUPTED_TAG in run.data.tags:
-                client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+            tags = run.data.tags
+            stopped_by_signal = since_ms is not None and names.ERROR_TAG not in tags and (
+                run.info.end_time or 0) >= since_ms
+            if names.INTERRUPTED_TAG in tags or stopped_by_signal:
+                with contextlib.suppress(Exception):
+                    if names.INTERRUPTED_TAG not in tags:
+                        log_results(tags={names.INTERRUPTED_TAG: signal_name}, run_id=run.info.run_id)
+                    client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
         steps = [run.info.run_id for run in children(pipeline_run_id, "RUNNING")]
         trials = [run.info.run_id for step in steps for run in children(step, "RUNNING")
                   if (worker := Worker.parse(run.data.tags.get(names.WORKER_TAG, ""))) and worker.is_dead_here()]
