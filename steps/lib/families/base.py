@@ -40,15 +40,18 @@ class RefitPlan:
     params: dict[str, Any]
     kept: str = "tuned"
     val_rmse: dict[str, float] = field(default_factory=dict)
-    # With folds, the kept candidate's models early-stopped on each fold, when the family keeps
-    # them: what `final=bag` serves instead of one refit on train+val.
-    fold_models: tuple = field(default=(), compare=False, repr=False)
     # With folds, each candidate weighed: its parameters (no tree count) and its out-of-fold
     # predictions of train+val, so a blend can weigh it beside the tuning's candidates.
     out_of_fold: dict[str, tuple[dict[str, Any], Any]] = field(default_factory=dict, compare=False, repr=False)
     # With folds and a family that keeps them, each weighed candidate's final parameters (its
     # mean tree count) and fold models: a blend that picks one serves that bag, not a new fit.
     bags: dict[str, tuple[dict[str, Any], tuple]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def fold_models(self) -> tuple:
+        """The kept candidate's models early-stopped on each fold (none without folds, or for a
+        family that does not keep them): what `final=bag` serves instead of one refit."""
+        return self.bags[self.kept][1] if self.kept in self.bags else ()
 
 
 class Family:

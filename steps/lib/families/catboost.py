@@ -113,8 +113,7 @@ class CatBoostFamily(Family):
             out_of_fold["defaults"] = (defaults, untuned.out_of_fold)
             candidates["defaults"] = ({**defaults, "iterations": untuned.trees}, untuned.models)
         kept = "defaults" if val_rmse.get("defaults", float("inf")) < tuned.val_rmse else "tuned"
-        final_params, fold_models = candidates[kept]
-        return RefitPlan(dict(final_params), kept=kept, val_rmse=val_rmse, fold_models=fold_models,
+        return RefitPlan(dict(candidates[kept][0]), kept=kept, val_rmse=val_rmse,
                          out_of_fold=_kept_folds(out_of_fold),
                          bags={name: bag for name, bag in candidates.items() if bag[1]})  # none on one holdout split
 

@@ -103,7 +103,7 @@ def refit_and_test(
             # the other candidates' bags come back too: a blend that picks one needs no new fit
             return Fitted(model, bag_params(plan.params, plan.fold_models),
                           score(y_test, model.predict(x_test), "test"), time.perf_counter() - started,
-                          refit=replace(plan, fold_models=()))
+                          refit=plan)
         model = family.build(plan.params, splits, seed)
         started = time.perf_counter()
         model.fit(*splits.train_val())
@@ -111,7 +111,7 @@ def refit_and_test(
         predicted = model.predict(x_test)
     # The fold models are not sent back with the plan: they are not the final model.
     return Fitted(model, plan.params, score(y_test, predicted, "test"), fit_s,
-                  refit=replace(plan, fold_models=(), bags={}))
+                  refit=replace(plan, bags={}))
 
 
 def bag_params(params: dict[str, Any], fold_models) -> dict[str, Any]:
