@@ -161,10 +161,12 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
         weighed.update({f"{family.name}_{name}": (family.name, params, predictions)
                         for name, (params, predictions) in fitted.refit.out_of_fold.items()
                         if name != "tuned" or not tuned_over_folds})
+        # Every family's bags, by the candidate whose out-of-fold predictions a blend would weigh,
+        # with the seconds the plan took to fit them all (which a blend that reuses one counts once).
+        bags.update({_candidate_key(family.name, fitted.refit.out_of_fold[name][0]):
+                     (family.name, params, Bag(models), fitted.fit_s)
+                     for name, (params, models) in fitted.refit.bags.items() if name in fitted.refit.out_of_fold})
         if rank == 0:
-            # with the seconds the plan took to fit them all, which a blend that reuses one counts
-            bags = {_candidate_key(family.name, params): (params, Bag(models), fitted.fit_s)
-                    for params, models in fitted.refit.bags.values()}
             final = Final(family.name, flattened([(family, fitted.model, 1.0)]), fitted.params, fitted.metrics,
                           fitted.fit_s, fitted.refit.kept, best["val_rmse"], fitted.refit.val_rmse)
     return rows, final, weighed, bags
@@ -195,12 +197,12 @@ def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget
     if not blend.beats_best_single:
         rows.append(row)
         return None
-    members, described, fit_s, reused_s = [], [], 0.0, 0.0
+    members, described, fit_s, reused_s = [], [], 0.0, {}
     for column, weight in blend.weights.items():
         family = get_family(candidates[column]["family"], **family_settings)
         bagged = (bags or {}).get(_candidate_key(family.name, candidates[column]["params"]))
         if bagged and budget["final"] == "bag":  # the very fold models whose predictions earned the weight
-            params, model, reused_s = bagged
+            _, params, model, reused_s[family.name] = bagged
             fitted = Fitted(model, bag_params(params, model.models), {}, 0.0)
         else:
             fitted = run_forked(_refit, family, candidates[column]["params"], splits, seed, keep_model=True,
@@ -210,7 +212,7 @@ def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget
         fit_s += fitted.fit_s
     x_test, y_test = splits.xy("test")
     final = Final(BLEND, flattened(members), {"members": json.dumps(described, sort_keys=True, default=float)}, {},
-                  fit_s + reused_s, BLEND, blend.rmse, {})
+                  fit_s + sum(reused_s.values()), BLEND, blend.rmse, {})
     final = replace(final, metrics=score(y_test, final.predict(x_test), "test"))
     for other in rows:
         other["chosen"] = False
@@ -223,7 +225,7 @@ def _refit(family, params: dict, splits, seed: int, *, keep_model: bool, **budge
     """One family's final model and test scores; only the winner's model comes back (the others
     are scored for the leaderboard and dropped where they were fitted)."""
     fitted = refit_and_test(family, params, splits, seed, **budget)
-    return fitted if keep_model else replace(fitted, model=None, refit=replace(fitted.refit, bags={}))
+    return fitted if keep_model else replace(fitted, model=None)  # its bags stay: a blend may serve them
 
 
 def _fingerprint(data_run_id: str, splits, family: str, params: dict) -> str:
@@ -288,8 +290,8 @@ OPTIONS = [
     options.FOLDS,
     click.Option(["--final"], type=click.Choice(("refit", "bag")), default="bag", show_default=True,
                  help="When cross-validated, the final model: the chosen candidate's fold models averaged, no "
-                      "refit (bag: CatBoost; other families refit), or one refit on train+val with the folds' "
-                      "mean tree count (refit). On a holdout split there are no folds: refit."),
+                      "refit (bag: CatBoost, HistGradientBoosting; LASSO refits), or one refit on train+val with "
+                      "the folds' mean tree count (refit). On a holdout split there are no folds: refit."),
     *refit_options(),
 ]
 command = click.Command(names.REFIT, params=OPTIONS, callback=run)

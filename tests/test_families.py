@@ -119,6 +119,39 @@ def test_refit_plan_hist_gradient_boosting_iterations_from_early_stopping(splits
     assert {k: v for k, v in params.items() if k != "max_iter"} == {k: v for k, v in tuned.items() if k != "max_iter"}
 
 
+def test_hist_gradient_boosting_refit_over_folds_keeps_its_fold_models_and_out_of_fold_predictions(splits):
+    """With folds, the third family is weighed as CatBoost is: each fold stopped on its held-out
+    rows and judged as it stopped; the plan keeps the fold models (what final=bag serves), the
+    rows they left out predicted by them (a candidate a blend can weigh), and sizes a refit on
+    all rows by the folds' mean best iteration."""
+    from steps.lib.model.blending import Bag
+    from steps.lib.model.training import refit_and_test
+
+    family = get_family("hist_gradient_boosting")
+    tuned = params_for(family)
+    plan = family.refit_plan(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10, folds=3)
+    folds = splits.cv_folds(3)
+    assert set(plan.out_of_fold) == {"tuned"} and plan.out_of_fold["tuned"][0] == tuned
+    predictions = plan.out_of_fold["tuned"][1]
+    assert len(plan.fold_models) == 3 and not np.isnan(predictions).any()
+    per_fold = []
+    for model, fold in zip(plan.fold_models, folds, strict=True):
+        x_val, y_val = fold.xy("val")
+        assert model.predict(x_val) == pytest.approx(predictions[fold.val.index])  # scored as it stopped
+        per_fold.append(np.sqrt(np.mean((predictions[fold.val.index] - y_val.to_numpy()) ** 2)))
+        assert model[-1].n_iter_ < 300  # it stopped: 10 iterations past its best
+    assert plan.val_rmse == {"tuned": pytest.approx(np.mean(per_fold))}
+    best = [model[-1].n_iter_ - 10 for model in plan.fold_models]
+    assert plan.params == {**tuned, "max_iter": round(sum(best) / 3)}
+    budget = {"max_iterations": 300, "early_stopping_rounds": 10, "folds": 3}
+    bagged = refit_and_test(family, tuned, splits, 1, final="bag", **budget)
+    assert isinstance(bagged.model, Bag) and bagged.params["bag_folds"] == 3
+    refit = refit_and_test(family, tuned, splits, 1, final="refit", **budget)
+    assert refit.model[-1].n_iter_ == plan.params["max_iter"]
+    holdout = family.refit_plan(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10)
+    assert holdout.out_of_fold == {} and holdout.fold_models == ()
+
+
 def test_hist_gradient_boosting_predicts_missing_values_and_unseen_levels(splits):
     family = get_family("hist_gradient_boosting")
     model = family.build(params_for(family), splits, seed=1).fit(*splits.xy("train"))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import subprocess
+import sys
 
 import mlflow
 import numpy as np
@@ -18,6 +20,7 @@ from steps import package, prepare, refit, tune, tune_catboost, tune_lasso
 from steps.lib import families, names
 from steps.lib.errors import InputError
 from steps.lib.families.base import Family
+from steps.lib.names import PROJECT_DIR
 from steps.lib.orchestration import lineage
 from steps.lib.search import ensemble
 from steps.lib.search.out_of_fold import load_out_of_fold
@@ -292,6 +295,47 @@ def test_tuned_on_the_holdout_the_final_model_is_still_weighed_over_folds(store,
     assert blend.beats_best_single and len(blend.weights) == 2  # on this seed: tuned and defaults blended
     assert final.data.params["family"] == "blend"
     assert final.data.metrics["fit_s"] > 0  # the reused bags' fits are counted where they were made
+    expected = [(bags[column], weight) for column, weight in blend.weights.items()]
+    test = splits.test.drop(columns="y")
+    served = mlflow.pyfunc.load_model(final.data.tags[names.MODEL_URI_TAG])
+    assert np.asarray(served.predict(test.astype({"colour": str, "size": str}))) == pytest.approx(
+        weighted_predictions(expected, test))
+
+
+def test_on_such_a_table_the_third_family_is_weighed_over_folds_beside_catboost(store, pipeline):
+    """Every family refit can weigh over folds is weighed there, not CatBoost alone: the third
+    family tuned on the holdout is one more candidate of the blend, with the parameters its
+    tuning chose, and a blend that takes it serves the bag refit fitted for it."""
+    from steps.lib.families import get_family
+    from steps.lib.model.blending import Bag, weighted_predictions
+
+    client, _ = store
+    tuned = {"catboost": tune_catboost.run(data_run_id=pipeline["prepare"], trials=2, iterations=30, seed=1,
+                                           timeout_s=0, validation="holdout"),
+             "hist_gradient_boosting": tune.run(family="hist_gradient_boosting", data_run_id=pipeline["prepare"],
+                                                trials=2, iterations=30, seed=3, timeout_s=0, validation="holdout")}
+    # refit in its own process, as a step always runs: its forked fits use OpenMP, which hangs in a
+    # child forked from a process that used it already (this one, tuning the third family)
+    subprocess.run([sys.executable, "-m", "steps.refit", "--tune-run-ids", ",".join(tuned.values()),
+                    "--max-iterations", "60", "--early-stopping-rounds", "5", "--validation", "cv", "--folds", "3",
+                    "--final", "bag"], cwd=PROJECT_DIR, check=True, timeout=600)
+    [final] = client.search_runs(["0"], f"tags.`{names.TUNE_RUNS_TAG}` = '{','.join(tuned.values())}'")
+    run_id = final.info.run_id
+    target, predictions, candidates = load_out_of_fold([run_id])
+    assert set(predictions.columns) == {f"{run_id}:catboost_tuned", f"{run_id}:catboost_defaults",
+                                        f"{run_id}:hist_gradient_boosting_tuned"}
+    best = {family: json.loads(open(mlflow.artifacts.download_artifacts(run_id=tune_id,
+                                                                         artifact_path=names.BEST_FILE)).read())
+            for family, tune_id in tuned.items()}
+    assert candidates[f"{run_id}:hist_gradient_boosting_tuned"]["params"] == best["hist_gradient_boosting"]["params"]
+    splits = lineage.load_splits(pipeline["prepare"])
+    blend = ensemble.select(target, predictions, folds=splits.fold_numbers(3, len(target)))
+    assert f"{run_id}:hist_gradient_boosting_tuned" in blend.weights  # on this tuning seed the blend takes it
+    assert blend.beats_best_single and final.data.params["family"] == "blend"
+    bags = {f"{run_id}:{family}_{name}": Bag(models)
+            for family, found in best.items()
+            for name, (_, models) in get_family(family).refit_plan(
+                found["params"], splits, splits.seed, max_iterations=60, early_stopping_rounds=5, folds=3).bags.items()}
     expected = [(bags[column], weight) for column, weight in blend.weights.items()]
     test = splits.test.drop(columns="y")
     served = mlflow.pyfunc.load_model(final.data.tags[names.MODEL_URI_TAG])

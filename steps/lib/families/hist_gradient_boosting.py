@@ -75,7 +75,13 @@ class HistGradientBoostingFamily(Family):
     def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0,
                    alternatives=True):
         """Boosting iterations chosen on val: grow the model `early_stopping_rounds` at a time
-        until val RMSE has not improved for that many iterations (on val also with `folds`)."""
+        until val RMSE has not improved for that many iterations. With `folds`, each fold of
+        train+val is stopped on its held-out rows instead, as a cross-validated trial is, and
+        judged as it stopped: the plan keeps those fold models (what `final=bag` serves) and
+        their out-of-fold predictions (a candidate a blend can weigh, also where the tuning ran
+        on the holdout), and a refit on all rows grows the folds' mean best iteration count."""
+        if folds:
+            return self._refit_plan_over_folds(params, splits, seed, max_iterations, early_stopping_rounds, folds)
         import numpy as np
 
         model = self.build({**params, "max_iter": 1}, splits, seed)
@@ -92,3 +98,19 @@ class HistGradientBoostingFamily(Family):
                 if rmse < best_rmse:
                     best_count, best_rmse = count, rmse
         return RefitPlan({**params, "max_iter": best_count}, val_rmse={"tuned": best_rmse})
+
+    def _refit_plan_over_folds(self, params, splits, seed, max_iterations, early_stopping_rounds, folds):
+        import numpy as np
+
+        from steps.lib.model.training import cross_validate
+
+        fold_splits = splits.cv_folds(folds)
+        scored = cross_validate(self, {**params, "max_iter": max_iterations}, fold_splits, seed,
+                                data=[self.fit_data(fold) for fold in fold_splits],
+                                early_stopping_rounds=early_stopping_rounds)
+        # validation_score_[i]: the held-out score after i iterations (higher is better)
+        best = [max(1, int(np.argmax(model[-1].validation_score_))) for model in scored.models]
+        final = {**params, "max_iter": max(1, round(sum(best) / len(best)))}
+        return RefitPlan(final, val_rmse={"tuned": scored.metrics["val_rmse"]},
+                         out_of_fold={"tuned": (dict(params), scored.out_of_fold)},
+                         bags={"tuned": (final, scored.models)})
