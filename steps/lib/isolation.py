@@ -10,7 +10,11 @@ in the step's own process, see `run_forked`).
 
 The child does no tracking: it has no MLflow run and never touches the store. It ends on SIGINT
 and SIGTERM at once (the step process turns those into `Interrupted` and kills the child), and
-its own error comes back as the same exception, with the child's traceback as a note."""
+its own error comes back as the same exception, with the child's traceback as a note.
+
+A child must not be forked from a process that has already run OpenMP code (scikit-learn's
+histogram boosting): GNU OpenMP is not fork-safe, and the child's first parallel region hangs.
+Refit fits and predicts nothing itself before its forks, so its children may."""
 
 from __future__ import annotations
 
