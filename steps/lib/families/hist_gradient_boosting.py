@@ -102,15 +102,16 @@ class HistGradientBoostingFamily(Family):
     def _refit_plan_over_folds(self, params, splits, seed, max_iterations, early_stopping_rounds, folds):
         import numpy as np
 
-        from steps.lib.model.training import cross_validate
-
-        fold_splits = splits.cv_folds(folds)
-        scored = cross_validate(self, {**params, "max_iter": max_iterations}, fold_splits, seed,
-                                data=[self.fit_data(fold) for fold in fold_splits],
-                                early_stopping_rounds=early_stopping_rounds)
-        # validation_score_[i]: the held-out score after i iterations (higher is better)
-        best = [max(1, int(np.argmax(model[-1].validation_score_))) for model in scored.models]
+        models, best, rmse = [], [], []
+        out_of_fold = np.full(len(splits.train) + len(splits.val), np.nan)
+        for fold in splits.cv_folds(folds):
+            models.append(self.build({**params, "max_iter": max_iterations}, fold, seed))
+            data = self.fit_data(fold)
+            predicted, _ = self.fit_early_stopped(models[-1], data, early_stopping_rounds)
+            out_of_fold[fold.val.index.to_numpy()] = predicted
+            rmse.append(float(np.sqrt(np.mean((predicted - data.val_y.to_numpy()) ** 2))))
+            # validation_score_[i]: the held-out score after i iterations (higher is better)
+            best.append(max(1, int(np.argmax(models[-1][-1].validation_score_))))
         final = {**params, "max_iter": max(1, round(sum(best) / len(best)))}
-        return RefitPlan(final, val_rmse={"tuned": scored.metrics["val_rmse"]},
-                         out_of_fold={"tuned": (dict(params), scored.out_of_fold)},
-                         bags={"tuned": (final, scored.models)})
+        return RefitPlan(final, val_rmse={"tuned": sum(rmse) / len(rmse)},
+                         out_of_fold={"tuned": (dict(params), out_of_fold)}, bags={"tuned": (final, tuple(models))})

@@ -53,7 +53,6 @@ class CrossValidated:
     metrics: dict[str, float]
     fit_s: float
     out_of_fold: np.ndarray
-    models: tuple = ()  # each fold's model as it stopped: a bag, when refit keeps them
 
 
 def cross_validate(family, params: dict[str, Any], folds: list[Splits], seed: int, *, data: list,
@@ -64,10 +63,9 @@ def cross_validate(family, params: dict[str, Any], folds: list[Splits], seed: in
     then None."""
     rows = sum(len(fold.val) for fold in folds)
     out_of_fold = np.full(rows, np.nan)
-    scores, fit_s, models = [], 0.0, []
+    scores, fit_s = [], 0.0
     for number, (fold, fold_data) in enumerate(zip(folds, data, strict=True)):
         model = family.build(params, fold, seed)
-        models.append(model)
         with family.threads():
             started = time.perf_counter()
             predicted, trees = family.fit_early_stopped(model, fold_data, early_stopping_rounds)
@@ -83,7 +81,7 @@ def cross_validate(family, params: dict[str, Any], folds: list[Splits], seed: in
         metrics[f"fold_{number}_rmse"] = fold_score["val_rmse"]
         if fold_score["trees"] is not None:
             metrics[f"fold_{number}_trees"] = float(fold_score["trees"])
-    return CrossValidated(params, metrics, fit_s, out_of_fold, tuple(models))
+    return CrossValidated(params, metrics, fit_s, out_of_fold)
 
 
 def refit_and_test(
