@@ -138,7 +138,7 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
     """Every tuned family refit the same way, best val RMSE first; the leaderboard rows, the
     best family's final model, the other candidates the families weighed over folds (such as
     CatBoost's defaults, and the tuned parameters themselves when the tuning runs did not
-    cross-validate them: (family, parameters, out-of-fold predictions) by column), and the best
+    cross-validate them: (family, parameters, out-of-fold predictions) by column), and every
     family's bags of those candidates (by `_candidate_key`), which a blend serves as they are."""
     candidates = sorted(
         ({**tracking.download_json(tune_id, names.BEST_FILE), "tune_run_id": tune_id} for tune_id in tune_ids),
@@ -223,7 +223,7 @@ def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget
 
 def _refit(family, params: dict, splits, seed: int, *, keep_model: bool, **budget) -> Fitted:
     """One family's final model and test scores; only the winner's model comes back (the others
-    are scored for the leaderboard and dropped where they were fitted)."""
+    are scored for the leaderboard and dropped where they were fitted), with every family's bags."""
     fitted = refit_and_test(family, params, splits, seed, **budget)
     return fitted if keep_model else replace(fitted, model=None)  # its bags stay: a blend may serve them
 
