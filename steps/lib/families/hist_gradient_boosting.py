@@ -1,7 +1,8 @@
 """scikit-learn's HistGradientBoostingRegressor: boosted trees with native missing values and
 native categorical splits, no extra dependency. Tuned by Optuna at a fixed number of boosting
 iterations (cross-validated: each fold stopped early on its held-out rows); refit with the
-count chosen by early stopping on val."""
+count chosen by early stopping on val, or, where the final model is cross-validated, weighed
+over the folds and served as those fold models (a bag), as CatBoost is."""
 
 from __future__ import annotations
 
