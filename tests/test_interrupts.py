@@ -1,7 +1,9 @@
-"""A signal that comes while the main thread is inside the SQL tracking store is raised once
-the store call has returned: raised mid-transaction, it could leave the connection holding a
-sqlite store's write lock, and every later write (the cleanup that ends the runs KILLED
-included) waited out MLflow's 20 s busy timeout and failed with "database is locked"."""
+"""A signal that comes while the main thread is inside a store write is raised once the call
+has returned: raised mid-transaction in the SQL tracking store, it could leave the connection
+holding a sqlite store's write lock, and every later write (the cleanup that ends the runs KILLED
+included) waited out MLflow's 20 s busy timeout and failed with "database is locked"; raised
+while Optuna recorded a finished trial, it became an UnboundLocalError, and the tuning step ended
+FAILED instead of KILLED."""
 
 from __future__ import annotations
 
@@ -59,3 +61,37 @@ def test_a_signal_during_tracking_writes_leaves_the_sqlite_store_writable(tmp_pa
     assert all(o["raised"] == "Interrupted" for o in outcomes), outcomes  # the signal still stops the loop
     assert all(o["writes"] > 0 for o in outcomes), outcomes  # it came during the writes, not before
     assert [o for o in outcomes if o["locked"]] == [], outcomes
+
+
+SIGNAL_DURING_TELL = textwrap.dedent("""
+    import json, os, signal
+    import optuna
+    from steps.lib import interrupts
+
+    class SignalWhileTelling(optuna.samplers.RandomSampler):
+        # Optuna calls this inside its tell, as it records the trial that just finished
+        def after_trial(self, study, trial, state, values):
+            os.kill(os.getpid(), signal.SIGINT)
+            super().after_trial(study, trial, state, values)
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    interrupts.install()
+    study = optuna.create_study(sampler=SignalWhileTelling(seed=0))
+    try:
+        study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+        raised = None
+    except BaseException as error:
+        raised = type(error).__name__
+    print(json.dumps({"raised": raised, "states": [t.state.name for t in study.trials]}))
+""")
+
+
+def test_a_signal_while_optuna_records_a_trial_stops_tuning_as_an_interrupt():
+    """The CI failure of 2026-12-04: Ctrl-C landed in Optuna's tell and the step ended FAILED
+    with "cannot access local variable 'updated_state'" instead of KILLED."""
+    result = subprocess.run([sys.executable, "-c", SIGNAL_DURING_TELL], cwd=PROJECT_DIR, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-4000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    # an interrupt, not another error; the trial the signal came after is recorded as it ended
+    assert outcome == {"raised": "Interrupted", "states": ["COMPLETE"]}

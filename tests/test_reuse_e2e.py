@@ -97,11 +97,11 @@ def test_reuse_none_runs_everything(setup, first):
     assert run_main(setup, reuse="none") == dict.fromkeys(STEPS, "ran")
 
 
-def interrupted_then_rerun(setup, table: str, params: dict, sig: int) -> tuple[str, dict[str, str]]:
+def interrupted_then_rerun(setup, table: str, params: dict, sig: int) -> tuple[str, dict[str, str], str]:
     """A pipeline on a new table (nothing of it cached), sent `sig` once tune_lasso has finished
     and its CatBoost tuning has finished a trial (the two run side by side), then the same
-    command again. Returns the interrupted pipeline's run ID and
-    what the rerun said it did with each step."""
+    command again. Returns the interrupted pipeline's run ID, what the rerun said it did with
+    each step, and what the interrupted pipeline printed (for a failing assertion to show)."""
     store, project, _ = setup
     data = project.parent / f"{table}.csv"
     make_frame(n_rows=120, seed=len(table)).to_csv(data, index=False)
@@ -111,8 +111,9 @@ def interrupted_then_rerun(setup, table: str, params: dict, sig: int) -> tuple[s
                                env=mlflow_env(store.uri), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     try:
-        seen = set()
+        seen, printed = set(), []
         for line in process.stdout:
+            printed.append(line)
             if line.startswith("tune_catboost: trial #"):
                 seen.add("trial")
             elif line.startswith("main: tune_lasso: ran "):
@@ -120,14 +121,15 @@ def interrupted_then_rerun(setup, table: str, params: dict, sig: int) -> tuple[s
             if seen == {"trial", "lasso"}:
                 break
         os.killpg(process.pid, sig)
-        process.communicate(timeout=120)
+        printed.append(process.communicate(timeout=120)[0])
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
     [interrupted] = [r.info.run_id for r in store.runs_of("main") if r.info.run_id not in before]
     result = check(store.run("main", params, uri=str(project), cwd=project))
-    return interrupted, dict(re.findall(r"^main: (\w+): (ran|reused) [0-9a-f]+$", result.stdout, flags=re.M))
+    said = dict(re.findall(r"^main: (\w+): (ran|reused) [0-9a-f]+$", result.stdout, flags=re.M))
+    return interrupted, said, "".join(printed)
 
 
 def reused_from_pipeline(store, pipeline_run_id: str) -> dict[str, str]:
@@ -143,7 +145,7 @@ def test_a_pipeline_killed_during_tuning_resumes_at_tuning(setup):
     finished — prepare and tune_lasso, nothing else was ever run on this table — and runs the rest."""
     store = setup[0]
     trials = 40
-    killed, said = interrupted_then_rerun(setup, "killed", {"trials": trials, "iterations": 100}, signal.SIGKILL)
+    killed, said, _ = interrupted_then_rerun(setup, "killed", {"trials": trials, "iterations": 100}, signal.SIGKILL)
     assert said == {"prepare": "reused", "tune_lasso": "reused", "tune_catboost": "ran", "refit": "ran",
                     "package": "ran"}
     assert reused_from_pipeline(store, killed) == {"prepare": killed, "tune_lasso": killed}
@@ -165,14 +167,14 @@ def test_an_interrupted_pipeline_with_a_persistent_study_resumes_it_and_finishes
     store, project, _ = setup
     storage = f"sqlite:///{project.parent / 'optuna.db'}"
     trials = 20
-    interrupted, said = interrupted_then_rerun(setup, "resumed", {"trials": trials, "iterations": 100,
+    interrupted, said, printed = interrupted_then_rerun(setup, "resumed", {"trials": trials, "iterations": 100,
                                                                   "storage": storage},
                                                signal.SIGINT)
     assert said == {"prepare": "reused", "tune_lasso": "reused", "tune_catboost": "ran", "refit": "ran",
                     "package": "ran"}
     assert reused_from_pipeline(store, interrupted) == {"prepare": interrupted, "tune_lasso": interrupted}
     [killed_tuning] = [r for r in store.children(interrupted) if r.data.tags["tabtune.step"] == "tune_catboost"]
-    assert killed_tuning.info.status == "KILLED"
+    assert killed_tuning.info.status == "KILLED", (killed_tuning.data.tags, printed[-6000:])
     newest = max(store.runs_of("main", "FINISHED"), key=lambda r: r.info.start_time)
     steps = {r.data.tags["tabtune.step"]: r for r in store.children(newest.info.run_id)}
     tuning = steps["tune_catboost"]

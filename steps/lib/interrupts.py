@@ -20,11 +20,14 @@ The design, four layers, each covering the next one's gaps:
   128 + the signal (130 for SIGINT, 143 for SIGTERM). Because it is a KeyboardInterrupt, MLflow's
   own `_wait_for` in `main` catches it too and forwards SIGTERM to the running step. Later
   signals are ignored, so a second Ctrl-C does not cut that cleanup short (SIGKILL still does).
-- **Never inside a database transaction.** An exception raised while the main thread is inside
-  the SQL tracking store (SQLAlchemy, sqlite3) can leave its connection holding the database's
-  write lock; on a sqlite store every other write, the cleanup's included, then waits for
-  MLflow's 20 s busy timeout and fails with "database is locked". The signal is therefore
-  noted and raised in the frame that called the store, as soon as that call returns.
+- **Never inside a store write.** An exception raised while the main thread is inside the SQL
+  tracking store (SQLAlchemy, sqlite3) can leave its connection holding the database's write
+  lock; on a sqlite store every other write, the cleanup's included, then waits for MLflow's
+  20 s busy timeout and fails with "database is locked". And a KeyboardInterrupt raised while
+  Optuna records a finished trial (`_tell_with_warning`, its storage) turns into an
+  UnboundLocalError in Optuna's `_run_trial` (the kind of bug of optuna/optuna#5280), so the
+  tuning step ended FAILED with that error instead of KILLED. The signal is therefore noted
+  and raised in the frame that called the store or the tell, as soon as that call returns.
 - **Bounded.** Python runs a handler only between bytecodes, so a step in the middle of a
   CatBoost fit notices the signal when the fit returns. `main` therefore registers a hook that
   runs `STOP_GRACE_S` (steps/main.py) after the signal: it ends the runs left RUNNING KILLED and SIGKILLs whatever
@@ -98,7 +101,9 @@ def exit_code(error: KeyboardInterrupt) -> int:
     return 128 + signal.Signals[signal_name(error)]
 
 
-_DATABASE_CODE = ("/sqlalchemy/", "sqlalchemy_store", "/mlflow/store/db/", "/sqlite3/")
+# where a signal must not raise halfway (see "Never inside a store write" above)
+_STORE_CODE = ("/sqlalchemy/", "sqlalchemy_store", "/mlflow/store/db/", "/sqlite3/", "/optuna/storages/",
+               "/optuna/study/_tell.py")
 
 
 def _handle(signum: int, frame) -> None:
@@ -112,27 +117,27 @@ def _handle(signum: int, frame) -> None:
         timer = threading.Timer(delay_s, hook)
         timer.daemon = True
         timer.start()
-    caller = _caller_of_database_code(frame)
+    caller = _caller_of_store_code(frame)
     if caller is not None:
         _raise_when_back_in(caller, signum)
         return
     raise Interrupted(signum)
 
 
-def _caller_of_database_code(frame):
-    """If the interrupted code is inside the SQL tracking store (anywhere below it: the store
-    may be calling back into other code, e.g. logging), the frame that called the store; else
-    None."""
+def _caller_of_store_code(frame):
+    """If the interrupted code is inside a store write (anywhere below it: the store may be
+    calling back into other code, e.g. logging, or Optuna's tell into the sampler), the frame
+    that called it; else None."""
     caller = None
     while frame is not None:
-        if any(part in frame.f_code.co_filename for part in _DATABASE_CODE):
+        if any(part in frame.f_code.co_filename for part in _STORE_CODE):
             caller = frame.f_back
         frame = frame.f_back
     return caller
 
 
 def _raise_when_back_in(frame, signum: int) -> None:
-    """Raise `Interrupted` in `frame` as soon as it runs again, i.e. once the database call it
+    """Raise `Interrupted` in `frame` as soon as it runs again, i.e. once the store call it
     made has returned or raised. A trace function on that frame only, as pdb's `set_trace`
     sets one (new frames are not traced, so the rest of that call slows down only slightly);
     an exception raised by a trace function propagates in the traced frame."""
