@@ -134,6 +134,7 @@ def closing_lines(results: outcome.Outcome, pipeline_run_id: str, store: str, ui
 def check(steps: list[pipeline.Step], settings: dict) -> None:
     """Settings that would only fail a later step, checked before the first one starts."""
     parse_alphas(settings["alphas"])
+    pipeline.parse_untuned_families(settings["untuned_families"])
     tracking.check_model_name(settings["registered_model_name"])
     gate.check_settings(settings["min_improvement"], settings["promote"])
     optuna_steps = [step for step in steps if "study_name" in step.settings]

@@ -15,7 +15,8 @@ final parameters, code, pins: see steps/lib/model/fingerprint.py), `leaderboard.
 family refit the same way), the fitted preprocessor (`preprocessor/preprocessor.skops` +
 `scaler.json`: no pickle), and plots. When the final model is cross-validated, ensemble
 selection over every candidate's out-of-fold predictions (the tuning runs' and, kept in this
-run's `out_of_fold/`, CatBoost's defaults on the same folds) may choose a blend instead (family
+run's `out_of_fold/`, CatBoost's defaults on the same folds and each family of `untuned_families`
+that nobody tuned, with its library's defaults) may choose a blend instead (family
 `blend`, refit_from `blend`): its members refit on train+val (with final=bag, the bags refit
 already fitted for those candidates), weighed inside the one model, `blend.json` listing
 them; the leaderboard has a `blend` row either way (its val_rmse, like every row's, the mean
@@ -38,7 +39,7 @@ from steps.lib.model.blending import Bag, flattened, weighted_predictions
 from steps.lib.model.metrics import score
 from steps.lib.model.serving import RAW_ROWS_MODEL
 from steps.lib.model.training import Fitted, bag_params, refit_and_test
-from steps.lib.orchestration import cli, lineage
+from steps.lib.orchestration import cli, lineage, pipeline
 from steps.lib.progress import Phase
 from steps.lib.search import ensemble
 from steps.lib.search.out_of_fold import load_out_of_fold, log_candidates
@@ -46,7 +47,8 @@ from steps.lib.search.tuning import Validation
 
 
 def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopping_rounds: int,
-        validation: str = "auto", folds: int = 5, final: str = "bag", **family_settings) -> str:
+        validation: str = "auto", folds: int = 5, final: str = "bag", untuned_families: str = "",
+        **family_settings) -> str:
     """Refit every tuned family, keep the best on val (or, cross-validated, a blend of candidates
     when it beats the best one out of fold); returns this step's run ID. `family_settings` are
     the families' own switches (families/*.py `refit_options`)."""
@@ -64,6 +66,11 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
                                for tune_id in tune_ids)
         rows, chosen, weighed, bags = _refit_families(tune_ids, splits, seed, family_settings, budget,
                                                       tuned_over_folds)
+        if budget["folds"]:
+            tuned = {row["family"] for row in rows}
+            for name in pipeline.parse_untuned_families(untuned_families):
+                if name not in tuned:
+                    weighed.update(_weigh_untuned(name, splits, seed, family_settings, budget, rows, bags))
         if budget["folds"] and (tuned_over_folds or chosen.name in {family for family, _, _ in weighed.values()}):
             if weighed:  # on the same folds: a blend weighs them beside the tuning's candidates
                 log_candidates(splits, weighed)
@@ -161,15 +168,40 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
         weighed.update({f"{family.name}_{name}": (family.name, params, predictions)
                         for name, (params, predictions) in fitted.refit.out_of_fold.items()
                         if name != "tuned" or not tuned_over_folds})
-        # Every family's bags, by the candidate whose out-of-fold predictions a blend would weigh,
-        # with the seconds the plan took to fit them all (which a blend that reuses one counts once).
-        bags.update({_candidate_key(family.name, fitted.refit.out_of_fold[name][0]):
-                     (family.name, params, Bag(models), fitted.fit_s)
-                     for name, (params, models) in fitted.refit.bags.items() if name in fitted.refit.out_of_fold})
+        bags.update(_bags(family, fitted))
         if rank == 0:
             final = Final(family.name, flattened([(family, fitted.model, 1.0)]), fitted.params, fitted.metrics,
                           fitted.fit_s, fitted.refit.kept, best["val_rmse"], fitted.refit.val_rmse)
     return rows, final, weighed, bags
+
+
+def _bags(family, fitted: Fitted) -> dict:
+    """A family's bags by the candidate whose out-of-fold predictions a blend would weigh, with
+    the seconds the plan took to fit them all (which a blend that reuses one counts once)."""
+    return {_candidate_key(family.name, fitted.refit.out_of_fold[name][0]): (family.name, params, Bag(models),
+                                                                            fitted.fit_s)
+            for name, (params, models) in fitted.refit.bags.items() if name in fitted.refit.out_of_fold}
+
+
+def _weigh_untuned(name: str, splits, seed: int, family_settings: dict, budget: dict, rows: list,
+                   bags: dict) -> dict:
+    """A family nobody tuned, weighed over the folds with its own defaults, as CatBoost's defaults
+    are: a blend candidate (its out-of-fold predictions, by column), a bag the blend can serve,
+    a leaderboard row. A second kind of trees is worth a few points on some tables at a fraction
+    of a third tuning step's time (BENCHMARKS.md); the blend gives it no weight where it is not."""
+    family = get_family(name, **family_settings)
+    fitted = run_forked(_refit, family, family.untuned_params, splits, seed, keep_model=False, alternatives=False,
+                        **budget)
+    [(val_rmse)] = fitted.refit.val_rmse.values()
+    rows.append({"family": family.name, "tune_run_id": "", "chosen": False, "val_rmse": val_rmse, **fitted.metrics,
+                 "refit_from": UNTUNED, "final_params": json.dumps(fitted.params, sort_keys=True)})
+    print(f"refit: {family.name} untuned val_rmse={val_rmse:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}")
+    bags.update(_bags(family, fitted))
+    return {f"{family.name}_{UNTUNED}": (family.name, params, predictions)
+            for params, predictions in fitted.refit.out_of_fold.values()}
+
+
+UNTUNED = "untuned"  # refit_from of a family weighed with its own defaults, and its blend column's suffix
 
 
 def _candidate_key(family: str, params: dict) -> str:
@@ -292,6 +324,10 @@ OPTIONS = [
                  help="When cross-validated, the final model: the chosen candidate's fold models averaged, no "
                       "refit (bag: CatBoost, HistGradientBoosting; LASSO refits), or one refit on train+val with "
                       "the folds' mean tree count (refit). On a holdout split there are no folds: refit."),
+    click.Option(["--untuned-families"], default="", show_default=True,
+                 help="Families weighed untuned, with their library's defaults, where the final model is chosen "
+                      "over folds and the family was not tuned: each one more blend candidate for one "
+                      "early-stopped fit per fold (hist_gradient_boosting, or nothing)."),
     *refit_options(),
 ]
 command = click.Command(names.REFIT, params=OPTIONS, callback=run)

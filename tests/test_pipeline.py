@@ -62,6 +62,18 @@ def test_families_are_parsed_with_one_clear_error():
         pipeline.parse_families(" , ")
 
 
+def test_untuned_families_are_parsed_with_one_clear_error():
+    assert pipeline.parse_untuned_families("") == ()
+    assert pipeline.parse_untuned_families(" hist_gradient_boosting ") == ("hist_gradient_boosting",)
+    # LASSO and CatBoost have no untuned candidate of this kind (CatBoost's defaults: try_defaults)
+    for name in ("lasso", "catboost", "xgboost"):
+        with pytest.raises(InputError, match=rf"^untuned_families: '{name}' cannot be weighed untuned; expected a "
+                                             r"comma list from hist_gradient_boosting, or nothing$"):
+            pipeline.parse_untuned_families(name)
+    with pytest.raises(InputError, match=r"^untuned_families: 'lasso'"):
+        main.check(pipeline.steps(), {**SETTINGS, "untuned_families": "lasso"})  # before any step runs
+
+
 def test_main_refuses_one_study_name_for_two_tuned_families_before_any_step():
     steps = pipeline.steps(("catboost", "hist_gradient_boosting"))
     with pytest.raises(InputError, match=r"^study_name: one study name for 2 tuned families"):

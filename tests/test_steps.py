@@ -316,9 +316,11 @@ def test_on_such_a_table_the_third_family_is_weighed_over_folds_beside_catboost(
                                                 trials=2, iterations=30, seed=3, timeout_s=0, validation="holdout")}
     # refit in its own process, as a step always runs: its forked fits use OpenMP, which hangs in a
     # child forked from a process that used it already (this one, tuning the third family)
+    # (asked to weigh it untuned too: it was tuned, so its tuned parameters are the candidate)
     subprocess.run([sys.executable, "-m", "steps.refit", "--tune-run-ids", ",".join(tuned.values()),
                     "--max-iterations", "60", "--early-stopping-rounds", "5", "--validation", "cv", "--folds", "3",
-                    "--final", "bag"], cwd=PROJECT_DIR, check=True, timeout=600)
+                    "--final", "bag", "--untuned-families", "hist_gradient_boosting"],
+                   cwd=PROJECT_DIR, check=True, timeout=600)
     [final] = client.search_runs(["0"], f"tags.`{names.TUNE_RUNS_TAG}` = '{','.join(tuned.values())}'")
     run_id = final.info.run_id
     target, predictions, candidates = load_out_of_fold([run_id])
@@ -341,6 +343,46 @@ def test_on_such_a_table_the_third_family_is_weighed_over_folds_beside_catboost(
     served = mlflow.pyfunc.load_model(final.data.tags[names.MODEL_URI_TAG])
     assert np.asarray(served.predict(test.astype({"colour": str, "size": str}))) == pytest.approx(
         weighted_predictions(expected, test))
+
+
+def test_a_family_nobody_tuned_is_weighed_untuned_over_the_folds_when_asked(store, pipeline):
+    """`untuned_families`: where the final model is chosen over folds, the third family with its
+    library's defaults is one more blend candidate, on the leaderboard as `untuned`; a blend
+    that takes it serves the bag refit fitted for it."""
+    from steps.lib.families import get_family
+    from steps.lib.model.blending import Bag, weighted_predictions
+
+    client, _ = store
+    catboost = tune_catboost.run(data_run_id=pipeline["prepare"], trials=2, iterations=30, seed=0, timeout_s=0,
+                                 validation="holdout")
+    subprocess.run([sys.executable, "-m", "steps.refit", "--tune-run-ids", catboost, "--max-iterations", "60",
+                    "--early-stopping-rounds", "5", "--validation", "cv", "--folds", "3", "--final", "bag",
+                    "--untuned-families", "hist_gradient_boosting"], cwd=PROJECT_DIR, check=True, timeout=600)
+    [final] = client.search_runs(["0"], f"tags.`{names.TUNE_RUNS_TAG}` = '{catboost}'",
+                                 order_by=["attributes.start_time DESC"], max_results=1)
+    run_id = final.info.run_id
+    target, predictions, candidates = load_out_of_fold([run_id])
+    untuned = f"{run_id}:hist_gradient_boosting_untuned"
+    family = get_family("hist_gradient_boosting")
+    assert set(predictions.columns) == {f"{run_id}:catboost_tuned", f"{run_id}:catboost_defaults", untuned}
+    assert candidates[untuned] == {"family": "hist_gradient_boosting", "params": family.untuned_params}
+    board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=names.LEADERBOARD_FILE))
+    [row] = board[board["refit_from"] == "untuned"].to_dict("records")
+    splits = lineage.load_splits(pipeline["prepare"])
+    plan = family.refit_plan(family.untuned_params, splits, splits.seed, max_iterations=60, early_stopping_rounds=5,
+                             folds=3)
+    assert row["family"] == "hist_gradient_boosting" and row["val_rmse"] == pytest.approx(plan.val_rmse["tuned"])
+    blend = ensemble.select(target, predictions, folds=splits.fold_numbers(3, len(target)))
+    assert untuned in blend.weights and final.data.params["family"] == "blend"  # on this tuning seed it takes it
+    catboost_plan = get_family("catboost").refit_plan(
+        json.loads(open(mlflow.artifacts.download_artifacts(run_id=catboost, artifact_path=names.BEST_FILE)).read())[
+            "params"], splits, splits.seed, max_iterations=60, early_stopping_rounds=5, folds=3)
+    bags = {untuned: Bag(plan.bags["tuned"][1]),
+            **{f"{run_id}:catboost_{name}": Bag(models) for name, (_, models) in catboost_plan.bags.items()}}
+    test = splits.test.drop(columns="y")
+    served = mlflow.pyfunc.load_model(final.data.tags[names.MODEL_URI_TAG])
+    assert np.asarray(served.predict(test.astype({"colour": str, "size": str}))) == pytest.approx(
+        weighted_predictions([(bags[column], weight) for column, weight in blend.weights.items()], test))
 
 
 def test_a_persistent_study_is_continued_only_under_the_same_settings(store, pipeline, tmp_path, capsys):

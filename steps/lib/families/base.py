@@ -10,7 +10,7 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from importlib.metadata import version
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -65,6 +65,11 @@ class Family:
     # Switches of this family's own, as click options of the refit step (and so of main): each
     # is passed to the constructor under its name; other families never see it.
     refit_options: tuple = ()
+    # Parameters worth weighing without tuning (the library's own defaults), for refit's
+    # `untuned_families`: where the final model is chosen over folds, a family that was not
+    # tuned can still enter the blend, at the cost of one early-stopped fit per fold. None: the
+    # family has no such defaults (LASSO's alpha, CatBoost's automatic rate: see try_defaults).
+    untuned_params: ClassVar[dict[str, Any] | None] = None
 
     def __init__(self, *, thread_count: int | None = None):
         # Threads one fit may use; a family that fits single-threaded ignores it.

@@ -7,7 +7,7 @@ over the folds and served as those fold models (a bag), as CatBoost is."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from steps.lib.data.tables import Splits
 from steps.lib.families import register
@@ -19,6 +19,9 @@ MAX_CATEGORIES = 254  # native categorical splits take at most max_bins (255) le
 @register
 class HistGradientBoostingFamily(Family):
     name = "hist_gradient_boosting"
+    # scikit-learn's defaults, written out so blend.json and the leaderboard say what was fitted
+    untuned_params: ClassVar[dict[str, Any]] = {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20,
+                                                 "l2_regularization": 0.0}
 
     def space(self, trial) -> dict[str, Any]:
         return {

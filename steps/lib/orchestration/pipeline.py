@@ -99,6 +99,21 @@ def all_setting_options() -> list[click.Parameter]:
     return list(found.values())
 
 
+def parse_untuned_families(text: str) -> tuple[str, ...]:
+    """Family names from `untuned_families` ("" or a comma list): each known and with defaults
+    worth weighing (`Family.untuned_params`)."""
+    from steps.lib.errors import InputError
+    from steps.lib.families import family_names, get_family
+
+    chosen = tuple(part.strip() for part in (text or "").split(",") if part.strip())
+    offered = [name for name in family_names() if get_family(name).untuned_params is not None]
+    for name in chosen:
+        if name not in offered:
+            raise InputError("untuned_families", f"{name!r} cannot be weighed untuned; expected a comma list "
+                                                 f"from {', '.join(offered)}, or nothing")
+    return chosen
+
+
 def parse_families(text: str) -> tuple[str, ...]:
     """Family names from a comma list ("lasso,catboost"): known, at least one, no duplicates."""
     from steps.lib.errors import InputError
