@@ -45,13 +45,20 @@ from steps.lib.search import ensemble
 from steps.lib.search.out_of_fold import load_out_of_fold, log_candidates
 from steps.lib.search.tuning import Validation
 
+# A second kind of boosted trees, untuned: 2-3 % lower test RMSE on txhousing, -0.4 to +0.9 % on three other tables
+# (BENCHMARKS.md, the untuned third family)
+UNTUNED_DEFAULT = "hist_gradient_boosting"
+
 
 def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopping_rounds: int,
         validation: str = "auto", folds: int = 5, final: str = "bag", untuned_families: str = "",
         **family_settings) -> str:
     """Refit every tuned family, keep the best on val (or, cross-validated, a blend of candidates
     when it beats the best one out of fold); returns this step's run ID. `family_settings` are
-    the families' own switches (families/*.py `refit_options`)."""
+    the families' own switches (families/*.py `refit_options`). `untuned_families` is empty unless
+    given: the command line's default (UNTUNED_DEFAULT) is the product's, while a caller in its own
+    process opts in, since a fork that runs OpenMP hangs where its parent ran it before
+    (steps/lib/isolation.py), as a test process that fitted HistGradientBoosting has."""
     with tracking.step_run(names.REFIT) as run_id:
         data_run_id, tune_ids = lineage.tune_runs(tune_run_ids, data_run_id)
         splits = lineage.load_splits(data_run_id)
@@ -195,7 +202,8 @@ def _weigh_untuned(name: str, splits, seed: int, family_settings: dict, budget: 
     [(val_rmse)] = fitted.refit.val_rmse.values()
     rows.append({"family": family.name, "tune_run_id": "", "chosen": False, "val_rmse": val_rmse, **fitted.metrics,
                  "refit_from": UNTUNED, "final_params": json.dumps(fitted.params, sort_keys=True)})
-    print(f"refit: {family.name} untuned val_rmse={val_rmse:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}")
+    print(f"refit: {family.name} untuned val_rmse={val_rmse:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}"
+          f" ({fitted.fit_s:.1f}s)")
     bags.update(_bags(family, fitted))
     return {f"{family.name}_{UNTUNED}": (family.name, params, predictions)
             for params, predictions in fitted.refit.out_of_fold.values()}
@@ -324,7 +332,7 @@ OPTIONS = [
                  help="When cross-validated, the final model: the chosen candidate's fold models averaged, no "
                       "refit (bag: CatBoost, HistGradientBoosting; LASSO refits), or one refit on train+val with "
                       "the folds' mean tree count (refit). On a holdout split there are no folds: refit."),
-    click.Option(["--untuned-families"], default="", show_default=True,
+    click.Option(["--untuned-families"], default=UNTUNED_DEFAULT, show_default=True,
                  help="Families weighed untuned, with their library's defaults, where the final model is chosen "
                       "over folds and the family was not tuned: each one more blend candidate for one "
                       "early-stopped fit per fold (hist_gradient_boosting, or nothing)."),
