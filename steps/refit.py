@@ -194,12 +194,12 @@ def _weigh_untuned(name: str, splits, seed: int, family_settings: dict, budget: 
                    bags: dict) -> dict:
     """A family nobody tuned, weighed over the folds with its own defaults, as CatBoost's defaults
     are: a blend candidate (its out-of-fold predictions, by column), a bag the blend can serve,
-    a leaderboard row. A second kind of trees is worth a few points on some tables at a fraction
+    a leaderboard row. A second kind of trees is worth a few percent on some tables at a fraction
     of a third tuning step's time (BENCHMARKS.md); the blend gives it no weight where it is not."""
     family = get_family(name, **family_settings)
     fitted = run_forked(_refit, family, family.untuned_params, splits, seed, keep_model=False, alternatives=False,
                         **budget)
-    [(val_rmse)] = fitted.refit.val_rmse.values()
+    [val_rmse] = fitted.refit.val_rmse.values()
     rows.append({"family": family.name, "tune_run_id": "", "chosen": False, "val_rmse": val_rmse, **fitted.metrics,
                  "refit_from": UNTUNED, "final_params": json.dumps(fitted.params, sort_keys=True)})
     print(f"refit: {family.name} untuned val_rmse={val_rmse:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}"
