@@ -197,7 +197,7 @@ def _weigh_untuned(name: str, splits, seed: int, family_settings: dict, budget: 
     a leaderboard row. A second kind of trees is worth a few percent on some tables at a fraction
     of a third tuning step's time (BENCHMARKS.md); the blend gives it no weight where it is not."""
     # One thread: as fast as two at these sizes alone, 2-5 x faster on shared cores, where OpenMP's
-    # waiting threads spin (BENCHMARKS.md, threads of the third family; CI ran 1,248 -> 1,629 s with two)
+    # waiting threads spin (BENCHMARKS.md, threads of the third family)
     family = get_family(name, thread_count=1, **family_settings)
     fitted = run_forked(_refit, family, family.untuned_params, splits, seed, keep_model=False, alternatives=False,
                         **budget)
