@@ -99,13 +99,18 @@ def all_setting_options() -> list[click.Parameter]:
     return list(found.values())
 
 
+def _comma_list(text: str | None) -> tuple[str, ...]:
+    """The non-empty items of a comma list, stripped of spaces, in order."""
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
 def parse_untuned_families(text: str) -> tuple[str, ...]:
     """Family names from `untuned_families` ("" or a comma list): each known and with defaults
     worth weighing (`Family.untuned_params`)."""
     from steps.lib.errors import InputError
     from steps.lib.families import family_names, get_family
 
-    chosen = tuple(part.strip() for part in (text or "").split(",") if part.strip())
+    chosen = _comma_list(text)
     offered = [name for name in family_names() if get_family(name).untuned_params is not None]
     for name in chosen:
         if name not in offered:
@@ -119,7 +124,7 @@ def parse_families(text: str) -> tuple[str, ...]:
     from steps.lib.errors import InputError
     from steps.lib.families import family_names
 
-    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    chosen = _comma_list(text)
     known = family_names()
     if not chosen:
         raise InputError("families", f"expected a comma list of model families from {', '.join(known)}")
