@@ -70,6 +70,8 @@ def test_untuned_families_are_parsed_with_one_clear_error():
         with pytest.raises(InputError, match=rf"^untuned_families: '{name}' cannot be weighed untuned; expected a "
                                              r"comma list from hist_gradient_boosting, or nothing$"):
             pipeline.parse_untuned_families(name)
+    with pytest.raises(InputError, match=r"^untuned_families: duplicate families in "):
+        pipeline.parse_untuned_families("hist_gradient_boosting, hist_gradient_boosting")
     with pytest.raises(InputError, match=r"^untuned_families: 'lasso'"):
         main.check(pipeline.steps(), {**SETTINGS, "untuned_families": "lasso"})  # before any step runs
 

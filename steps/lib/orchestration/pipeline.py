@@ -105,8 +105,8 @@ def _comma_list(text: str | None) -> tuple[str, ...]:
 
 
 def parse_untuned_families(text: str) -> tuple[str, ...]:
-    """Family names from `untuned_families` ("" or a comma list): each known and with defaults
-    worth weighing (`Family.untuned_params`)."""
+    """Family names from `untuned_families` ("" or a comma list): each known, with defaults
+    worth weighing (`Family.untuned_params`), and named once (a second name would fit it twice)."""
     from steps.lib.errors import InputError
     from steps.lib.families import family_names, get_family
 
@@ -116,6 +116,8 @@ def parse_untuned_families(text: str) -> tuple[str, ...]:
         if name not in offered:
             raise InputError("untuned_families", f"{name!r} cannot be weighed untuned; expected a comma list "
                                                  f"from {', '.join(offered)}, or nothing")
+    if len(set(chosen)) != len(chosen):
+        raise InputError("untuned_families", f"duplicate families in {text!r}")
     return chosen
 
 
