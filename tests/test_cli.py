@@ -4,6 +4,7 @@ have made for the step."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ import textwrap
 import pytest
 
 from steps.lib import names
+from steps.lib.orchestration import cli
 from tests.conftest import PROJECT_DIR, Store, mlflow_env
 
 # ------------------------------------------------------------------------------- cli.main
@@ -71,3 +73,29 @@ def test_the_step_s_input_error_is_one_line_with_urls_masked(store):
 def test_a_failed_step_run_is_one_line_and_exit_1(store):
     result, _ = run_step(store, "--fail", "step")
     assert (result.returncode, error_lines(result)) == (1, ["tabtune demo: error: step refit failed (run abc123)"])
+
+
+# ------------------------------------------------------------------------------- whole lines
+class RecordedWrites(io.RawIOBase):
+    """A terminal that remembers each write it was given."""
+
+    def __init__(self):
+        self.writes: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.writes.append(bytes(data))
+        return len(data)
+
+
+def test_each_printed_line_reaches_the_terminal_in_one_write(monkeypatch):
+    # as PYTHONUNBUFFERED leaves stdout: unbuffered, print writes a line and its newline apart,
+    # and a step running beside this one could write between the two
+    terminal = RecordedWrites()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(terminal, write_through=True))
+    monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(RecordedWrites(), write_through=True))
+    cli.whole_lines()
+    print("main: tune_lasso: ran", "0123abcd")
+    assert terminal.writes == [b"main: tune_lasso: ran 0123abcd\n"]  # and at once, not when the step ends

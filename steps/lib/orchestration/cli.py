@@ -17,6 +17,7 @@ def main(command: click.Command, step: str) -> None:
     and SIGINT/SIGTERM into a run ended KILLED and exit code 130/143 (steps/lib/interrupts.py)."""
     # Steps run unattended: no download progress bars in the logs.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    whole_lines()
     own_run_id = os.environ.get("MLFLOW_RUN_ID", "")  # MLflow clears it once the run is started
     try:
         interrupts.install()
@@ -40,6 +41,16 @@ def main(command: click.Command, step: str) -> None:
         if isinstance(error, StepFailed):
             _fail(step, str(error), exit_code=1)
         raise
+
+
+def whole_lines() -> None:
+    """Each printed line reaches the terminal in one write, still as soon as it ends. Steps run
+    side by side print to one terminal; unbuffered (PYTHONUNBUFFERED), `print` writes a line and
+    its newline apart, so another step's line could land inside it ("main: tune_lasso: ran …")."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # absent when a caller replaced the stream
+        if reconfigure:
+            reconfigure(line_buffering=True, write_through=False)
 
 
 def _check_tracking_server(step: str) -> None:
