@@ -162,6 +162,7 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
     for rank, best in enumerate(candidates):
         family = get_family(best["family"], **family_settings)
         # Each family in its own fork: what one fit leaves behind never stacks under the next.
+        _import_library(family, best["params"], splits, seed)
         fitted = run_forked(_refit, family, best["params"], splits, seed, keep_model=rank == 0, **budget)
         rows.append({"family": family.name, "tune_run_id": best["tune_run_id"], "chosen": rank == 0,
                      "val_rmse": best["val_rmse"], **fitted.metrics, "refit_from": fitted.refit.kept,
@@ -182,6 +183,13 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
     return rows, final, weighed, bags
 
 
+def _import_library(family, params: dict, splits, seed: int) -> None:
+    """Import the family's library here, once, by building (never fitting: no OpenMP thread
+    starts, see steps/lib/isolation.py) its model: each fork then starts with it instead of
+    importing it again, 1-3 s a family, before this process imports it anyway to read the result."""
+    family.build(params, splits, seed)
+
+
 def _bags(family, fitted: Fitted) -> dict:
     """A family's bags by the candidate whose out-of-fold predictions a blend would weigh, with
     the seconds the plan took to fit them all (which a blend that reuses one counts once)."""
@@ -199,6 +207,7 @@ def _weigh_untuned(name: str, splits, seed: int, family_settings: dict, budget: 
     # One thread: as fast as two at these sizes alone, 2-5 x faster on shared cores, where OpenMP's
     # waiting threads spin (BENCHMARKS.md, threads of the third family)
     family = get_family(name, thread_count=1, **family_settings)
+    _import_library(family, family.untuned_params, splits, seed)
     fitted = run_forked(_refit, family, family.untuned_params, splits, seed, keep_model=False, alternatives=False,
                         **budget)
     [val_rmse] = fitted.refit.val_rmse.values()
