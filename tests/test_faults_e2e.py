@@ -220,8 +220,10 @@ def test_four_package_steps_at_once_register_each_distinct_model_once_and_alias_
     for alphas in ("0.01", "0.3", "100"):
         tuned = run_ids(check(mlflow_run(store.uri, "tune_lasso", {"data_run_id": data_run_id, "alphas": alphas},
                                          extra_args=["--experiment-name", "data"])))[-1]
+        # LASSO alone: what package is given to judge, nothing weighed beside it
         refits[alphas] = run_ids(check(mlflow_run(store.uri, "refit", {"data_run_id": data_run_id,
-                                                                        "tune_run_ids": tuned},
+                                                                        "tune_run_ids": tuned,
+                                                                        "untuned_families": ""},
                                                   extra_args=["--experiment-name", "data"])))[-1]
     packaged = [refits["0.01"], refits["0.3"], refits["100"], refits["0.3"]]
     processes = [subprocess.Popen(mlflow_run_args("package", {"model_run_id": run_id, "registered_model_name": "four"},

@@ -144,7 +144,7 @@ def test_a_pipeline_killed_during_tuning_resumes_at_tuning(setup):
     """SIGKILL (nothing marks the runs): the same command again reuses what the killed pipeline
     finished — prepare and tune_lasso, nothing else was ever run on this table — and runs the rest."""
     store = setup[0]
-    trials = 40
+    trials = 25
     killed, said, _ = interrupted_then_rerun(setup, "killed", {"trials": trials, "iterations": 100}, signal.SIGKILL)
     assert said == {"prepare": "reused", "tune_lasso": "reused", "tune_catboost": "ran", "refit": "ran",
                     "package": "ran"}
