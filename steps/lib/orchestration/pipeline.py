@@ -99,25 +99,29 @@ def all_setting_options() -> list[click.Parameter]:
     return list(found.values())
 
 
-def _comma_list(text: str | None) -> tuple[str, ...]:
-    """The non-empty items of a comma list, stripped of spaces, in order."""
-    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+def _named_once(text: str | None, parameter: str) -> tuple[str, ...]:
+    """The non-empty items of a comma list, stripped of spaces, in order; each once (a family
+    named twice would be fitted twice)."""
+    from steps.lib.errors import InputError
+
+    items = tuple(part.strip() for part in (text or "").split(",") if part.strip())
+    if len(set(items)) != len(items):
+        raise InputError(parameter, f"duplicate families in {text!r}")
+    return items
 
 
 def parse_untuned_families(text: str) -> tuple[str, ...]:
     """Family names from `untuned_families` ("" or a comma list): each known, with defaults
-    worth weighing (`Family.untuned_params`), and named once (a second name would fit it twice)."""
+    worth weighing (`Family.untuned_params`), and named once."""
     from steps.lib.errors import InputError
     from steps.lib.families import family_names, get_family
 
-    chosen = _comma_list(text)
+    chosen = _named_once(text, "untuned_families")
     offered = [name for name in family_names() if get_family(name).untuned_params is not None]
     for name in chosen:
         if name not in offered:
             raise InputError("untuned_families", f"{name!r} cannot be weighed untuned; expected a comma list "
                                                  f"from {', '.join(offered)}, or nothing")
-    if len(set(chosen)) != len(chosen):
-        raise InputError("untuned_families", f"duplicate families in {text!r}")
     return chosen
 
 
@@ -126,13 +130,11 @@ def parse_families(text: str) -> tuple[str, ...]:
     from steps.lib.errors import InputError
     from steps.lib.families import family_names
 
-    chosen = _comma_list(text)
+    chosen = _named_once(text, "families")
     known = family_names()
     if not chosen:
         raise InputError("families", f"expected a comma list of model families from {', '.join(known)}")
     for family in chosen:
         if family not in known:
             raise InputError("families", f"unknown model family {family!r}; known: {', '.join(known)}")
-    if len(set(chosen)) != len(chosen):
-        raise InputError("families", f"duplicate families in {text!r}")
     return chosen
