@@ -356,6 +356,55 @@ def refit_candidates(family, tuned: dict, splits, seed: int, args) -> dict:
     return out
 
 
+def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
+    """The `holdout_blend` lever: on one holdout split, instead of keeping whichever of the tuned
+    parameters and CatBoost's defaults early-stops lower on val, blend them (and, `three`, also
+    HistGradientBoosting at scikit-learn's defaults) by ensemble selection on their val
+    predictions; every member refit on train+val with its early-stopped count, the blend's
+    test RMSE beside the pick's and beside a plain average of tuned and defaults."""
+    import numpy as np
+    import pandas as pd
+
+    from steps.lib.families import get_family
+    from steps.lib.families.catboost import early_stopped
+    from steps.lib.model.metrics import score
+    from steps.lib.search import ensemble
+
+    rounds, most = args.early_stopping_rounds, args.max_iterations
+    x_train_val, y_train_val = splits.train_val()
+    x_val, y_val = splits.xy("val")
+    x_test, y_test = splits.xy("test")
+    val, test, out = {}, {}, {}
+    for name, params, probe_model in (("tuned", tuned, family.build({**tuned, "iterations": most}, splits, seed)),
+                                      ("defaults", {}, family.untuned(most, splits, seed))):
+        probe = early_stopped(probe_model, splits, rounds)
+        val[name] = probe_model.predict(x_val)
+        final = family.build({**params, "iterations": probe.trees, "learning_rate": probe.learning_rate},
+                             splits, seed)
+        final.fit(x_train_val, y_train_val)
+        test[name] = final.predict(x_test)
+        out.update({f"{name}_es_val_rmse": probe.val_rmse, f"{name}_trees": probe.trees,
+                    f"{name}_test_rmse": score(y_test, test[name], "test")["test_rmse"]})
+    hgb = get_family("hist_gradient_boosting", thread_count=1)
+    plan = hgb.refit_plan(hgb.untuned_params, splits, seed, max_iterations=most, early_stopping_rounds=rounds)
+    probe = hgb.build(plan.params, splits, seed).fit(*splits.xy("train"))
+    val["hgb"] = probe.predict(x_val)
+    final = hgb.build(plan.params, splits, seed).fit(x_train_val, y_train_val)
+    test["hgb"] = final.predict(x_test)
+    out.update({"hgb_es_val_rmse": plan.val_rmse["tuned"], "hgb_trees": plan.params["max_iter"],
+                "hgb_test_rmse": score(y_test, test["hgb"], "test")["test_rmse"]})
+    out["pick"] = min(("tuned", "defaults"), key=lambda name: out[f"{name}_es_val_rmse"])
+    out["pick_test_rmse"] = out[f"{out['pick']}_test_rmse"]
+    for label, names in (("two", ["tuned", "defaults"]), ("three", ["tuned", "defaults", "hgb"])):
+        blend = ensemble.select(y_val, pd.DataFrame({n: val[n] for n in names}))
+        predicted = sum(weight * np.asarray(test[n], dtype=float) for n, weight in blend.weights.items())
+        out.update({f"{label}_weights": blend.weights, f"{label}_val_rmse": blend.rmse,
+                    f"{label}_test_rmse": score(y_test, predicted, "test")["test_rmse"]})
+    out["mean_two_test_rmse"] = score(y_test, (np.asarray(test["tuned"]) + np.asarray(test["defaults"])) / 2,
+                                      "test")["test_rmse"]
+    return out
+
+
 def levers(args) -> dict:
     """tabtune's CatBoost tuning + refit in-process (steps.lib.search.tuning.optimize and
     steps.lib.model.training.refit_and_test: what tune_catboost and refit run), on the splits prepare
@@ -402,6 +451,8 @@ def levers(args) -> dict:
             slower = {}
             if args.lever in ("defaults", "halved"):
                 slower = refit_candidates(family, tuned, splits, seed, args)
+            if args.lever == "holdout_blend":
+                slower = holdout_blend(family, tuned, splits, seed, args)
             if args.lever == "slow_refit":
                 for factor in args.refit_rate_factors:  # the same tuned trees, a lower rate at refit
                     slow = refit_and_test(family, {**tuned, "learning_rate": tuned["learning_rate"] * factor},
@@ -741,7 +792,8 @@ def main() -> None:
     parser.add_argument("--out", default="", help="also write the runs here as they finish (JSON)")
     parser.add_argument("--summarize", default="", help="only summarize the runs of an earlier --out file")
     parser.add_argument("--lever", default="",
-                        choices=("none", "enqueue", "univariate", "wide", "slow_refit", "defaults", "halved"),
+                        choices=("none", "enqueue", "univariate", "wide", "slow_refit", "defaults", "halved",
+                                 "holdout_blend"),
                         help="measure a tuning lever in-process instead (see levers())")
     parser.add_argument("--refit-rate-factors", default="0.5,0.25",
                         help="with --lever slow_refit: refit also at the tuned learning rate times each")

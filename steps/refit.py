@@ -20,7 +20,10 @@ that nobody tuned, with its library's defaults) may choose a blend instead (fami
 `blend`, refit_from `blend`): its members refit on train+val (with final=bag, the bags refit
 already fitted for those candidates), weighed inside the one model, `blend.json` listing
 them; the leaderboard has a `blend` row either way (its val_rmse, like every row's, the mean
-over the folds of each fold's RMSE)."""
+over the folds of each fold's RMSE). On a table `validation=auto` keeps on the holdout for its
+width (not its length), the same selection runs on every candidate's predictions of val
+(CatBoost's tuned parameters and its defaults, each family tuned, each of `untuned_families`),
+its members refit on train+val with their early-stopped counts."""
 
 from __future__ import annotations
 
@@ -66,14 +69,14 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         scoring = Validation.for_splits(validation, folds, splits, final=True)
         tracking.set_tags({names.VALIDATION_TAG: scoring.name})
         budget = {"max_iterations": max_iterations, "early_stopping_rounds": early_stopping_rounds,
-                  "folds": scoring.folds, "final": final}
+                  "folds": scoring.folds, "final": final, "val_predictions": scoring.blend_on_val}
         # Tuned on the holdout (a table between auto's two limits), no tuning run has out-of-fold
         # predictions: this run weighs the tuned candidates over folds itself.
         tuned_over_folds = all(tracking.run_tags(tune_id).get(names.VALIDATION_TAG) == options.CV
                                for tune_id in tune_ids)
         rows, chosen, weighed, bags = _refit_families(tune_ids, splits, seed, family_settings, budget,
                                                       tuned_over_folds)
-        if budget["folds"]:
+        if budget["folds"] or scoring.blend_on_val:
             tuned = {row["family"] for row in rows}
             for name in pipeline.parse_untuned_families(untuned_families):
                 if name not in tuned:
@@ -83,6 +86,8 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
                 log_candidates(splits, weighed)
             blend_from = [*(tune_ids if tuned_over_folds else []), *([run_id] if weighed else [])]
             chosen = _blend(blend_from, splits, seed, family_settings, budget, rows, bags) or chosen
+        elif scoring.blend_on_val:
+            chosen = _blend_on_val(weighed, splits, seed, family_settings, rows, chosen) or chosen
         x_test, y_test = splits.xy("test")
         example = unconform(x_test.head(5), splits.categorical)
         with Phase(names.REFIT, f"logging the model ({chosen.name})"):
@@ -176,6 +181,9 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
         weighed.update({f"{family.name}_{name}": (family.name, params, predictions)
                         for name, (params, predictions) in fitted.refit.out_of_fold.items()
                         if name != "tuned" or not tuned_over_folds})
+        # on one holdout split, asked for: every candidate with its predictions of val
+        weighed.update({f"{family.name}_{name}": (family.name, params, predictions)
+                        for name, (params, predictions) in fitted.refit.held_out.items()})
         bags.update(_bags(family, fitted))
         if rank == 0:
             final = Final(family.name, flattened([(family, fitted.model, 1.0)]), fitted.params, fitted.metrics,
@@ -217,7 +225,7 @@ def _weigh_untuned(name: str, splits, seed: int, family_settings: dict, budget: 
           f" ({fitted.fit_s:.1f}s)")
     bags.update(_bags(family, fitted))
     return {f"{family.name}_{UNTUNED}": (family.name, params, predictions)
-            for params, predictions in fitted.refit.out_of_fold.values()}
+            for params, predictions in (fitted.refit.out_of_fold or fitted.refit.held_out).values()}
 
 
 UNTUNED = "untuned"  # refit_from of a family weighed with its own defaults, and its blend column's suffix
@@ -270,6 +278,59 @@ def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget
     rows.append({**row, **final.metrics, "final_params": final.params["members"]})
     tracking.log_json(described, names.BLEND_FILE)
     return final
+
+
+def _blend_on_val(candidates: dict, splits, seed: int, family_settings: dict, rows: list,
+                  chosen: Final) -> Final | None:
+    """On one holdout split: ensemble selection over every candidate's predictions of val
+    ((family, final parameters, predictions) by column), each member then refit on train+val
+    with the tree count early stopping gave it (the chosen family's kept candidate is that fit
+    already); the blend when it beats the best single candidate on val, else None. Adds its row
+    to the leaderboard either way. Where one split cannot rank the candidates, an average of
+    several is safer than any one of them (ames, BENCHMARKS.md)."""
+    _, y_val = splits.xy("val")
+    blend = ensemble.select(y_val, pd.DataFrame({column: predictions for column, (_, _, predictions)
+                                                 in candidates.items()}))
+    print(f"refit: blend of {len(blend.weights)} candidates on val, val RMSE {blend.rmse:.4f}; "
+          f"best single {blend.best_single_rmse:.4f}")
+    row = {"family": BLEND, "tune_run_id": "", "chosen": blend.beats_best_single, "val_rmse": blend.rmse,
+           "refit_from": BLEND, "best_single_val_rmse": blend.best_single_rmse}
+    if not blend.beats_best_single:
+        rows.append(row)
+        return None
+    members, described, fit_s = [], [], 0.0
+    for column, weight in blend.weights.items():
+        name, params, _ = candidates[column]
+        if name == chosen.name and params == chosen.params:  # fitted on train+val already
+            [(family, model, _)] = chosen.members
+            seconds = chosen.fit_s
+        else:
+            family = get_family(name, **family_settings)
+            _import_library(family, params, splits, seed)
+            model, seconds = run_forked(_fit_on_train_val, family, params, splits, seed)
+        members.append((family, model, weight))
+        described.append({"candidate": column, "family": name, "weight": weight, "params": params})
+        fit_s += seconds
+    x_test, y_test = splits.xy("test")
+    final = Final(BLEND, members, {"members": json.dumps(described, sort_keys=True, default=float)}, {}, fit_s,
+                  BLEND, blend.rmse, {})
+    final = replace(final, metrics=score(y_test, final.predict(x_test), "test"))
+    for other in rows:
+        other["chosen"] = False
+    rows.append({**row, **final.metrics, "final_params": final.params["members"]})
+    tracking.log_json(described, names.BLEND_FILE)
+    return final
+
+
+def _fit_on_train_val(family, params: dict, splits, seed: int):
+    """One candidate's final parameters fitted on train+val: a blend member; with its seconds."""
+    import time
+
+    model = family.build(params, splits, seed)
+    with family.threads():
+        started = time.perf_counter()
+        model.fit(*splits.train_val())
+        return model, time.perf_counter() - started
 
 
 def _refit(family, params: dict, splits, seed: int, *, keep_model: bool, **budget) -> Fitted:
@@ -345,8 +406,8 @@ OPTIONS = [
                       "the folds' mean tree count (refit). On a holdout split there are no folds: refit."),
     click.Option(["--untuned-families"], default=UNTUNED_DEFAULT, show_default=True,
                  help="Families weighed untuned, with their library's defaults, where the final model is chosen "
-                      "over folds and the family was not tuned: each one more blend candidate for one "
-                      "early-stopped fit per fold (hist_gradient_boosting, or nothing)."),
+                      "over folds or blended on val and the family was not tuned: each one more blend candidate "
+                      "for one early-stopped fit per fold (hist_gradient_boosting, or nothing)."),
     *refit_options(),
 ]
 command = click.Command(names.REFIT, params=OPTIONS, callback=run)

@@ -235,6 +235,30 @@ def test_catboost_refit_keeps_what_early_stops_lower_on_val_tuned_or_catboost_de
                                           early_stopping_rounds=1) == RefitPlan({"alpha": 0.5})
 
 
+def test_refit_plan_says_on_request_what_each_candidate_predicts_of_val(family, splits):
+    """Asked for (a blend chosen on val), each candidate the plan weighed comes with its final
+    parameters and its predictions of val: those of the model its val RMSE was measured on (the
+    early-stopped one, for a family that stops early), or of its parameters fitted on train.
+    Not asked for, or over folds (out-of-fold predictions instead), none."""
+    import numpy as np
+
+    tuned = params_for(family)
+    plan = family.refit_plan(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10, val_predictions=True)
+    assert set(plan.held_out) == set(plan.val_rmse) | {"tuned"}
+    x_val, y_val = splits.xy("val")
+    for name, (final, predicted) in plan.held_out.items():
+        assert len(predicted) == len(y_val) and final == (plan.params if name == plan.kept else final)
+        if name in plan.val_rmse:  # the early-stopped model's, where the family stops early
+            assert float(np.sqrt(np.mean((np.asarray(predicted) - y_val.to_numpy()) ** 2))) == pytest.approx(
+                plan.val_rmse[name])
+        else:
+            refitted = family.build(final, splits, 1).fit(*splits.xy("train"))
+            assert np.asarray(predicted) == pytest.approx(np.asarray(refitted.predict(x_val)))
+    assert family.refit_plan(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10).held_out == {}
+    assert family.refit_plan(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10, folds=3,
+                             val_predictions=True).held_out == {}
+
+
 def test_catboost_refuses_implicit_learning_rate(splits):
     with pytest.raises(ValueError, match="learning_rate"):
         get_family("catboost").build({"depth": 3}, splits, seed=0)

@@ -264,6 +264,56 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
     assert rmse == pytest.approx(final.data.metrics["test_rmse"]) == pytest.approx(blend_row["test_rmse"])
 
 
+def test_on_a_table_held_out_for_its_width_the_final_model_is_blended_on_val(store, pipeline, monkeypatch):
+    """validation=auto on a table too wide for folds (ames): one val split ranks candidates too
+    coarsely to trust its pick, so refit blends every candidate's predictions of val (CatBoost's
+    tuned parameters and its defaults, and each other family's), each member refit on train+val
+    with the count early stopping gave it, and serves that blend as the one model; where no blend
+    beats the best candidate on val, the model is that candidate's, as on the tutorial's holdout."""
+    from steps.lib.families import get_family
+    from steps.lib.model.blending import weighted_predictions
+
+    monkeypatch.setattr("steps.lib.search.tuning.AUTO_CV_MAX_CELLS", 1)  # this table is now "wide"
+    client, _ = store
+    tune_ids = f"{pipeline['tune_lasso']},{pipeline['tune_catboost']}"
+    both = client.get_run(refit.run(data_run_id="", tune_run_ids=tune_ids, max_iterations=60, early_stopping_rounds=10))
+    board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=both.info.run_id,
+                                                            artifact_path=names.LEADERBOARD_FILE))
+    # LASSO alone is lowest on val, and no blend of it with CatBoost's candidates is lower
+    assert both.data.params["family"] == "lasso" and not board[board["family"] == "blend"].iloc[0]["chosen"]
+    final = client.get_run(refit.run(data_run_id="", tune_run_ids=pipeline["tune_catboost"], max_iterations=60,
+                                     early_stopping_rounds=10))
+    run_id = final.info.run_id
+    assert final.data.tags[names.VALIDATION_TAG] == "holdout"
+    splits = lineage.load_splits(pipeline["prepare"])
+    predictions, params = {}, {}
+    for step, family in (("tune_catboost", "catboost"),):
+        best = json.loads(open(mlflow.artifacts.download_artifacts(run_id=pipeline[step],
+                                                                   artifact_path=names.BEST_FILE)).read())
+        plan = get_family(family).refit_plan(best["params"], splits, splits.seed, max_iterations=60,
+                                             early_stopping_rounds=10, val_predictions=True)
+        for name, (final_params, predicted) in plan.held_out.items():
+            predictions[f"{family}_{name}"], params[f"{family}_{name}"] = predicted, final_params
+    assert set(predictions) == {"catboost_tuned", "catboost_defaults"}
+    blend = ensemble.select(splits.xy("val")[1], pd.DataFrame(predictions))
+    board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=names.LEADERBOARD_FILE))
+    blend_row = board[board["family"] == "blend"].iloc[0]
+    assert blend_row["val_rmse"] == pytest.approx(blend.rmse)
+    assert blend_row["best_single_val_rmse"] == pytest.approx(blend.best_single_rmse)
+    assert blend.beats_best_single and len(blend.weights) >= 2  # on this seed: a blend
+    assert final.data.params["family"] == "blend" and final.data.tags[names.REFIT_FROM_TAG] == "blend"
+    members = json.loads(open(mlflow.artifacts.download_artifacts(run_id=run_id,
+                                                                  artifact_path=names.BLEND_FILE)).read())
+    assert {m["candidate"]: m["weight"] for m in members} == pytest.approx(blend.weights)
+    x_train_val, y_train_val = splits.train_val()
+    expected = [(get_family(column.rsplit("_", 1)[0]).build(params[column], splits, splits.seed)
+                 .fit(x_train_val, y_train_val), weight) for column, weight in blend.weights.items()]
+    test = splits.test.drop(columns="y")
+    served = mlflow.pyfunc.load_model(final.data.tags[names.MODEL_URI_TAG])
+    assert np.asarray(served.predict(test.astype({"colour": str, "size": str}))) == pytest.approx(
+        weighted_predictions(expected, test))
+
+
 def test_tuned_on_the_holdout_the_final_model_is_still_weighed_over_folds(store, pipeline):
     """A table between auto's two limits: tuning held out, refit cross-validated. Refit weighs the
     tuned parameters and CatBoost's defaults over the folds itself, keeps both candidates'

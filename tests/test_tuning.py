@@ -175,19 +175,21 @@ def test_validation_auto_cross_validates_the_final_model_of_tables_too_long_to_t
     """On a table too long (not too wide) for cross-validated tuning, up to the final limits,
     tuning holds out and refit weighs its two candidates over folds; a wide table of few rows
     (ames) and tables above the limits (the 10M-row run) hold out in both; asked for, a setting
-    is what both do."""
+    is what both do. A table held out for its width, not its length, has its final model blended
+    on val; the tutorial's holdout, asked for, keeps the one candidate lowest on val."""
     from steps.lib.options import AUTO_CV_FINAL_MAX_CELLS, AUTO_CV_FINAL_MAX_ROWS, AUTO_CV_MAX_ROWS
     from steps.lib.search.tuning import Validation
 
     diamonds = {"rows": 43_152, "features": 9}
     assert Validation.of("auto", 5, **diamonds) == Validation(folds=0)
     assert Validation.of("auto", 5, **diamonds, final=True) == Validation(folds=5)
-    assert Validation.of("auto", 5, rows=2_344, features=79, final=True) == Validation(folds=0)  # ames
+    # ames: wide, so held out, and its final model blended on val
+    assert Validation.of("auto", 5, rows=2_344, features=79, final=True) == Validation(folds=0, blend_on_val=True)
     assert Validation.of("auto", 5, rows=22_524, features=6, final=True) == Validation(folds=5)  # cps1988: cv tuned
     assert Validation.of("auto", 5, rows=AUTO_CV_MAX_ROWS + 1, features=1, final=True) == Validation(folds=5)
     assert Validation.of("auto", 5, rows=AUTO_CV_FINAL_MAX_ROWS + 1, final=True) == Validation(folds=0)
     assert Validation.of("auto", 5, rows=AUTO_CV_FINAL_MAX_ROWS, features=AUTO_CV_FINAL_MAX_CELLS
-                         // AUTO_CV_FINAL_MAX_ROWS + 1, final=True) == Validation(folds=0)
+                         // AUTO_CV_FINAL_MAX_ROWS + 1, final=True) == Validation(folds=0, blend_on_val=True)
     assert Validation.of("auto", 5, rows=8_000_000, features=8, final=True) == Validation(folds=0)
     assert Validation.of("holdout", 5, rows=100, final=True) == Validation(folds=0)
     assert Validation.of("cv", 5, rows=10**7, final=True) == Validation(folds=5)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from typing import Any, ClassVar
 
@@ -46,6 +46,9 @@ class RefitPlan:
     # With folds and a family that keeps them, each weighed candidate's final parameters (its
     # mean tree count) and fold models: a blend that picks one serves that bag, not a new fit.
     bags: dict[str, tuple[dict[str, Any], tuple]] = field(default_factory=dict, compare=False, repr=False)
+    # On one holdout split, asked for (`val_predictions`): each weighed candidate's final
+    # parameters (its early-stopped count) and its predictions of val, so a blend can weigh it.
+    held_out: dict[str, tuple[dict[str, Any], Any]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def fold_models(self) -> tuple:
@@ -115,13 +118,20 @@ class Family:
         return model.predict(data.val_x), None
 
     def refit_plan(self, params: dict[str, Any], splits: Splits, seed: int, *, max_iterations: int,
-                   early_stopping_rounds: int, folds: int = 0, alternatives: bool = True) -> RefitPlan:
+                   early_stopping_rounds: int, folds: int = 0, alternatives: bool = True,
+                   val_predictions: bool = False) -> RefitPlan:
         """Parameters for the final train+val fit (e.g. a tree count chosen by early stopping),
         and which candidate they are when the family weighs several; with `folds`, a family
         that can chooses them over that many folds of train+val instead of on val.
         `alternatives=False`: keep the given parameters, weigh nothing else (a blend member must
-        stay the candidate whose out-of-fold predictions earned its weight)."""
-        return RefitPlan(dict(params))
+        stay the candidate whose out-of-fold predictions earned its weight). `val_predictions`
+        (one holdout split): also each candidate's predictions of val, fitted on train, for a
+        blend chosen on val; here one fit on train."""
+        plan = RefitPlan(dict(params))
+        if not (val_predictions and not folds):
+            return plan
+        model = self.build(params, splits, seed).fit(*splits.xy("train"))
+        return replace(plan, held_out={"tuned": (dict(params), model.predict(splits.xy("val")[0]))})
 
     def explain(self, fitted, splits: Splits) -> pd.Series | None:
         """Feature importances or coefficients of a fitted model, indexed by feature and named

@@ -4,7 +4,7 @@ there, with CatBoost's own defaults)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import click
@@ -87,7 +87,7 @@ class CatBoostFamily(Family):
         return model.predict(data.val_x), int(model.tree_count_)
 
     def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0,
-                   alternatives=True):
+                   alternatives=True, val_predictions=False):
         """The tuned parameters with their tree count chosen by early stopping on val, unless
         CatBoost's own defaults, early-stopped the same way, reach a lower val RMSE: then those
         (its automatic learning rate for `max_iterations` trees, pinned, and nothing else set).
@@ -98,24 +98,29 @@ class CatBoostFamily(Family):
         candidates are early-stopped on each fold of train+val instead and judged by the mean
         RMSE of the fold models as they stopped, the models the bag keeps and whose out-of-fold
         predictions the blend weighs (the refit on all rows grows the folds' mean best tree count).
-        `alternatives=False` skips the defaults (a blend member stays what it was chosen as)."""
+        `alternatives=False` skips the defaults (a blend member stays what it was chosen as).
+        `val_predictions` (one holdout split): each candidate's predictions of val as it stopped,
+        for a blend chosen on val."""
         tuned = stopped(lambda rows: self.build({**params, "iterations": max_iterations}, rows, seed), splits,
-                        early_stopping_rounds, folds, label="tuned")
+                        early_stopping_rounds, folds, label="tuned", val_predictions=val_predictions)
         val_rmse = {"tuned": tuned.val_rmse}
         out_of_fold = {"tuned": ({k: v for k, v in params.items() if k != "iterations"}, tuned.out_of_fold)}
         candidates = {"tuned": ({**params, "iterations": tuned.trees}, tuned.models)}
         if self.try_defaults and alternatives:
             untuned = stopped(lambda rows: self.untuned(max_iterations, rows, seed), splits, early_stopping_rounds,
-                              folds, label="defaults")
+                              folds, label="defaults", val_predictions=val_predictions)
             val_rmse["defaults"] = untuned.val_rmse
             # as a candidate: its automatic rate pinned, so refitting it is a fit like any other
             defaults = {"loss_function": "RMSE", "learning_rate": untuned.learning_rate}
             out_of_fold["defaults"] = (defaults, untuned.out_of_fold)
             candidates["defaults"] = ({**defaults, "iterations": untuned.trees}, untuned.models)
         kept = "defaults" if val_rmse.get("defaults", float("inf")) < tuned.val_rmse else "tuned"
+        found = {"tuned": tuned, **({"defaults": untuned} if "defaults" in candidates else {})}
         return RefitPlan(dict(candidates[kept][0]), kept=kept, val_rmse=val_rmse,
                          out_of_fold=_kept_folds(out_of_fold),
-                         bags={name: bag for name, bag in candidates.items() if bag[1]})  # none on one holdout split
+                         bags={name: bag for name, bag in candidates.items() if bag[1]},  # none on one holdout split
+                         held_out={name: (candidates[name][0], found[name].val_predictions) for name in candidates
+                                   if found[name].val_predictions is not None})
 
     def untuned(self, iterations: int, splits: Splits, seed: int):
         """An unfitted CatBoost as a user gets it with no parameters but the tree count (and the
@@ -141,14 +146,19 @@ class Stopped:
     learning_rate: float
     models: tuple = ()  # over folds: each fold's early-stopped model
     out_of_fold: Any = None  # over folds: each train+val row predicted by the fold model that left it out
+    val_predictions: Any = None  # on one holdout split, when asked for: its predictions of val
 
 
-def stopped(make_model, splits: Splits, rounds: int, folds: int = 0, label: str = "") -> Stopped:
-    """A model from `make_model(splits)` early-stopped on val, or, with `folds`, on each fold of
-    train+val: the mean RMSE, tree count and learning rate over the folds, and the fold models.
-    A long fit says where it is at a steady rhythm, as `label` (and its fold)."""
+def stopped(make_model, splits: Splits, rounds: int, folds: int = 0, label: str = "",
+            val_predictions: bool = False) -> Stopped:
+    """A model from `make_model(splits)` early-stopped on val (with `val_predictions`, and its
+    predictions of val at its best tree count), or, with `folds`, on each fold of train+val: the
+    mean RMSE, tree count and learning rate over the folds, and the fold models. A long fit says
+    where it is at a steady rhythm, as `label` (and its fold)."""
     if not folds:
-        return early_stopped(make_model(splits), splits, rounds, label)
+        model = make_model(splits)
+        found = early_stopped(model, splits, rounds, label)
+        return replace(found, val_predictions=model.predict(splits.xy("val")[0])) if val_predictions else found
     import numpy as np
 
     models, per_fold = [], []

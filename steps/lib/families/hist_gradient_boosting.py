@@ -77,7 +77,7 @@ class HistGradientBoostingFamily(Family):
         return Pipeline([("encode", encoder), ("regressor", regressor)])
 
     def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0,
-                   alternatives=True):
+                   alternatives=True, val_predictions=False):
         """Boosting iterations chosen on val: grow the model `early_stopping_rounds` at a time
         until val RMSE has not improved for that many iterations. With `folds`, each fold of
         train+val is stopped on its held-out rows instead, as a cross-validated trial is, and
@@ -92,7 +92,7 @@ class HistGradientBoostingFamily(Family):
         model.set_params(regressor__warm_start=True)
         x_train, y_train = splits.xy("train")
         x_val, y_val = splits.xy("val")
-        best_count, best_rmse, grown = 1, math.inf, 0
+        best_count, best_rmse, best_predicted, grown = 1, math.inf, None, 0
         while grown < max_iterations and grown - best_count < early_stopping_rounds:
             grown = min(grown + early_stopping_rounds, max_iterations)
             model.set_params(regressor__max_iter=grown).fit(x_train, y_train)
@@ -100,8 +100,10 @@ class HistGradientBoostingFamily(Family):
             for count, predicted in enumerate(model[-1].staged_predict(encoded_val), start=1):
                 rmse = float(np.sqrt(np.mean((predicted - y_val.to_numpy()) ** 2)))
                 if rmse < best_rmse:
-                    best_count, best_rmse = count, rmse
-        return RefitPlan({**params, "max_iter": best_count}, val_rmse={"tuned": best_rmse})
+                    best_count, best_rmse, best_predicted = count, rmse, predicted
+        final = {**params, "max_iter": best_count}
+        return RefitPlan(final, val_rmse={"tuned": best_rmse},
+                         held_out={"tuned": (final, best_predicted)} if val_predictions else {})
 
     def _refit_plan_over_folds(self, params, splits, seed, max_iterations, early_stopping_rounds, folds):
         import numpy as np

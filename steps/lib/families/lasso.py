@@ -9,7 +9,7 @@ import pandas as pd
 
 from steps.lib.data.tables import Splits
 from steps.lib.families import register
-from steps.lib.families.base import Family, RefitPlan
+from steps.lib.families.base import Family
 
 MAX_ITER = 20_000
 
@@ -45,8 +45,10 @@ class LassoFamily(Family):
         return TransformedTargetRegressor(regressor=pipeline, transformer=StandardScaler(), check_inverse=False)
 
     def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0,
-                   alternatives=True):
-        return RefitPlan({"alpha": float(params["alpha"])})
+                   alternatives=True, val_predictions=False):
+        return super().refit_plan({"alpha": float(params["alpha"])}, splits, seed, max_iterations=max_iterations,
+                                  early_stopping_rounds=early_stopping_rounds, folds=folds,
+                                  val_predictions=val_predictions)
 
     def explain(self, fitted, splits: Splits) -> pd.Series:
         """Coefficients in target units per standard deviation of each (encoded) feature."""

@@ -87,6 +87,7 @@ def cross_validate(family, params: dict[str, Any], folds: list[Splits], seed: in
 def refit_and_test(
     family, params: dict[str, Any], splits: Splits, seed: int, *, max_iterations: int,
     early_stopping_rounds: int, folds: int = 0, final: str = "refit", alternatives: bool = True,
+    val_predictions: bool = False,
 ) -> Fitted:
     """The final model, scored on test: family-specific refit parameters (chosen over `folds`
     folds of train+val when given) fit on train+val; or, with `final="bag"` and a family that
@@ -96,7 +97,7 @@ def refit_and_test(
         started = time.perf_counter()
         plan = family.refit_plan(
             params, splits, seed, max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds,
-            folds=folds, alternatives=alternatives,
+            folds=folds, alternatives=alternatives, val_predictions=val_predictions,
         )
         if final == "bag" and plan.fold_models:
             model = Bag(plan.fold_models)
