@@ -269,9 +269,16 @@ def _blend(tune_ids: list[str], splits, seed: int, family_settings: dict, budget
         members.append((family, fitted.model, weight))
         described.append({"candidate": column, "family": family.name, "weight": weight, "params": fitted.params})
         fit_s += fitted.fit_s
+    return _chosen_blend(flattened(members), described, fit_s + sum(reused_s.values()), blend, row, rows, splits)
+
+
+def _chosen_blend(members: list, described: list[dict], fit_s: float, blend, row: dict, rows: list,
+                  splits) -> Final:
+    """The blend as the final model: scored on test, the only leaderboard row chosen, its
+    members listed in blend.json."""
     x_test, y_test = splits.xy("test")
-    final = Final(BLEND, flattened(members), {"members": json.dumps(described, sort_keys=True, default=float)}, {},
-                  fit_s + sum(reused_s.values()), BLEND, blend.rmse, {})
+    final = Final(BLEND, members, {"members": json.dumps(described, sort_keys=True, default=float)}, {}, fit_s,
+                  BLEND, blend.rmse, {})
     final = replace(final, metrics=score(y_test, final.predict(x_test), "test"))
     for other in rows:
         other["chosen"] = False
@@ -311,15 +318,7 @@ def _blend_on_val(candidates: dict, splits, seed: int, family_settings: dict, ro
         members.append((family, model, weight))
         described.append({"candidate": column, "family": name, "weight": weight, "params": params})
         fit_s += seconds
-    x_test, y_test = splits.xy("test")
-    final = Final(BLEND, members, {"members": json.dumps(described, sort_keys=True, default=float)}, {}, fit_s,
-                  BLEND, blend.rmse, {})
-    final = replace(final, metrics=score(y_test, final.predict(x_test), "test"))
-    for other in rows:
-        other["chosen"] = False
-    rows.append({**row, **final.metrics, "final_params": final.params["members"]})
-    tracking.log_json(described, names.BLEND_FILE)
-    return final
+    return _chosen_blend(members, described, fit_s, blend, row, rows, splits)
 
 
 def _fit_on_train_val(family, params: dict, splits, seed: int):
