@@ -128,7 +128,7 @@ class Family:
         (one holdout split): also each candidate's predictions of val, fitted on train, for a
         blend chosen on val; here one fit on train."""
         plan = RefitPlan(dict(params))
-        if not (val_predictions and not folds):
+        if folds or not val_predictions:
             return plan
         model = self.build(params, splits, seed).fit(*splits.xy("train"))
         return replace(plan, held_out={"tuned": (dict(params), model.predict(splits.xy("val")[0]))})

@@ -103,24 +103,25 @@ class CatBoostFamily(Family):
         for a blend chosen on val."""
         tuned = stopped(lambda rows: self.build({**params, "iterations": max_iterations}, rows, seed), splits,
                         early_stopping_rounds, folds, label="tuned", val_predictions=val_predictions)
+        stops = {"tuned": tuned}
         val_rmse = {"tuned": tuned.val_rmse}
         out_of_fold = {"tuned": ({k: v for k, v in params.items() if k != "iterations"}, tuned.out_of_fold)}
         candidates = {"tuned": ({**params, "iterations": tuned.trees}, tuned.models)}
         if self.try_defaults and alternatives:
             untuned = stopped(lambda rows: self.untuned(max_iterations, rows, seed), splits, early_stopping_rounds,
                               folds, label="defaults", val_predictions=val_predictions)
+            stops["defaults"] = untuned
             val_rmse["defaults"] = untuned.val_rmse
             # as a candidate: its automatic rate pinned, so refitting it is a fit like any other
             defaults = {"loss_function": "RMSE", "learning_rate": untuned.learning_rate}
             out_of_fold["defaults"] = (defaults, untuned.out_of_fold)
             candidates["defaults"] = ({**defaults, "iterations": untuned.trees}, untuned.models)
         kept = "defaults" if val_rmse.get("defaults", float("inf")) < tuned.val_rmse else "tuned"
-        found = {"tuned": tuned, **({"defaults": untuned} if "defaults" in candidates else {})}
         return RefitPlan(dict(candidates[kept][0]), kept=kept, val_rmse=val_rmse,
                          out_of_fold=_kept_folds(out_of_fold),
                          bags={name: bag for name, bag in candidates.items() if bag[1]},  # none on one holdout split
-                         held_out={name: (candidates[name][0], found[name].val_predictions) for name in candidates
-                                   if found[name].val_predictions is not None})
+                         held_out={name: (candidates[name][0], stop.val_predictions) for name, stop in stops.items()
+                                   if stop.val_predictions is not None})
 
     def untuned(self, iterations: int, splits: Splits, seed: int):
         """An unfitted CatBoost as a user gets it with no parameters but the tree count (and the
