@@ -359,9 +359,11 @@ def refit_candidates(family, tuned: dict, splits, seed: int, args) -> dict:
 def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
     """The `holdout_blend` lever: on one holdout split, instead of keeping whichever of the tuned
     parameters and CatBoost's defaults early-stops lower on val, blend them (and, `three`, also
-    HistGradientBoosting at scikit-learn's defaults) by ensemble selection on their val
-    predictions; every member refit on train+val with its early-stopped count, the blend's
-    test RMSE beside the pick's and beside a plain average of tuned and defaults."""
+    HistGradientBoosting at scikit-learn's defaults; `four`, also LASSO at the alpha of the
+    pipeline's grid lowest on val: the candidates refit blends; `near`, only those of the four
+    within --blend-within of the best on val) by ensemble selection on their val predictions;
+    every member refit on train+val with its early-stopped count, the blend's test RMSE beside
+    the pick's and beside a plain average of tuned and defaults."""
     import numpy as np
     import pandas as pd
 
@@ -393,9 +395,24 @@ def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
     test["hgb"] = final.predict(x_test)
     out.update({"hgb_es_val_rmse": plan.val_rmse["tuned"], "hgb_trees": plan.params["max_iter"],
                 "hgb_test_rmse": score(y_test, test["hgb"], "test")["test_rmse"]})
+    from steps import tune_lasso
+    from steps.lib.search.grid import parse_alphas
+
+    lasso = get_family("lasso")  # the pipeline's grid, each alpha fitted on train, the lowest on val
+    grid = parse_alphas(next(option.default for option in tune_lasso.OPTIONS if option.name == "alphas"))
+    fits = {alpha: lasso.build({"alpha": alpha}, splits, seed).fit(*splits.xy("train")) for alpha in grid}
+    predicted_val = {alpha: fit.predict(x_val) for alpha, fit in fits.items()}
+    alpha = min(grid, key=lambda a: score(y_val, predicted_val[a], "val")["val_rmse"])
+    val["lasso"] = predicted_val[alpha]
+    test["lasso"] = lasso.build({"alpha": alpha}, splits, seed).fit(x_train_val, y_train_val).predict(x_test)
+    out.update({"lasso_alpha": alpha, "lasso_es_val_rmse": score(y_val, val["lasso"], "val")["val_rmse"],
+                "lasso_test_rmse": score(y_test, test["lasso"], "test")["test_rmse"]})
     out["pick"] = min(("tuned", "defaults"), key=lambda name: out[f"{name}_es_val_rmse"])
     out["pick_test_rmse"] = out[f"{out['pick']}_test_rmse"]
-    for label, names in (("two", ["tuned", "defaults"]), ("three", ["tuned", "defaults", "hgb"])):
+    best_val = min(out[f"{name}_es_val_rmse"] for name in val)
+    near = [name for name in val if out[f"{name}_es_val_rmse"] <= best_val * (1 + args.blend_within)]
+    for label, names in (("two", ["tuned", "defaults"]), ("three", ["tuned", "defaults", "hgb"]),
+                         ("four", list(val)), ("near", near)):
         blend = ensemble.select(y_val, pd.DataFrame({n: val[n] for n in names}))
         predicted = sum(weight * np.asarray(test[n], dtype=float) for n, weight in blend.weights.items())
         out.update({f"{label}_weights": blend.weights, f"{label}_val_rmse": blend.rmse,
@@ -797,6 +814,9 @@ def main() -> None:
                         help="measure a tuning lever in-process instead (see levers())")
     parser.add_argument("--refit-rate-factors", default="0.5,0.25",
                         help="with --lever slow_refit: refit also at the tuned learning rate times each")
+    parser.add_argument("--blend-within", type=float, default=0.2,
+                        help="with --lever holdout_blend: the `near` blend weighs only candidates whose val RMSE "
+                             "is within this fraction of the best one's")
     parser.add_argument("--baseline-runs", default="",
                         help="with --lever: earlier --out files to compare with; else (a) and (b) are read from "
                              "these instead of fitted again (comma list)")
