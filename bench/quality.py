@@ -360,8 +360,8 @@ def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
     """The `holdout_blend` lever: on one holdout split, instead of keeping whichever of the tuned
     parameters and CatBoost's defaults early-stops lower on val, blend them (and, `three`, also
     HistGradientBoosting at scikit-learn's defaults; `four`, also LASSO at the alpha of the
-    pipeline's grid lowest on val: the candidates refit blends; `near`, only those of the four
-    within --blend-within of the best on val) by ensemble selection on their val predictions;
+    pipeline's grid lowest on val: the candidates refit blends; `near<W>`, only those of the
+    four within W of the best on val, for each W of --blend-within) by ensemble selection on their val predictions;
     every member refit on train+val with its early-stopped count, the blend's test RMSE beside
     the pick's and beside a plain average of tuned and defaults."""
     import numpy as np
@@ -410,9 +410,10 @@ def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
     out["pick"] = min(("tuned", "defaults"), key=lambda name: out[f"{name}_es_val_rmse"])
     out["pick_test_rmse"] = out[f"{out['pick']}_test_rmse"]
     best_val = min(out[f"{name}_es_val_rmse"] for name in val)
-    near = [name for name in val if out[f"{name}_es_val_rmse"] <= best_val * (1 + args.blend_within)]
+    near = {f"near{within:g}": [name for name in val if out[f"{name}_es_val_rmse"] <= best_val * (1 + within)]
+            for within in args.blend_within}
     for label, names in (("two", ["tuned", "defaults"]), ("three", ["tuned", "defaults", "hgb"]),
-                         ("four", list(val)), ("near", near)):
+                         ("four", list(val)), *near.items()):
         blend = ensemble.select(y_val, pd.DataFrame({n: val[n] for n in names}))
         predicted = sum(weight * np.asarray(test[n], dtype=float) for n, weight in blend.weights.items())
         out.update({f"{label}_weights": blend.weights, f"{label}_val_rmse": blend.rmse,
@@ -814,9 +815,9 @@ def main() -> None:
                         help="measure a tuning lever in-process instead (see levers())")
     parser.add_argument("--refit-rate-factors", default="0.5,0.25",
                         help="with --lever slow_refit: refit also at the tuned learning rate times each")
-    parser.add_argument("--blend-within", type=float, default=0.2,
-                        help="with --lever holdout_blend: the `near` blend weighs only candidates whose val RMSE "
-                             "is within this fraction of the best one's")
+    parser.add_argument("--blend-within", default="0.1,0.2,0.3",
+                        help="with --lever holdout_blend: a `near<W>` blend for each W of this comma list, "
+                             "weighing only the candidates whose val RMSE is within W (a fraction) of the best one's")
     parser.add_argument("--baseline-runs", default="",
                         help="with --lever: earlier --out files to compare with; else (a) and (b) are read from "
                              "these instead of fitted again (comma list)")
@@ -858,6 +859,7 @@ def main() -> None:
                     for label, changes in (v.split(":", 1) for v in args.variant)]
     args.budgets = [int(b) for b in args.budgets.split(",")]
     args.refit_rate_factors = [float(f) for f in args.refit_rate_factors.split(",")]
+    args.blend_within = [float(w) for w in args.blend_within.split(",")]
     if not args.threads:
         import os
 
