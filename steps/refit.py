@@ -111,6 +111,7 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
 
 
 BLEND = "blend"  # the family name of a blend, in the leaderboard and tags
+BLEND_ON_VAL_WITHIN = 0.1  # how far behind the best on val a candidate of a blend on val may be
 
 
 @dataclass(frozen=True)
@@ -294,10 +295,12 @@ def _blend_on_val(candidates: dict, splits, seed: int, family_settings: dict, ro
     with the tree count early stopping gave it (the chosen family's kept candidate is that fit
     already); the blend when it beats the best single candidate on val, else None. Adds its row
     to the leaderboard either way. Where one split cannot rank the candidates, an average of
-    several is safer than any one of them (ames, BENCHMARKS.md)."""
+    several is safer than any one of them (ames, BENCHMARKS.md); a candidate more than
+    BLEND_ON_VAL_WITHIN behind the best on val takes no weight: on a few hundred val rows it can
+    earn one that its test errors do not repay (LASSO on ames, BENCHMARKS.md)."""
     _, y_val = splits.xy("val")
     blend = ensemble.select(y_val, pd.DataFrame({column: predictions for column, (_, _, predictions)
-                                                 in candidates.items()}))
+                                                 in candidates.items()}), within=BLEND_ON_VAL_WITHIN)
     print(f"refit: blend of {len(blend.weights)} candidates on val, val RMSE {blend.rmse:.4f}; "
           f"best single {blend.best_single_rmse:.4f}")
     row = {"family": BLEND, "tune_run_id": "", "chosen": blend.beats_best_single, "val_rmse": blend.rmse,

@@ -267,9 +267,10 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
 def test_on_a_table_held_out_for_its_width_the_final_model_is_blended_on_val(store, pipeline, monkeypatch):
     """validation=auto on a table too wide for folds (ames): one val split ranks candidates too
     coarsely to trust its pick, so refit blends every candidate's predictions of val (CatBoost's
-    tuned parameters and its defaults, and each other family's), each member refit on train+val
-    with the count early stopping gave it, and serves that blend as the one model; where no blend
-    beats the best candidate on val, the model is that candidate's, as on the tutorial's holdout."""
+    tuned parameters and its defaults, and each other family's) that is within
+    BLEND_ON_VAL_WITHIN of the best there, each member refit on train+val with the count early
+    stopping gave it, and serves that blend as the one model; where no blend beats the best
+    candidate on val, the model is that candidate's, as on the tutorial's holdout."""
     from steps.lib.families import get_family
     from steps.lib.model.blending import weighted_predictions
 
@@ -281,11 +282,22 @@ def test_on_a_table_held_out_for_its_width_the_final_model_is_blended_on_val(sto
                                                             artifact_path=names.LEADERBOARD_FILE))
     # LASSO alone is lowest on val, and no blend of it with CatBoost's candidates is lower
     assert both.data.params["family"] == "lasso" and not board[board["family"] == "blend"].iloc[0]["chosen"]
+    splits = lineage.load_splits(pipeline["prepare"])
+    _, y_val = splits.xy("val")
+    within = refit.BLEND_ON_VAL_WITHIN
+    alone = client.get_run(refit.run(data_run_id="", tune_run_ids=pipeline["tune_catboost"], max_iterations=60,
+                                     early_stopping_rounds=10))
+    # on this table CatBoost's tuned candidate is far behind its defaults on val: no blend
+    board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=alone.info.run_id,
+                                                            artifact_path=names.LEADERBOARD_FILE))
+    catboost = board[board["family"] == "catboost"].iloc[0]
+    assert catboost["refit_from"] == "defaults" and not board[board["family"] == "blend"].iloc[0]["chosen"]
+    assert alone.data.params["family"] == "catboost"
+    monkeypatch.setattr("steps.refit.BLEND_ON_VAL_WITHIN", 10.0)  # every candidate may take a weight
     final = client.get_run(refit.run(data_run_id="", tune_run_ids=pipeline["tune_catboost"], max_iterations=60,
                                      early_stopping_rounds=10))
     run_id = final.info.run_id
     assert final.data.tags[names.VALIDATION_TAG] == "holdout"
-    splits = lineage.load_splits(pipeline["prepare"])
     predictions, params = {}, {}
     for step, family in (("tune_catboost", "catboost"),):
         best = json.loads(open(mlflow.artifacts.download_artifacts(run_id=pipeline[step],
@@ -295,7 +307,10 @@ def test_on_a_table_held_out_for_its_width_the_final_model_is_blended_on_val(sto
         for name, (final_params, predicted) in plan.held_out.items():
             predictions[f"{family}_{name}"], params[f"{family}_{name}"] = predicted, final_params
     assert set(predictions) == {"catboost_tuned", "catboost_defaults"}
-    blend = ensemble.select(splits.xy("val")[1], pd.DataFrame(predictions))
+    val_rmse = {name: float(np.sqrt(np.mean((np.asarray(predicted) - y_val.to_numpy()) ** 2)))
+                for name, predicted in predictions.items()}
+    assert val_rmse["catboost_tuned"] > (1 + within) * val_rmse["catboost_defaults"]
+    blend = ensemble.select(y_val, pd.DataFrame(predictions))
     board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=names.LEADERBOARD_FILE))
     blend_row = board[board["family"] == "blend"].iloc[0]
     assert blend_row["val_rmse"] == pytest.approx(blend.rmse)
