@@ -409,12 +409,10 @@ def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
                 "lasso_test_rmse": score(y_test, test["lasso"], "test")["test_rmse"]})
     out["pick"] = min(("tuned", "defaults"), key=lambda name: out[f"{name}_es_val_rmse"])
     out["pick_test_rmse"] = out[f"{out['pick']}_test_rmse"]
-    best_val = min(out[f"{name}_es_val_rmse"] for name in val)
-    near = {f"near{within:g}": [name for name in val if out[f"{name}_es_val_rmse"] <= best_val * (1 + within)]
-            for within in args.blend_within}
+    widths = {f"near{within:g}": within for within in args.blend_within}  # refit's rule, at several widths
     for label, names in (("two", ["tuned", "defaults"]), ("three", ["tuned", "defaults", "hgb"]),
-                         ("four", list(val)), *near.items()):
-        blend = ensemble.select(y_val, pd.DataFrame({n: val[n] for n in names}))
+                         ("four", list(val)), *((label, list(val)) for label in widths)):
+        blend = ensemble.select(y_val, pd.DataFrame({n: val[n] for n in names}), within=widths.get(label))
         predicted = sum(weight * np.asarray(test[n], dtype=float) for n, weight in blend.weights.items())
         out.update({f"{label}_weights": blend.weights, f"{label}_val_rmse": blend.rmse,
                     f"{label}_test_rmse": score(y_test, predicted, "test")["test_rmse"]})
