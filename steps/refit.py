@@ -159,21 +159,31 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
     best family's final model, the other candidates the families weighed over folds (such as
     CatBoost's defaults, and the tuned parameters themselves when the tuning runs did not
     cross-validate them: (family, parameters, out-of-fold predictions) by column), and every
-    family's bags of those candidates (by `_candidate_key`), which a blend serves as they are."""
+    family's bags of those candidates (by `_candidate_key`), which a blend serves as they are.
+    Blending on val (`val_predictions`), the families are ranked by their kept candidate's RMSE
+    on the one val split every family predicts, not by their tuning runs' best val RMSE: a trial
+    scored on its own reshuffle of train+val (Validation.reshuffle) is not on that split, and the
+    best of 50 reshuffles is the luckiest of them."""
     candidates = sorted(
         ({**tracking.download_json(tune_id, names.BEST_FILE), "tune_run_id": tune_id} for tune_id in tune_ids),
         key=lambda best: best["val_rmse"],
     )
-    rows, final, weighed, bags = [], None, {}, {}
+    on_val = budget.get("val_predictions") and not budget["folds"]
+    y_val = splits.xy("val")[1] if on_val else None
+    rows, finals, weighed, bags = [], [], {}, {}
     for rank, best in enumerate(candidates):
         family = get_family(best["family"], **family_settings)
         # Each family in its own fork: what one fit leaves behind never stacks under the next.
         _import_library(family, best["params"], splits, seed)
-        fitted = run_forked(_refit, family, best["params"], splits, seed, keep_model=rank == 0, **budget)
-        rows.append({"family": family.name, "tune_run_id": best["tune_run_id"], "chosen": rank == 0,
-                     "val_rmse": best["val_rmse"], **fitted.metrics, "refit_from": fitted.refit.kept,
+        # ranked on val after refitting, every family keeps its model (tables of at most 50,000 rows)
+        fitted = run_forked(_refit, family, best["params"], splits, seed, keep_model=rank == 0 or on_val, **budget)
+        val_rmse = best["val_rmse"]
+        if on_val:
+            val_rmse = score(y_val, fitted.refit.held_out[fitted.refit.kept][1], "val")["val_rmse"]
+        rows.append({"family": family.name, "tune_run_id": best["tune_run_id"], "chosen": False,
+                     "val_rmse": val_rmse, **fitted.metrics, "refit_from": fitted.refit.kept,
                      "final_params": json.dumps(fitted.params, sort_keys=True)})
-        print(f"refit: {family.name} val_rmse={best['val_rmse']:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}")
+        print(f"refit: {family.name} val_rmse={val_rmse:.4f} test_rmse={fitted.metrics['test_rmse']:.4f}")
         if fitted.refit.val_rmse:  # the candidates it weighed (CatBoost: its tuned parameters and its own defaults)
             trees = fitted.params.get("iterations")
             print(f"refit: {family.name} weighed " + ", ".join(
@@ -186,9 +196,11 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
         weighed.update({f"{family.name}_{name}": (family.name, params, predictions)
                         for name, (params, predictions) in fitted.refit.held_out.items()})
         bags.update(_bags(family, fitted))
-        if rank == 0:
-            final = Final(family.name, flattened([(family, fitted.model, 1.0)]), fitted.params, fitted.metrics,
-                          fitted.fit_s, fitted.refit.kept, best["val_rmse"], fitted.refit.val_rmse)
+        if fitted.model is not None:
+            finals.append(Final(family.name, flattened([(family, fitted.model, 1.0)]), fitted.params,
+                                fitted.metrics, fitted.fit_s, fitted.refit.kept, val_rmse, fitted.refit.val_rmse))
+    final = min(finals, key=lambda each: each.val_rmse)  # the first on ties: the tuning's order
+    rows[[row["family"] for row in rows].index(final.name)]["chosen"] = True
     return rows, final, weighed, bags
 
 

@@ -2,8 +2,10 @@
 
 Reads: the prepare run `data_run_id` (or the latest one with default settings); optionally an
 Optuna study in `storage` shared with other workers.
-Writes: a run tagged tabtune.step=tune_<family>, with one child run per trial (every parameter
-including fixed ones; metrics val_rmse/val_mae/val_r2, fit_s, trial_number; tags
+Writes: a run tagged tabtune.step=tune_<family> and tabtune.validation (holdout or cv; on the
+holdout, tabtune.holdout_reshuffled: whether each trial had a split of its own), with one child
+run per trial (every parameter including fixed ones; metrics val_rmse/val_mae/val_r2, fit_s,
+trial_number; tags
 tabtune.trial_state = complete | failed | pruned, tabtune.worker = host:pid). On the tuning run:
 metric best_val_rmse, tags best_trial and best_<param>, `best.json` (what refit reads),
 `trials.csv`, Optuna's plots. A worker joining a study created by another is nested under that
@@ -44,7 +46,8 @@ def run(*, family: str, data_run_id: str, trials: int, iterations: int, seed: in
         data_run_id = lineage.data_run(data_run_id)
         splits = lineage.load_splits(data_run_id)
         scoring = Validation.for_splits(validation, folds, splits)
-        tracking.set_tags({names.VALIDATION_TAG: scoring.name})
+        tracking.set_tags({names.VALIDATION_TAG: scoring.name,
+                           **({} if scoring.folds else {names.RESHUFFLED_TAG: str(scoring.reshuffle).lower()})})
         _check_pruner(model_family, pruner, scoring)
         # Sampled with the data's own seed: every worker of a shared study tunes on the same rows.
         splits = splits.with_train_sample(tune_rows, splits.seed)
@@ -130,7 +133,8 @@ def study_settings(family: Family, data_run_id: str, iterations: int, validation
     from steps.lib.orchestration.step_cache import step_code_digest
 
     return {"family": family.name, "fixed": family.fixed_params(iterations=iterations), "data_run_id": data_run_id,
-            "tune_rows": tune_rows, "validation": validation.name, "folds": validation.folds, "pruner": pruner,
+            "tune_rows": tune_rows, "validation": validation.name, "folds": validation.folds,
+            "reshuffle": validation.reshuffle, "pruner": pruner,
             "code": step_code_digest(names.TUNE)}
 
 

@@ -264,6 +264,35 @@ def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pi
     assert rmse == pytest.approx(final.data.metrics["test_rmse"]) == pytest.approx(blend_row["test_rmse"])
 
 
+def test_on_a_table_held_out_for_its_width_each_trial_is_scored_on_its_own_reshuffle(store, pipeline, monkeypatch):
+    """validation=auto on a table too wide for folds (ames): one shared val split is what 50
+    trials learn to fit, so each trial is fitted and scored on its own seeded reshuffle of
+    train+val; the run says so, and the study is not the fixed split's."""
+    from steps.lib.families import get_family
+    from steps.lib.model.training import fit_and_score
+
+    monkeypatch.setattr("steps.lib.search.tuning.AUTO_CV_MAX_CELLS", 1)  # this table is now "wide"
+    client, _ = store
+    run_id, fixed_id = (tune_catboost.run(data_run_id=pipeline["prepare"], trials=2, iterations=20, seed=5,
+                                          timeout_s=0, validation=validation) for validation in ("auto", "holdout"))
+    run, fixed = client.get_run(run_id), client.get_run(fixed_id)  # the tutorial's holdout, asked for: one split
+    assert run.data.tags[names.VALIDATION_TAG] == "holdout" and run.data.tags[names.RESHUFFLED_TAG] == "true"
+    assert fixed.data.tags[names.RESHUFFLED_TAG] == "false"
+    assert run.data.tags[names.STUDY_NAME_TAG] != fixed.data.tags[names.STUDY_NAME_TAG]
+
+    def val_rmse_by_trial(parent: str) -> dict[int, float]:
+        children = client.search_runs([run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'")
+        return {int(c.data.metrics["trial_number"]): c.data.metrics["val_rmse"] for c in children}
+
+    reshuffled, shared = val_rmse_by_trial(run_id), val_rmse_by_trial(fixed_id)
+    assert set(reshuffled) == set(shared) == {0, 1}
+    assert all(reshuffled[n] != pytest.approx(shared[n], rel=1e-6) for n in reshuffled)  # the same proposals
+    best = json.loads(open(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=names.BEST_FILE)).read())
+    splits = lineage.load_splits(pipeline["prepare"])
+    own = fit_and_score(get_family("catboost"), best["params"], splits.reshuffled(best["trial"]), 5)
+    assert own.metrics["val_rmse"] == pytest.approx(reshuffled[best["trial"]]) == pytest.approx(best["val_rmse"])
+
+
 def test_on_a_table_held_out_for_its_width_the_final_model_is_blended_on_val(store, pipeline, monkeypatch):
     """validation=auto on a table too wide for folds (ames): one val split ranks candidates too
     coarsely to trust its pick, so refit blends every candidate's predictions of val (CatBoost's
@@ -282,6 +311,7 @@ def test_on_a_table_held_out_for_its_width_the_final_model_is_blended_on_val(sto
                                                             artifact_path=names.LEADERBOARD_FILE))
     # LASSO alone is lowest on val, and no blend of it with CatBoost's candidates is lower
     assert both.data.params["family"] == "lasso" and not board[board["family"] == "blend"].iloc[0]["chosen"]
+    both_board = board.set_index("family")
     splits = lineage.load_splits(pipeline["prepare"])
     _, y_val = splits.xy("val")
     within = refit.BLEND_ON_VAL_WITHIN
@@ -310,6 +340,20 @@ def test_on_a_table_held_out_for_its_width_the_final_model_is_blended_on_val(sto
     val_rmse = {name: float(np.sqrt(np.mean((np.asarray(predicted) - y_val.to_numpy()) ** 2)))
                 for name, predicted in predictions.items()}
     assert val_rmse["catboost_tuned"] > (1 + within) * val_rmse["catboost_defaults"]
+    # families ranked on this one val split, each by the candidate it kept, not by their tuning
+    # runs' best val RMSE (a reshuffled trial's is on a split of its own)
+    kept = both_board.loc["catboost", "refit_from"]
+    assert both_board.loc["catboost", "val_rmse"] == pytest.approx(val_rmse[f"catboost_{kept}"])
+    assert both_board.loc["catboost", "val_rmse"] != pytest.approx(best["val_rmse"])  # the tuning's best
+    lasso_best = json.loads(open(mlflow.artifacts.download_artifacts(run_id=pipeline["tune_lasso"],
+                                                                     artifact_path=names.BEST_FILE)).read())
+    lasso_plan = get_family("lasso").refit_plan(lasso_best["params"], splits, splits.seed, max_iterations=60,
+                                                early_stopping_rounds=10, val_predictions=True)
+    [(_, lasso_val)] = lasso_plan.held_out.values()
+    assert both_board.loc["lasso", "val_rmse"] == pytest.approx(float(np.sqrt(np.mean((lasso_val - y_val) ** 2))))
+    assert both_board.loc["lasso", "val_rmse"] != pytest.approx(lasso_best["val_rmse"])  # tuned over folds here
+    families = both_board.loc[["lasso", "catboost"]]
+    assert families["chosen"].tolist() == (families["val_rmse"] == families["val_rmse"].min()).tolist()
     blend = ensemble.select(y_val, pd.DataFrame(predictions))
     board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=names.LEADERBOARD_FILE))
     blend_row = board[board["family"] == "blend"].iloc[0]

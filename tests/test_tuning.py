@@ -165,7 +165,8 @@ def test_validation_auto_cross_validates_up_to_the_row_limit_and_holds_out_above
     assert Validation.of("auto", 4, rows=AUTO_CV_MAX_ROWS, features=AUTO_CV_MAX_CELLS // AUTO_CV_MAX_ROWS) == \
         Validation(folds=4)
     assert Validation.of("auto", 4, rows=AUTO_CV_MAX_ROWS + 1, features=1) == Validation(folds=0)
-    assert Validation.of("auto", 4, rows=2_344, features=79) == Validation(folds=0)  # ames: wide, costly folds
+    # ames: wide, costly folds; held out, each trial on its own reshuffle of train+val
+    assert Validation.of("auto", 4, rows=2_344, features=79) == Validation(folds=0, reshuffle=True)
     assert Validation.of("auto", 4, rows=22_524, features=6) == Validation(folds=4)  # cps1988: measured to pay
     assert Validation.of("cv", 4, rows=10 * AUTO_CV_MAX_ROWS).name == "cv"  # asked for, whatever the size
     assert Validation.of("holdout", 4, rows=100).name == "holdout"
@@ -181,7 +182,9 @@ def test_validation_auto_cross_validates_the_final_model_of_tables_too_long_to_t
     from steps.lib.search.tuning import Validation
 
     diamonds = {"rows": 43_152, "features": 9}
-    assert Validation.of("auto", 5, **diamonds) == Validation(folds=0)
+    assert Validation.of("auto", 5, **diamonds) == Validation(folds=0)  # held out for its length: one fixed split
+    assert Validation.of("holdout", 5, rows=2_344, features=79) == Validation(folds=0)  # the tutorial's fixed split
+    assert Validation.of("auto", 5, rows=8_000_000, features=8) == Validation(folds=0)
     assert Validation.of("auto", 5, **diamonds, final=True) == Validation(folds=5)
     # ames: wide, so held out, and its final model blended on val
     assert Validation.of("auto", 5, rows=2_344, features=79, final=True) == Validation(folds=0, blend_on_val=True)
@@ -193,6 +196,36 @@ def test_validation_auto_cross_validates_the_final_model_of_tables_too_long_to_t
     assert Validation.of("auto", 5, rows=8_000_000, features=8, final=True) == Validation(folds=0)
     assert Validation.of("holdout", 5, rows=100, final=True) == Validation(folds=0)
     assert Validation.of("cv", 5, rows=10**7, final=True) == Validation(folds=5)
+
+
+def test_a_reshuffle_cuts_train_and_val_again_at_their_sizes_seeded_by_the_trial_number(splits):
+    first, again, other = splits.reshuffled(3), splits.reshuffled(3), splits.reshuffled(4)
+    x_train_val, _ = splits.train_val()
+    assert (len(first.train), len(first.val)) == (len(splits.train), len(splits.val))
+    rows = sorted(map(tuple, np.vstack([first.train[x_train_val.columns].to_numpy(),
+                                        first.val[x_train_val.columns].to_numpy()])))
+    assert rows == sorted(map(tuple, x_train_val.to_numpy()))  # every train+val row, each once
+    assert first.test is splits.test
+    assert first.val.equals(again.val) and first.train.equals(again.train)  # seeded
+    assert not first.val.equals(other.val) and not first.val.equals(splits.val.reset_index(drop=True))
+
+
+def test_a_reshuffling_holdout_scores_each_trial_on_its_own_split(splits):
+    """Each trial's val RMSE is its parameters' fit on its own reshuffle (the trial number
+    seeds it), not on the val split every trial of a plain holdout shares."""
+    from steps.lib.model.training import fit_and_score
+    from steps.lib.search.tuning import Validation
+
+    family, results = get_family("catboost"), []
+    optimize(family, splits, study=new_study(2), trials=3, iterations=20, seed=2,
+             validation=Validation(reshuffle=True), on_trial=results.append)
+    fixed = []
+    optimize(family, splits, study=new_study(2), trials=3, iterations=20, seed=2, on_trial=fixed.append)
+    for result, shared in zip(results, fixed, strict=True):
+        assert result.params == shared.params  # the same proposals: the first trials are sampled at random
+        own = fit_and_score(family, result.params, splits.reshuffled(result.number), 2).metrics["val_rmse"]
+        assert result.value == pytest.approx(own, rel=1e-12)
+        assert result.value != pytest.approx(shared.value, rel=1e-6)
 
 
 def test_cv_folds_refuse_too_few_rows_naming_folds(splits):

@@ -54,6 +54,8 @@ DATA_DIGEST_TAG = "tabtune.data_digest"
 DATA_SETTINGS_TAG = "tabtune.data_settings"
 FAMILY_TAG = "tabtune.family"
 VALIDATION_TAG = "tabtune.validation"  # how candidates were scored: holdout or cv (what validation=auto chose)
+# on a holdout tuning run: "true" when each trial was scored on its own reshuffle of train+val
+RESHUFFLED_TAG = "tabtune.holdout_reshuffled"
 TRIAL_STATE_TAG = "tabtune.trial_state"
 TRIAL_NUMBER_TAG = "tabtune.trial_number"
 MODEL_URI_TAG = "tabtune.model_uri"

@@ -72,6 +72,21 @@ class Splits:
                         val=frame.iloc[np.sort(part)], stacked_train_val=None)
                 for i, part in enumerate(parts)]
 
+    def reshuffled(self, number: int) -> Splits:
+        """Train and val stacked and cut again, seeded by the data's seed and `number` (a trial
+        number), into train and val of their own sizes (test untouched): a holdout trial scored on
+        a split of its own, so no configuration wins by fitting one val split's luck (Nagler et
+        al., NeurIPS 2024, "Reshuffling resampling splits can improve generalization of
+        hyperparameter optimization")."""
+        from dataclasses import replace
+
+        frame = (self.stacked_train_val if self.stacked_train_val is not None
+                 else pd.concat([self.train, self.val], ignore_index=True)).reset_index(drop=True)
+        order = np.random.default_rng([self.seed, number]).permutation(len(frame))
+        held_out = len(self.val)
+        return replace(self, train=frame.iloc[order[held_out:]].reset_index(drop=True),
+                       val=frame.iloc[order[:held_out]].reset_index(drop=True), stacked_train_val=None)
+
     def fold_numbers(self, folds: int, rows: int | None = None) -> np.ndarray:
         """Which of `folds` seeded folds each train+val row falls in (the folds `cv_folds`
         cuts): what scoring out-of-fold predictions fold by fold needs, as tuning scored them.

@@ -59,6 +59,9 @@ class Validation:
     # Refit on one holdout split: blend the candidates on their val predictions (ensemble
     # selection, every member refit on train+val) instead of keeping the one lowest on val.
     blend_on_val: bool = False
+    # Holdout tuning: each Optuna trial fitted and scored on its own seeded reshuffle of train+val
+    # (Splits.reshuffled) instead of on the one val split every trial shares.
+    reshuffle: bool = False
 
     @classmethod
     def of(cls, validation: str, folds: int, rows: int, features: int = 1, final: bool = False) -> Validation:
@@ -70,15 +73,18 @@ class Validation:
         also cross-validated on tables too long, not too wide, for every trial to be (it weighs
         two candidates, not a study): measured to pay on diamonds' 43,152 rows, and not on ames'
         few rows, where each fold model's 20 % fewer rows cost more than the folds' choice buys.
-        There, on a table kept on the holdout by its width, not its length, the final model is a
-        blend chosen on val: ames' single val split ranks its candidates no better than a coin, and
-        averaging them was lower on test on every seed (BENCHMARKS.md); longer tables keep the pick."""
+        There, on a table kept on the holdout by its width, not its length, each trial is scored on
+        its own reshuffle of train+val (one shared 586-row val split let ames' 50 trials fit its
+        luck), and the final model is a blend chosen on val: ames' single val split ranks its
+        candidates no better than a coin, and averaging them was lower on test on every seed
+        (BENCHMARKS.md); longer tables keep the pick."""
         if validation == AUTO:
             cells = rows * features
             small = rows <= AUTO_CV_MAX_ROWS and cells <= AUTO_CV_MAX_CELLS
             long = AUTO_CV_MAX_ROWS < rows <= AUTO_CV_FINAL_MAX_ROWS and cells <= AUTO_CV_FINAL_MAX_CELLS
+            held_out_for_width = rows <= AUTO_CV_FINAL_MAX_ROWS and not (small or long)
             if not (small or (final and long)):
-                return cls(0, blend_on_val=final and rows <= AUTO_CV_FINAL_MAX_ROWS)
+                return cls(0, blend_on_val=final and held_out_for_width, reshuffle=not final and held_out_for_width)
             validation = CV
         return cls(folds if validation == CV else 0)
 
@@ -103,11 +109,16 @@ class _Scorer:
         self.folds = splits.cv_folds(validation.folds) if validation.folds else []
         self.data = [family.fit_data(fold) for fold in self.folds] if self.folds else family.fit_data(splits)
 
-    def score(self, params: dict[str, Any], seed: int, on_iteration=None, after_fold=None):
+    def score(self, params: dict[str, Any], seed: int, on_iteration=None, after_fold=None, trial: int | None = None):
         """(metrics, fit_s, out-of-fold predictions or None) of one candidate; None when a
-        reporter stopped it (pruned)."""
+        reporter stopped it (pruned). `trial`: the Optuna trial number, whose own split a
+        reshuffling holdout scores it on (its fit data built for it alone)."""
         if not self.folds:
-            fitted = fit_and_score(self.family, params, self.splits, seed, on_iteration=on_iteration, data=self.data)
+            splits, data = self.splits, self.data
+            if self.validation.reshuffle and trial is not None:
+                splits = splits.reshuffled(trial)
+                data = self.family.fit_data(splits)
+            fitted = fit_and_score(self.family, params, splits, seed, on_iteration=on_iteration, data=data)
             return fitted.metrics, fitted.fit_s, None
         scored = cross_validate(self.family, params, self.folds, seed, data=self.data,
                                 early_stopping_rounds=self.validation.early_stopping_rounds, after_fold=after_fold)
@@ -195,7 +206,8 @@ class _Search:
         reporter = _PruningReporter(trial, self.iterations) if self.prune else None
         try:
             scored = self.scorer.score(params, self.seed, on_iteration=reporter if not self.scorer.folds else None,
-                                       after_fold=reporter.after_fold if reporter and self.scorer.folds else None)
+                                       after_fold=reporter.after_fold if reporter and self.scorer.folds else None,
+                                       trial=trial.number)
         except Exception as error:
             self.outcomes[trial.number] = ({}, 0.0, f"{type(error).__name__}: {error}", None)
             raise
