@@ -23,7 +23,9 @@ them; the leaderboard has a `blend` row either way (its val_rmse, like every row
 over the folds of each fold's RMSE). On a table `validation=auto` keeps on the holdout for its
 width (not its length), the same selection runs on every candidate's predictions of val
 (CatBoost's tuned parameters and its defaults, each family tuned, each of `untuned_families`),
-its members refit on train+val with their early-stopped counts."""
+its members refit on train+val with their early-stopped counts; there the families are ranked by
+their kept candidate's RMSE on that val split (each tuning trial was scored on a reshuffle of its
+own), which is the leaderboard's val_rmse."""
 
 from __future__ import annotations
 
