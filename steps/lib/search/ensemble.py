@@ -39,8 +39,8 @@ def select(target: pd.Series | np.ndarray, predictions: pd.DataFrame, rounds: in
     rmse = _rmse_by_column(y, folds)
     single = rmse(predictions.to_numpy(dtype="float64"))
     if within is not None:
-        predictions = predictions.loc[:, single <= single.min() * (1 + within)]
-        single = single[single <= single.min() * (1 + within)]
+        near_the_best = single <= single.min() * (1 + within)
+        predictions, single = predictions.loc[:, near_the_best], single[near_the_best]
     columns = list(predictions.columns)
     matrix = predictions.to_numpy(dtype="float64")
     best = int(np.argmin(single))
