@@ -421,31 +421,6 @@ def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
     return out
 
 
-def reshuffled_objective(family, splits, iterations: int, seed: int):
-    """The `reshuffle` lever's trial (Nagler et al., NeurIPS 2024, "Reshuffling resampling
-    splits can improve generalization of hyperparameter optimization"): each trial is fitted
-    and scored on its own seeded reshuffle of train+val into train and val of the same sizes,
-    so no configuration wins by fitting one split's luck; the test split is untouched."""
-    from dataclasses import replace
-
-    import numpy as np
-    import pandas as pd
-
-    from steps.lib.model.training import fit_and_score
-
-    frame = pd.concat([splits.train, splits.val], ignore_index=True)
-    held_out = len(splits.val)
-
-    def objective(trial) -> float:
-        params = {**family.space(trial), **family.fixed_params(iterations=iterations)}
-        order = np.random.default_rng([seed, trial.number]).permutation(len(frame))
-        reshuffled = replace(splits, train=frame.iloc[order[held_out:]].reset_index(drop=True),
-                             val=frame.iloc[order[:held_out]].reset_index(drop=True), stacked_train_val=None)
-        return fit_and_score(family, params, reshuffled, seed).metrics["val_rmse"]
-
-    return objective
-
-
 def levers(args) -> dict:
     """tabtune's CatBoost tuning + refit in-process (steps.lib.search.tuning.optimize and
     steps.lib.model.training.refit_and_test: what tune_catboost and refit run), on the splits prepare
@@ -454,7 +429,7 @@ def levers(args) -> dict:
     the same tuned trees, learnt more slowly), `defaults` (tuned as `none`, then CatBoost's own
     defaults early-stopped beside the tuned parameters at refit), `halved` (as `defaults`, with a
     third candidate at half the tuned rate; both: see refit_candidates),
-    `reshuffle` (each trial on its own reshuffle of train+val, see reshuffled_objective; then
+    `reshuffle` (each trial on its own reshuffle of train+val, Nagler et al. 2024, as tune does for ames; then
     refit as `holdout_blend`), `enqueue` (library defaults as trial 0), `univariate`
     (TPESampler(multivariate=False); Optuna 5's default is multivariate), `wide` ((b)'s space
     instead of tabtune's), `none` (must
@@ -466,7 +441,7 @@ def levers(args) -> dict:
     from steps.lib.families import get_family
     from steps.lib.model.training import refit_and_test
     from steps.lib.search import sampling
-    from steps.lib.search.tuning import optimize
+    from steps.lib.search.tuning import Validation, optimize
 
     before = {(r["table"], r["seed"], r["trials"]): r for r in
               (json.loads(Path(args.baseline_runs).read_text()) if args.baseline_runs else [])}
@@ -485,10 +460,9 @@ def levers(args) -> dict:
                                         pruner=sampling.make_pruner("none", args.iterations))
             if args.lever == "enqueue":
                 study.enqueue_trial(library_defaults(family, splits, args.iterations))
-            if args.lever == "reshuffle":
-                study.optimize(reshuffled_objective(family, splits, args.iterations, seed), n_trials=budget)
-            else:
-                optimize(family, splits, study=study, trials=budget, iterations=args.iterations, seed=seed)
+            # `reshuffle`: what tune does on a table auto holds out for its width (Splits.reshuffled)
+            optimize(family, splits, study=study, trials=budget, iterations=args.iterations, seed=seed,
+                     validation=Validation(reshuffle=args.lever == "reshuffle"))
             best = study.best_trial
             tuned = {**best.params, **family.fixed_params(iterations=args.iterations)}
             fitted = refit_and_test(family, tuned, splits, seed, max_iterations=args.max_iterations,
