@@ -450,19 +450,25 @@ def levers(args) -> dict:
         family = get_family("catboost", thread_count=args.threads)
         if args.lever == "wide":
             family.space = _plain_space  # (b)'s space, on tabtune's family and data path
-        for budget in args.budgets:
+        # Optuna 5's TPESampler is multivariate unless told otherwise (multivariate=None), as in
+        # sampling.make_sampler; `univariate` turns that off.
+        sampler = optuna.samplers.TPESampler(seed=seed, **(
+            {"multivariate": False} if args.lever == "univariate" else {}))
+        study = optuna.create_study(direction="minimize", sampler=sampler,
+                                    pruner=sampling.make_pruner("none", args.iterations))
+        if args.lever == "enqueue":
+            study.enqueue_trial(library_defaults(family, splits, args.iterations))
+        tuning_s = 0.0
+        # One study per seed, continued from budget to budget: a seeded TPE proposes the same first
+        # 20 trials whether it will run 20 or 50, so the 20-trial figure is the 50-trial run's first
+        # 20 trials (as a pipeline run of 20 trials would be), and the larger budget costs only its extra trials.
+        for budget in sorted(args.budgets):
             started = time.perf_counter()
-            # Optuna 5's TPESampler is multivariate unless told otherwise (multivariate=None), as in
-            # sampling.make_sampler; `univariate` turns that off.
-            sampler = optuna.samplers.TPESampler(seed=seed, **(
-                {"multivariate": False} if args.lever == "univariate" else {}))
-            study = optuna.create_study(direction="minimize", sampler=sampler,
-                                        pruner=sampling.make_pruner("none", args.iterations))
-            if args.lever == "enqueue":
-                study.enqueue_trial(library_defaults(family, splits, args.iterations))
             # `reshuffle`: what tune does on a table auto holds out for its width (Splits.reshuffled)
-            optimize(family, splits, study=study, trials=budget, iterations=args.iterations, seed=seed,
-                     validation=Validation(reshuffle=args.lever == "reshuffle"))
+            optimize(family, splits, study=study, trials=budget - len(study.trials), iterations=args.iterations,
+                     seed=seed, validation=Validation(reshuffle=args.lever == "reshuffle"))
+            tuning_s += time.perf_counter() - started
+            started = time.perf_counter() - tuning_s  # lever_s: this budget's tuning from scratch, then its refit
             best = study.best_trial
             tuned = {**best.params, **family.fixed_params(iterations=args.iterations)}
             fitted = refit_and_test(family, tuned, splits, seed, max_iterations=args.max_iterations,
