@@ -359,9 +359,10 @@ def refit_candidates(family, tuned: dict, splits, seed: int, args) -> dict:
 def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
     """The `holdout_blend` lever: on one holdout split, instead of keeping whichever of the tuned
     parameters and CatBoost's defaults early-stops lower on val, blend them (and, `three`, also
-    HistGradientBoosting at scikit-learn's defaults; `four`, also LASSO at the alpha of the
-    pipeline's grid lowest on val: the candidates refit blends; `near<W>`, only those of the
-    four within W of the best on val, for each W of --blend-within) by ensemble selection on their val predictions;
+    HistGradientBoosting at scikit-learn's defaults: the trees, what refit blends on val since
+    stop 43; `four`, also LASSO at the alpha of the pipeline's grid lowest on val, stop 40's blend;
+    `near<W>`, only those of the four within W of the best on val, for each W of --blend-within,
+    stop 41's) by ensemble selection on their val predictions;
     every member refit on train+val with its early-stopped count, the blend's test RMSE beside
     the pick's and beside a plain average of tuned and defaults."""
     import numpy as np
@@ -409,10 +410,13 @@ def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
                 "lasso_test_rmse": score(y_test, test["lasso"], "test")["test_rmse"]})
     out["pick"] = min(("tuned", "defaults"), key=lambda name: out[f"{name}_es_val_rmse"])
     out["pick_test_rmse"] = out[f"{out['pick']}_test_rmse"]
-    widths = {f"near{within:g}": within for within in args.blend_within}  # refit's rule, at several widths
+    widths = {f"near{within:g}": within for within in args.blend_within}  # stop 41's rule, at several widths
+    val_rmse = {n: score(y_val, predicted, "val")["val_rmse"] for n, predicted in val.items()}
+    near = {label: [n for n in val if val_rmse[n] <= min(val_rmse.values()) * (1 + within)]
+            for label, within in widths.items()}
     for label, names in (("two", ["tuned", "defaults"]), ("three", ["tuned", "defaults", "hgb"]),
-                         ("four", list(val)), *((label, list(val)) for label in widths)):
-        blend = ensemble.select(y_val, pd.DataFrame({n: val[n] for n in names}), within=widths.get(label))
+                         ("four", list(val)), *near.items()):
+        blend = ensemble.select(y_val, pd.DataFrame({n: val[n] for n in names}))
         predicted = sum(weight * np.asarray(test[n], dtype=float) for n, weight in blend.weights.items())
         out.update({f"{label}_weights": blend.weights, f"{label}_val_rmse": blend.rmse,
                     f"{label}_test_rmse": score(y_test, predicted, "test")["test_rmse"]})

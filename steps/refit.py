@@ -22,10 +22,10 @@ already fitted for those candidates), weighed inside the one model, `blend.json`
 them; the leaderboard has a `blend` row either way (its val_rmse, like every row's, the mean
 over the folds of each fold's RMSE). On a table `validation=auto` keeps on the holdout for its
 width (not its length), the same selection runs on every candidate's predictions of val
-(CatBoost's tuned parameters and its defaults, each family tuned, each of `untuned_families`),
-its members refit on train+val with their early-stopped counts; there the families are ranked by
-their kept candidate's RMSE on that val split (each tuning trial was scored on a reshuffle of its
-own), which is the leaderboard's val_rmse."""
+(CatBoost's tuned parameters and its defaults, each family tuned, each of `untuned_families`;
+not a family that extrapolates, LASSO), its members refit on train+val with their early-stopped
+counts; there the families are ranked by their kept candidate's RMSE on that val split (each
+tuning trial was scored on a reshuffle of its own), which is the leaderboard's val_rmse."""
 
 from __future__ import annotations
 
@@ -113,7 +113,6 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
 
 
 BLEND = "blend"  # the family name of a blend, in the leaderboard and tags
-BLEND_ON_VAL_WITHIN = 0.1  # how far behind the best on val a candidate of a blend on val may be
 
 
 @dataclass(frozen=True)
@@ -307,19 +306,23 @@ def _blend_on_val(candidates: dict, splits, seed: int, family_settings: dict, ro
     """On one holdout split: ensemble selection over every candidate's predictions of val
     ((family, final parameters, predictions) by column), each member then refit on train+val
     with the tree count early stopping gave it (the chosen family's kept candidate is that fit
-    already); the blend when it beats the best single candidate on val, else None. Adds its row
-    to the leaderboard either way. Where one split cannot rank the candidates, an average of
-    several is safer than any one of them (ames, BENCHMARKS.md); a candidate more than
-    BLEND_ON_VAL_WITHIN behind the best on val takes no weight: on a few hundred val rows it can
-    earn one that its test errors do not repay (LASSO on ames, BENCHMARKS.md)."""
+    already); the blend when it beats both the best single candidate in it and the chosen family
+    on val, else None. Adds its row to the leaderboard whenever it weighs one. Where one split cannot rank
+    the candidates, an average of several is safer than any one of them (ames, BENCHMARKS.md);
+    a family that extrapolates (LASSO) takes no weight: on a few hundred val rows it can earn one
+    that its test errors do not repay (BENCHMARKS.md)."""
     _, y_val = splits.xy("val")
-    blend = ensemble.select(y_val, pd.DataFrame({column: predictions for column, (_, _, predictions)
-                                                 in candidates.items()}), within=BLEND_ON_VAL_WITHIN)
+    blendable = {column: predictions for column, (name, _, predictions) in candidates.items()
+                 if not get_family(name, **family_settings).extrapolates}
+    if not blendable:
+        return None
+    blend = ensemble.select(y_val, pd.DataFrame(blendable))
     print(f"refit: blend of {len(blend.weights)} candidates on val, val RMSE {blend.rmse:.4f}; "
           f"best single {blend.best_single_rmse:.4f}")
-    row = {"family": BLEND, "tune_run_id": "", "chosen": blend.beats_best_single, "val_rmse": blend.rmse,
+    beats = blend.beats_best_single and blend.rmse < chosen.val_rmse
+    row = {"family": BLEND, "tune_run_id": "", "chosen": beats, "val_rmse": blend.rmse,
            "refit_from": BLEND, "best_single_val_rmse": blend.best_single_rmse}
-    if not blend.beats_best_single:
+    if not beats:
         rows.append(row)
         return None
     members, described, fit_s = [], [], 0.0

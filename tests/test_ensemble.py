@@ -59,19 +59,3 @@ def test_with_folds_every_rmse_is_the_mean_of_the_folds_rmses():
     pooled = np.sqrt(np.mean((blended - target) ** 2))
     assert blend.rmse < pooled - 0.05
 
-
-def test_within_leaves_out_candidates_far_behind_the_best():
-    """A candidate whose errors are opposite to the best one's earns a weight in any blend, however
-    far behind it is; `within` keeps it out unless its own RMSE is near the best's."""
-    rng = np.random.default_rng(4)
-    target = rng.normal(size=500)
-    noise = rng.normal(size=500)
-    predictions = pd.DataFrame({"best": target + 0.5 + 0.2 * noise, "near": target + 0.55 + 0.2 * rng.normal(size=500),
-                                "far": target - 1.5 + 0.2 * noise})
-    rmse = {c: float(np.sqrt(np.mean((predictions[c] - target) ** 2))) for c in predictions}
-    assert rmse["far"] > 2 * rmse["best"] and rmse["near"] < 1.2 * rmse["best"]
-    assert "far" in select(target, predictions).weights
-    kept = select(target, predictions, within=0.2)
-    assert "far" not in kept.weights and kept.best_single == "best"
-    assert kept.best_single_rmse == pytest.approx(rmse["best"])
-    assert kept.weights == select(target, predictions[["best", "near"]]).weights

@@ -26,21 +26,16 @@ class Blend:
 
 
 def select(target: pd.Series | np.ndarray, predictions: pd.DataFrame, rounds: int = 25,
-           folds: np.ndarray | None = None, within: float | None = None) -> Blend:
+           folds: np.ndarray | None = None) -> Blend:
     """Greedy forward selection with replacement: each round adds the candidate (again, if it
     is best) whose addition gives the lowest RMSE of the running average; weights are how often
     each was added. Starting from the best single candidate, it never ends worse than it.
     `folds` (each row's fold number): every RMSE here is then the mean of the folds' RMSEs, the
     score cross-validated tuning ranks trials by, so the blend and the families it is weighed
-    against are judged the same way. `within` (a fraction): only candidates whose own RMSE is at
-    most that far above the best one's may take a weight; on a few hundred held-out rows a
-    candidate far behind can earn a weight there that its errors elsewhere do not repay."""
+    against are judged the same way."""
     y = np.asarray(target, dtype="float64")
     rmse = _rmse_by_column(y, folds)
     single = rmse(predictions.to_numpy(dtype="float64"))
-    if within is not None:
-        near_the_best = single <= single.min() * (1 + within)
-        predictions, single = predictions.loc[:, near_the_best], single[near_the_best]
     columns = list(predictions.columns)
     matrix = predictions.to_numpy(dtype="float64")
     best = int(np.argmin(single))
