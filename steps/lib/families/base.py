@@ -73,11 +73,6 @@ class Family:
     # tuned can still enter the blend, at the cost of one early-stopped fit per fold. None: the
     # family has no such defaults (LASSO's alpha, CatBoost's automatic rate: see try_defaults).
     untuned_params: ClassVar[dict[str, Any] | None] = None
-    # Whether predictions go on beyond the training rows' range by extending a trend (a linear
-    # model does; trees hold the value of their last leaf). A blend weighed on one val split of a
-    # few hundred rows gives no weight to such a family: the rows its extrapolations miss need
-    # not be among them (LASSO on ames seed 4: 3 % behind the best tree on val, 28-48 % behind the trees on test).
-    extrapolates: ClassVar[bool] = False
 
     def __init__(self, *, thread_count: int | None = None):
         # Threads one fit may use; a family that fits single-threaded ignores it.

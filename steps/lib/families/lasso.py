@@ -17,7 +17,6 @@ MAX_ITER = 20_000
 @register
 class LassoFamily(Family):
     name = "lasso"
-    extrapolates = True
 
     def space(self, trial) -> dict[str, Any]:
         return {"alpha": trial.suggest_float("alpha", 1e-3, 1.0, log=True)}
