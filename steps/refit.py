@@ -308,7 +308,7 @@ def _average_on_val(candidates: dict, splits, seed: int, rows: list, chosen: Fin
     and its own defaults), each refit on train+val with the tree count early stopping gave it,
     averaged with equal weights; None when the family weighed one candidate. Val does not weigh
     them: on a few hundred rows it ranks them no better than a coin, and weights fitted to it
-    (ensemble selection's) gave a higher test RMSE than the plain average in 11 of 12 measured
+    (ensemble selection's) gave a higher test RMSE than the plain average in 11 of 13 measured
     runs (ames, BENCHMARKS.md). Its leaderboard row shows its val RMSE, for information."""
     members = {column: (params, predictions) for column, (name, params, predictions) in candidates.items()
                if name == chosen.name}
