@@ -293,7 +293,8 @@ def test_on_a_table_held_out_for_its_width_each_trial_is_scored_on_its_own_reshu
     assert own.metrics["val_rmse"] == pytest.approx(reshuffled[best["trial"]]) == pytest.approx(best["val_rmse"])
 
 
-def test_on_a_table_held_out_for_its_width_the_final_model_averages_the_chosen_familys_candidates(store, pipeline, monkeypatch):
+def test_on_a_table_held_out_for_its_width_the_final_model_averages_the_chosen_familys_candidates(
+        store, pipeline, monkeypatch):
     """validation=auto on a table too wide for folds (ames): one val split ranks candidates too
     coarsely to trust its pick or to weigh them, so refit serves the equal-weight average of the
     chosen family's candidates (CatBoost's tuned parameters and its defaults), each refit on
