@@ -83,7 +83,8 @@ VALIDATION = click.Option(["--validation"], type=click.Choice((HOLDOUT, CV, AUTO
                                f"{AUTO_CV_FINAL_MAX_ROWS:,} rows and {AUTO_CV_FINAL_MAX_CELLS:,} cells, tuning on the "
                                "holdout and the final model over folds; holdout otherwise, and on a table held out for "
                                f"its width (at most {AUTO_CV_FINAL_MAX_ROWS:,} rows) each trial scored on its own "
-                               "reshuffle of train+val and the final model a blend chosen on val.")
+                               "reshuffle of train+val and the final model the average of the chosen family's "
+                               "candidates.")
 FOLDS = click.Option(["--folds"], type=Whole(min=2, max=20), default=5, show_default=True,
                      help="Folds of train+val when validation=cv.")
 DATA_RUN_ID = StepOnly(["--data-run-id"], default="",

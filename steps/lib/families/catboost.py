@@ -24,7 +24,8 @@ class CatBoostFamily(Family):
     refit_options = (
         click.Option(["--try-defaults"], type=options.Switch(), default=True, show_default="true",
                      help="Also early-stop CatBoost's own defaults beside the tuned parameters; keep them if "
-                          "lower on val (costs one more early-stopped fit)."),
+                          "lower on val, or on a table held out for its width average both (costs one more "
+                          "early-stopped fit)."),
     )
 
     def __init__(self, *, thread_count: int | None = None, try_defaults: bool = True):
@@ -100,7 +101,7 @@ class CatBoostFamily(Family):
         predictions the blend weighs (the refit on all rows grows the folds' mean best tree count).
         `alternatives=False` skips the defaults (a blend member stays what it was chosen as).
         `val_predictions` (one holdout split): each candidate's predictions of val as it stopped,
-        for a blend chosen on val."""
+        for a blend on val (refit's plain average of the two)."""
         tuned = stopped(lambda rows: self.build({**params, "iterations": max_iterations}, rows, seed), splits,
                         early_stopping_rounds, folds, label="tuned", val_predictions=val_predictions)
         stops = {"tuned": tuned}

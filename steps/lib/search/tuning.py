@@ -75,9 +75,9 @@ class Validation:
         few rows, where each fold model's 20 % fewer rows cost more than the folds' choice buys.
         There, on a table kept on the holdout by its width, not its length, each trial is scored on
         its own reshuffle of train+val (one shared 586-row val split let ames' 50 trials fit its
-        luck), and the final model is a blend chosen on val: ames' single val split ranks its
-        candidates no better than a coin, and averaging them was lower on test on every seed
-        (BENCHMARKS.md); longer tables keep the pick."""
+        luck), and the final model is the plain average of the chosen family's candidates
+        (`blend_on_val`): ames' single val split ranks them no better than a coin, nor weighs
+        them better than equal weights do (BENCHMARKS.md); longer tables keep the pick."""
         if validation == AUTO:
             cells = rows * features
             small = rows <= AUTO_CV_MAX_ROWS and cells <= AUTO_CV_MAX_CELLS
