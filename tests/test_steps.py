@@ -361,6 +361,13 @@ def test_on_a_table_held_out_for_its_width_the_final_model_averages_the_chosen_f
     served = mlflow.pyfunc.load_model(final.data.tags[names.MODEL_URI_TAG])
     assert np.asarray(served.predict(test.astype({"colour": str, "size": str}))) == pytest.approx(
         weighted_predictions(expected, test))
+    # try_defaults=false leaves CatBoost one candidate: served alone, nothing averaged
+    alone = client.get_run(refit.run(data_run_id="", tune_run_ids=pipeline["tune_catboost"], max_iterations=60,
+                                     early_stopping_rounds=10, try_defaults=False))
+    assert alone.data.params["family"] == "catboost" and alone.data.tags[names.REFIT_FROM_TAG] == "tuned"
+    board = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=alone.info.run_id,
+                                                            artifact_path=names.LEADERBOARD_FILE))
+    assert board["family"].tolist() == ["catboost"]
 
 
 def test_tuned_on_the_holdout_the_final_model_is_still_weighed_over_folds(store, pipeline):
