@@ -359,12 +359,12 @@ def refit_candidates(family, tuned: dict, splits, seed: int, args) -> dict:
 def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
     """The `holdout_blend` lever: on one holdout split, instead of keeping whichever of the tuned
     parameters and CatBoost's defaults early-stops lower on val, blend them (and, `three`, also
-    HistGradientBoosting at scikit-learn's defaults: the trees, what refit blends on val since
-    stop 43; `four`, also LASSO at the alpha of the pipeline's grid lowest on val, stop 40's blend;
-    `near<W>`, only those of the four within W of the best on val, for each W of --blend-within,
-    stop 41's) by ensemble selection on their val predictions;
-    every member refit on train+val with its early-stopped count, the blend's test RMSE beside
-    the pick's and beside a plain average of tuned and defaults."""
+    HistGradientBoosting at scikit-learn's defaults; `four`, also LASSO at the alpha of the
+    pipeline's grid lowest on val; `near<W>`, only those of the four within W of the best on val,
+    for each W of --blend-within) by ensemble selection on their val predictions; every member
+    refit on train+val with its early-stopped count, the blend's test RMSE beside the pick's and
+    beside the plain average of tuned and defaults (`mean_two`: what refit serves on a table
+    held out for its width; the others are the rules it was weighed against, BENCHMARKS.md)."""
     import numpy as np
     import pandas as pd
 
@@ -410,7 +410,7 @@ def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
                 "lasso_test_rmse": score(y_test, test["lasso"], "test")["test_rmse"]})
     out["pick"] = min(("tuned", "defaults"), key=lambda name: out[f"{name}_es_val_rmse"])
     out["pick_test_rmse"] = out[f"{out['pick']}_test_rmse"]
-    widths = {f"near{within:g}": within for within in args.blend_within}  # stop 41's rule, at several widths
+    widths = {f"near{within:g}": within for within in args.blend_within}  # a width rule, at several widths
     val_rmse = {n: score(y_val, predicted, "val")["val_rmse"] for n, predicted in val.items()}
     near = {label: [n for n in val if val_rmse[n] <= min(val_rmse.values()) * (1 + within)]
             for label, within in widths.items()}
