@@ -60,7 +60,8 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         validation: str = "auto", folds: int = 5, final: str = "bag", untuned_families: str = "",
         **family_settings) -> str:
     """Refit every tuned family, keep the best on val (or, cross-validated, a blend of candidates
-    when it beats the best one out of fold); returns this step's run ID. `family_settings` are
+    when it beats the best one out of fold; on a table held out for its width, the plain average
+    of the chosen family's candidates); returns this step's run ID. `family_settings` are
     the families' own switches (families/*.py `refit_options`). `untuned_families` is empty unless
     given: the command line's default (UNTUNED_DEFAULT) is the product's, while a caller in its own
     process opts in, since a fork that runs OpenMP hangs where its parent ran it before
