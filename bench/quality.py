@@ -356,7 +356,7 @@ def refit_candidates(family, tuned: dict, splits, seed: int, args) -> dict:
     return out
 
 
-def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
+def holdout_blend(family, tuned: dict, splits, seed: int, args, runners_up: tuple = ()) -> dict:
     """The `holdout_blend` lever: on one holdout split, instead of keeping whichever of the tuned
     parameters and CatBoost's defaults early-stops lower on val, blend them (and, `three`, also
     HistGradientBoosting at scikit-learn's defaults; `four`, also LASSO at the alpha of the
@@ -364,7 +364,11 @@ def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
     for each W of --blend-within) by ensemble selection on their val predictions; every member
     refit on train+val with its early-stopped count, the blend's test RMSE beside the pick's and
     beside the plain average of tuned and defaults (`mean_two`: what refit serves on a table
-    held out for its width; the others are the rules it was weighed against, BENCHMARKS.md)."""
+    held out for its width; the others are the rules it was weighed against, BENCHMARKS.md).
+    Also two ways to average more than two models: `seeds<K>` refits each of tuned and defaults
+    with --bag-seeds random seeds (seed, seed+1, ...) at its one early-stopped tree count and
+    averages each candidate's K fits; `top3` averages the best trial with `runners_up` (the next
+    trials by val, each early-stopped and refit the same way) before averaging with the defaults."""
     import numpy as np
     import pandas as pd
 
@@ -378,16 +382,25 @@ def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
     x_val, y_val = splits.xy("val")
     x_test, y_test = splits.xy("test")
     val, test, out = {}, {}, {}
+    seeded = {}  # candidate -> its test predictions from each of --bag-seeds refits
     for name, params, probe_model in (("tuned", tuned, family.build({**tuned, "iterations": most}, splits, seed)),
-                                      ("defaults", {}, family.untuned(most, splits, seed))):
+                                      ("defaults", {}, family.untuned(most, splits, seed)),
+                                      *((f"runner_up{i}", p, family.build({**p, "iterations": most}, splits, seed))
+                                        for i, p in enumerate(runners_up, start=2))):
         probe = early_stopped(probe_model, splits, rounds)
         val[name] = probe_model.predict(x_val)
-        final = family.build({**params, "iterations": probe.trees, "learning_rate": probe.learning_rate},
-                             splits, seed)
-        final.fit(x_train_val, y_train_val)
-        test[name] = final.predict(x_test)
+        stopped_params = {**params, "iterations": probe.trees, "learning_rate": probe.learning_rate}
+        seeded[name] = []
+        for bag_seed in range(seed, seed + (args.bag_seeds if name in ("tuned", "defaults") else 1)):
+            final = family.build(stopped_params, splits, bag_seed)
+            final.fit(x_train_val, y_train_val)
+            seeded[name].append(np.asarray(final.predict(x_test), dtype=float))
+        test[name] = seeded[name][0]
         out.update({f"{name}_es_val_rmse": probe.val_rmse, f"{name}_trees": probe.trees,
                     f"{name}_test_rmse": score(y_test, test[name], "test")["test_rmse"]})
+    runner_names = [n for n in val if n.startswith("runner_up")]
+    for n in runner_names:  # the blends below weigh the four candidates they always did
+        val.pop(n)
     hgb = get_family("hist_gradient_boosting", thread_count=1)
     plan = hgb.refit_plan(hgb.untuned_params, splits, seed, max_iterations=most, early_stopping_rounds=rounds)
     probe = hgb.build(plan.params, splits, seed).fit(*splits.xy("train"))
@@ -422,6 +435,19 @@ def holdout_blend(family, tuned: dict, splits, seed: int, args) -> dict:
                     f"{label}_test_rmse": score(y_test, predicted, "test")["test_rmse"]})
     out["mean_two_test_rmse"] = score(y_test, (np.asarray(test["tuned"]) + np.asarray(test["defaults"])) / 2,
                                       "test")["test_rmse"]
+    k = args.bag_seeds
+    if k > 1:
+        bagged = {n: np.mean(seeded[n], axis=0) for n in ("tuned", "defaults")}
+        out.update({f"tuned_seeds{k}_test_rmse": score(y_test, bagged["tuned"], "test")["test_rmse"],
+                    f"defaults_seeds{k}_test_rmse": score(y_test, bagged["defaults"], "test")["test_rmse"],
+                    f"mean_two_seeds{k}_test_rmse": score(y_test, (bagged["tuned"] + bagged["defaults"]) / 2,
+                                                          "test")["test_rmse"]})
+    if runner_names:
+        top = np.mean([test["tuned"], *(test[n] for n in runner_names)], axis=0)
+        label = f"top{1 + len(runner_names)}"
+        out.update({f"{label}_test_rmse": score(y_test, top, "test")["test_rmse"],
+                    f"mean_{label}_defaults_test_rmse": score(y_test, (top + np.asarray(test["defaults"])) / 2,
+                                                              "test")["test_rmse"]})
     return out
 
 
@@ -481,7 +507,11 @@ def levers(args) -> dict:
             if args.lever in ("defaults", "halved"):
                 slower = refit_candidates(family, tuned, splits, seed, args)
             if args.lever in ("holdout_blend", "reshuffle"):
-                slower = holdout_blend(family, tuned, splits, seed, args)
+                ranked = sorted(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)),
+                                key=lambda t: t.value)
+                runners_up = tuple({**t.params, **family.fixed_params(iterations=args.iterations)}
+                                   for t in ranked[1:args.top_trials])
+                slower = holdout_blend(family, tuned, splits, seed, args, runners_up)
             if args.lever == "slow_refit":
                 for factor in args.refit_rate_factors:  # the same tuned trees, a lower rate at refit
                     slow = refit_and_test(family, {**tuned, "learning_rate": tuned["learning_rate"] * factor},
@@ -829,6 +859,12 @@ def main() -> None:
     parser.add_argument("--blend-within", default="0.1,0.2,0.3",
                         help="with --lever holdout_blend: a `near<W>` blend for each W of this comma list, "
                              "weighing only the candidates whose val RMSE is within W (a fraction) of the best one's")
+    parser.add_argument("--bag-seeds", type=int, default=1,
+                        help="with --lever holdout_blend|reshuffle: also refit tuned and defaults with this many "
+                             "random seeds each and report the seed-averaged figures (seeds<K>)")
+    parser.add_argument("--top-trials", type=int, default=1,
+                        help="with --lever holdout_blend|reshuffle: also average the best this many trials "
+                             "(top<N>) and that average with the defaults")
     parser.add_argument("--baseline-runs", default="",
                         help="with --lever: earlier --out files to compare with; else (a) and (b) are read from "
                              "these instead of fitted again (comma list)")
