@@ -73,7 +73,7 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
         scoring = Validation.for_splits(validation, folds, splits, final=True)
         tracking.set_tags({names.VALIDATION_TAG: scoring.name})
         budget = {"max_iterations": max_iterations, "early_stopping_rounds": early_stopping_rounds,
-                  "folds": scoring.folds, "final": final, "val_predictions": scoring.blend_on_val}
+                  "folds": scoring.folds, "final": final, "val_predictions": scoring.average_on_val}
         # Tuned on the holdout (a table between auto's two limits), no tuning run has out-of-fold
         # predictions: this run weighs the tuned candidates over folds itself.
         tuned_over_folds = all(tracking.run_tags(tune_id).get(names.VALIDATION_TAG) == options.CV
@@ -90,7 +90,7 @@ def run(*, data_run_id: str, tune_run_ids: str, max_iterations: int, early_stopp
                 log_candidates(splits, weighed)
             blend_from = [*(tune_ids if tuned_over_folds else []), *([run_id] if weighed else [])]
             chosen = _blend(blend_from, splits, seed, family_settings, budget, rows, bags) or chosen
-        elif scoring.blend_on_val:
+        elif scoring.average_on_val:
             chosen = _average_on_val(weighed, splits, seed, rows, chosen) or chosen
         x_test, y_test = splits.xy("test")
         example = unconform(x_test.head(5), splits.categorical)
@@ -163,7 +163,7 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
     CatBoost's defaults, and the tuned parameters themselves when the tuning runs did not
     cross-validate them: (family, parameters, out-of-fold predictions) by column), and every
     family's bags of those candidates (by `_candidate_key`), which a blend serves as they are.
-    Blending on val (`val_predictions`), the families are ranked by their kept candidate's RMSE
+    Averaging on val (`val_predictions`), the families are ranked by their kept candidate's RMSE
     on the one val split every family predicts, not by their tuning runs' best val RMSE: a trial
     scored on its own reshuffle of train+val (Validation.reshuffle) is not on that split, and the
     best of 50 reshuffles is the luckiest of them."""
@@ -171,7 +171,7 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
         ({**tracking.download_json(tune_id, names.BEST_FILE), "tune_run_id": tune_id} for tune_id in tune_ids),
         key=lambda best: best["val_rmse"],
     )
-    on_val = budget.get("val_predictions")  # asked for on the holdout only (Validation.blend_on_val)
+    on_val = budget.get("val_predictions")  # asked for on the holdout only (Validation.average_on_val)
     y_val = splits.xy("val")[1] if on_val else None
     rows, finals, weighed, bags = [], [], {}, {}
     for rank, best in enumerate(candidates):

@@ -56,9 +56,9 @@ class Validation:
 
     folds: int = 0
     early_stopping_rounds: int = 100
-    # Refit on one holdout split: blend the candidates on their val predictions (ensemble
-    # selection, every member refit on train+val) instead of keeping the one lowest on val.
-    blend_on_val: bool = False
+    # Refit on one holdout split: serve the equal-weight average of the chosen family's candidates
+    # (each refit on train+val) instead of the one lowest on val.
+    average_on_val: bool = False
     # Holdout tuning: each Optuna trial fitted and scored on its own seeded reshuffle of train+val
     # (Splits.reshuffled) instead of on the one val split every trial shares.
     reshuffle: bool = False
@@ -76,7 +76,7 @@ class Validation:
         There, on a table kept on the holdout by its width, not its length, each trial is scored on
         its own reshuffle of train+val (one shared 586-row val split let ames' 50 trials fit its
         luck), and the final model is the plain average of the chosen family's candidates
-        (`blend_on_val`): ames' single val split ranks them no better than a coin, nor weighs
+        (`average_on_val`): ames' single val split ranks them no better than a coin, nor weighs
         them better than equal weights do (BENCHMARKS.md); longer tables keep the pick."""
         if validation == AUTO:
             cells = rows * features
@@ -84,7 +84,7 @@ class Validation:
             long = AUTO_CV_MAX_ROWS < rows <= AUTO_CV_FINAL_MAX_ROWS and cells <= AUTO_CV_FINAL_MAX_CELLS
             held_out_for_width = rows <= AUTO_CV_FINAL_MAX_ROWS and not (small or long)
             if not (small or (final and long)):
-                return cls(0, blend_on_val=final and held_out_for_width, reshuffle=not final and held_out_for_width)
+                return cls(0, average_on_val=final and held_out_for_width, reshuffle=not final and held_out_for_width)
             validation = CV
         return cls(folds if validation == CV else 0)
 
