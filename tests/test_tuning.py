@@ -210,15 +210,19 @@ def test_a_reshuffle_cuts_train_and_val_again_at_their_sizes_seeded_by_the_trial
     assert not first.val.equals(other.val) and not first.val.equals(splits.val.reset_index(drop=True))
 
 
-def test_a_reshuffling_holdout_scores_each_trial_on_its_own_split(splits):
+def test_a_reshuffling_holdout_scores_each_trial_on_its_own_split(splits, monkeypatch):
     """Each trial's val RMSE is its parameters' fit on its own reshuffle (the trial number
-    seeds it), not on the val split every trial of a plain holdout shares."""
+    seeds it), not on the val split every trial of a plain holdout shares, whose fit data is
+    then never built."""
     from steps.lib.model.training import fit_and_score
     from steps.lib.search.tuning import Validation
 
-    family, results = get_family("catboost"), []
+    family, results, built_for = get_family("catboost"), [], []
+    build = family.fit_data
+    monkeypatch.setattr(family, "fit_data", lambda rows: built_for.append(rows) or build(rows))
     optimize(family, splits, study=new_study(2), trials=3, iterations=20, seed=2,
              validation=Validation(reshuffle=True), on_trial=results.append)
+    assert len(built_for) == 3 and not any(rows is splits for rows in built_for)  # one a trial, on its own rows
     fixed = []
     optimize(family, splits, study=new_study(2), trials=3, iterations=20, seed=2, on_trial=fixed.append)
     for result, shared in zip(results, fixed, strict=True):

@@ -107,17 +107,26 @@ class _Scorer:
     def __init__(self, family, splits: Splits, validation: Validation):
         self.family, self.splits, self.validation = family, splits, validation
         self.folds = splits.cv_folds(validation.folds) if validation.folds else []
-        self.data = [family.fit_data(fold) for fold in self.folds] if self.folds else family.fit_data(splits)
+        self._data = [family.fit_data(fold) for fold in self.folds] if self.folds else None
+
+    @property
+    def data(self):
+        """The shared split's fit data, built when first scored on: a reshuffling study scores
+        every trial on a split of its own and never needs it."""
+        if self._data is None:
+            self._data = self.family.fit_data(self.splits)
+        return self._data
 
     def score(self, params: dict[str, Any], seed: int, on_iteration=None, after_fold=None, trial: int | None = None):
         """(metrics, fit_s, out-of-fold predictions or None) of one candidate; None when a
         reporter stopped it (pruned). `trial`: the Optuna trial number, whose own split a
         reshuffling holdout scores it on (its fit data built for it alone)."""
         if not self.folds:
-            splits, data = self.splits, self.data
             if self.validation.reshuffle and trial is not None:
-                splits = splits.reshuffled(trial)
+                splits = self.splits.reshuffled(trial)
                 data = self.family.fit_data(splits)
+            else:
+                splits, data = self.splits, self.data
             fitted = fit_and_score(self.family, params, splits, seed, on_iteration=on_iteration, data=data)
             return fitted.metrics, fitted.fit_s, None
         scored = cross_validate(self.family, params, self.folds, seed, data=self.data,
