@@ -186,7 +186,7 @@ def test_validation_auto_cross_validates_the_final_model_of_tables_too_long_to_t
     assert Validation.of("holdout", 5, rows=2_344, features=79) == Validation(folds=0)  # the tutorial's fixed split
     assert Validation.of("auto", 5, rows=8_000_000, features=8) == Validation(folds=0)
     assert Validation.of("auto", 5, **diamonds, final=True) == Validation(folds=5)
-    # ames: wide, so held out, and its final model blended on val
+    # ames: wide, so held out, and its final model the average of its candidates
     assert Validation.of("auto", 5, rows=2_344, features=79, final=True) == Validation(folds=0, average_on_val=True)
     assert Validation.of("auto", 5, rows=22_524, features=6, final=True) == Validation(folds=5)  # cps1988: cv tuned
     assert Validation.of("auto", 5, rows=AUTO_CV_MAX_ROWS + 1, features=1, final=True) == Validation(folds=5)
