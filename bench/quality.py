@@ -383,12 +383,14 @@ def holdout_blend(family, tuned: dict, splits, seed: int, args, runners_up: tupl
     x_test, y_test = splits.xy("test")
     val, test, out = {}, {}, {}
     seeded = {}  # candidate -> its test predictions from each of --bag-seeds refits
+    runner_names = [f"runner_up{i}" for i in range(2, 2 + len(runners_up))]
     for name, params, probe_model in (("tuned", tuned, family.build({**tuned, "iterations": most}, splits, seed)),
                                       ("defaults", {}, family.untuned(most, splits, seed)),
-                                      *((f"runner_up{i}", p, family.build({**p, "iterations": most}, splits, seed))
-                                        for i, p in enumerate(runners_up, start=2))):
+                                      *((name, p, family.build({**p, "iterations": most}, splits, seed))
+                                        for name, p in zip(runner_names, runners_up, strict=True))):
         probe = early_stopped(probe_model, splits, rounds)
-        val[name] = probe_model.predict(x_val)
+        if name not in runner_names:  # the blends below weigh the four candidates they always did
+            val[name] = probe_model.predict(x_val)
         stopped_params = {**params, "iterations": probe.trees, "learning_rate": probe.learning_rate}
         seeded[name] = []
         for bag_seed in range(seed, seed + (args.bag_seeds if name in ("tuned", "defaults") else 1)):
@@ -398,9 +400,6 @@ def holdout_blend(family, tuned: dict, splits, seed: int, args, runners_up: tupl
         test[name] = seeded[name][0]
         out.update({f"{name}_es_val_rmse": probe.val_rmse, f"{name}_trees": probe.trees,
                     f"{name}_test_rmse": score(y_test, test[name], "test")["test_rmse"]})
-    runner_names = [n for n in val if n.startswith("runner_up")]
-    for n in runner_names:  # the blends below weigh the four candidates they always did
-        val.pop(n)
     hgb = get_family("hist_gradient_boosting", thread_count=1)
     plan = hgb.refit_plan(hgb.untuned_params, splits, seed, max_iterations=most, early_stopping_rounds=rounds)
     probe = hgb.build(plan.params, splits, seed).fit(*splits.xy("train"))
