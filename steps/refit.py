@@ -179,7 +179,10 @@ def _refit_families(tune_ids: list[str], splits, seed: int, family_settings: dic
         # Each family in its own fork: what one fit leaves behind never stacks under the next.
         _import_library(family, best["params"], splits, seed)
         # ranked on val after refitting, every family keeps its model (tables of at most 50,000 rows)
-        fitted = run_forked(_refit, family, best["params"], splits, seed, keep_model=rank == 0 or on_val, **budget)
+        # Tuned on a sample of train: refit weighs its candidates on those rows (Family.refit_plan)
+        judge_rows = int(tracking.run_metrics(best["tune_run_id"]).get("tune_rows", 0))
+        fitted = run_forked(_refit, family, best["params"], splits, seed, keep_model=rank == 0 or on_val,
+                            judge_rows=judge_rows, **budget)
         val_rmse = best["val_rmse"]
         if on_val:
             val_rmse = score(y_val, fitted.refit.held_out[fitted.refit.kept][1], "val")["val_rmse"]

@@ -235,6 +235,37 @@ def test_catboost_refit_keeps_what_early_stops_lower_on_val_tuned_or_catboost_de
                                           early_stopping_rounds=1) == RefitPlan({"alpha": 0.5})
 
 
+def test_catboost_tuned_on_a_sample_weighs_its_candidates_there_and_fits_the_kept_one_on_all_rows(splits):
+    """Tuned on a sample of train (`tune_rows`), refit early-stops the tuned parameters and
+    CatBoost's defaults on that same sample, where the tuning scored them, and only the one it
+    keeps on every training row (its tree count, and the defaults' automatic rate, at that size)."""
+    family = get_family("catboost")
+    rows = len(splits.train) // 2
+    sample = splits.with_train_sample(rows, splits.seed)
+    untuned_val, _, _ = _early_stopped_val(sample)
+    _, untuned_trees, auto_rate = _early_stopped_val(splits)
+    kept = set()
+    for tuned in (PARAMS["catboost"], {"learning_rate": 0.001, "depth": 2, "iterations": 40}):
+        plan = family.refit_plan(tuned, splits, 1, max_iterations=300, early_stopping_rounds=10, judge_rows=rows)
+        untimed = {k: v for k, v in tuned.items() if k != "iterations"}
+        tuned_val, _, _ = _early_stopped_val(sample, **untimed)
+        assert plan.val_rmse == pytest.approx({"tuned": tuned_val, "defaults": untuned_val})
+        assert plan.val_rmse != pytest.approx(family.refit_plan(tuned, splits, 1, max_iterations=300,
+                                                                early_stopping_rounds=10).val_rmse)
+        if tuned_val <= untuned_val:
+            _, tuned_trees, _ = _early_stopped_val(splits, **untimed)
+            assert (plan.kept, plan.params) == ("tuned", {**tuned, "iterations": tuned_trees})
+        else:
+            assert plan.kept == "defaults"
+            assert plan.params == {"loss_function": "RMSE", "learning_rate": pytest.approx(auto_rate),
+                                   "iterations": untuned_trees}
+        kept.add(plan.kept)
+    assert kept == {"tuned", "defaults"}
+    assert family.refit_plan(PARAMS["catboost"], splits, 1, max_iterations=300, early_stopping_rounds=10,
+                             judge_rows=len(splits.train)) == family.refit_plan(
+        PARAMS["catboost"], splits, 1, max_iterations=300, early_stopping_rounds=10)  # all of train: as before
+
+
 def test_refit_plan_says_on_request_what_each_candidate_predicts_of_val(family, splits):
     """Asked for (a blend chosen on val), each candidate the plan weighed comes with its final
     parameters and its predictions of val: those of the model its val RMSE was measured on (the

@@ -176,6 +176,19 @@ def test_tuning_on_a_sample_of_the_training_rows_records_the_sample(store, pipel
                               tune_rows=40)
     assert client.get_run(tuned).data.metrics["tune_rows"] == 40
     assert client.get_run(pipeline["tune_catboost"]).data.metrics["tune_rows"] == 96  # all of train
+    # refit weighs CatBoost's candidates on the rows that tuning sampled (Family.refit_plan)
+    from steps.lib.families import get_family
+
+    refitted = client.get_run(refit.run(data_run_id="", tune_run_ids=tuned, max_iterations=60,
+                                        early_stopping_rounds=5, validation="holdout"))
+    best = json.loads(open(mlflow.artifacts.download_artifacts(run_id=tuned, artifact_path=names.BEST_FILE)).read())
+    splits = lineage.load_splits(pipeline["prepare"])
+    plans = {rows: get_family("catboost").refit_plan(best["params"], splits, splits.seed, max_iterations=60,
+                                                     early_stopping_rounds=5, judge_rows=rows) for rows in (40, 0)}
+    logged = {name: refitted.data.metrics[f"refit_val_rmse_{name}"] for name in ("tuned", "defaults")}
+    assert logged == pytest.approx(plans[40].val_rmse)
+    assert logged != pytest.approx(plans[0].val_rmse)  # not weighed on all of train
+    assert json.loads(refitted.data.params["final_iterations"]) == plans[40].params["iterations"]
 
 
 def test_cross_validated_tuning_logs_each_fold_and_ranks_by_their_mean(store, pipeline):

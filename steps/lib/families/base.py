@@ -119,14 +119,17 @@ class Family:
 
     def refit_plan(self, params: dict[str, Any], splits: Splits, seed: int, *, max_iterations: int,
                    early_stopping_rounds: int, folds: int = 0, alternatives: bool = True,
-                   val_predictions: bool = False) -> RefitPlan:
+                   val_predictions: bool = False, judge_rows: int = 0) -> RefitPlan:
         """Parameters for the final train+val fit (e.g. a tree count chosen by early stopping),
         and which candidate they are when the family weighs several; with `folds`, a family
         that can chooses them over that many folds of train+val instead of on val.
         `alternatives=False`: keep the given parameters, weigh nothing else (a blend member must
         stay the candidate whose out-of-fold predictions earned its weight). `val_predictions`
         (one holdout split): also each candidate's predictions of val, fitted on train, for a
-        blend chosen on val; here one fit on train."""
+        blend chosen on val; here one fit on train. `judge_rows`: the training rows the tuning
+        ran on when it sampled them (0: all), so a family that weighs several candidates on one
+        holdout split can weigh them on that sample, where its tuning scores came from, and fit
+        only the kept one on every row."""
         plan = RefitPlan(dict(params))
         if folds or not val_predictions:
             return plan

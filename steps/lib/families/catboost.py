@@ -25,7 +25,7 @@ class CatBoostFamily(Family):
         click.Option(["--try-defaults"], type=options.Switch(), default=True, show_default="true",
                      help="Also early-stop CatBoost's own defaults beside the tuned parameters; keep them if "
                           "lower on val, or on a table held out for its width average both (costs one more "
-                          "early-stopped fit)."),
+                          "early-stopped fit; tuned on a sample (tune_rows), both are judged on that sample)."),
     )
 
     def __init__(self, *, thread_count: int | None = None, try_defaults: bool = True):
@@ -88,7 +88,7 @@ class CatBoostFamily(Family):
         return model.predict(data.val_x), int(model.tree_count_)
 
     def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0,
-                   alternatives=True, val_predictions=False):
+                   alternatives=True, val_predictions=False, judge_rows=0):
         """The tuned parameters with their tree count chosen by early stopping on val, unless
         CatBoost's own defaults, early-stopped the same way, reach a lower val RMSE: then those
         (its automatic learning rate for `max_iterations` trees, pinned, and nothing else set).
@@ -101,7 +101,14 @@ class CatBoostFamily(Family):
         predictions the blend weighs (the refit on all rows grows the folds' mean best tree count).
         `alternatives=False` skips the defaults (a blend member stays what it was chosen as).
         `val_predictions` (one holdout split): each candidate's predictions of val as it stopped,
-        for a blend on val (refit's plain average of the two)."""
+        for a blend on val (refit's plain average of the two). `judge_rows` (one holdout split,
+        tuned on a sample of that many training rows): both candidates are early-stopped on that
+        sample and the kept one alone on every row: on the largest tables a second full-size fit
+        costs as much as the rest of refit."""
+        sample = splits.with_train_sample(judge_rows, splits.seed)
+        if self.try_defaults and alternatives and sample is not splits and not folds and not val_predictions:
+            return self._refit_plan_judged_on_sample(params, splits, sample, seed, max_iterations,
+                                                     early_stopping_rounds)
         tuned = stopped(lambda rows: self.build({**params, "iterations": max_iterations}, rows, seed), splits,
                         early_stopping_rounds, folds, label="tuned", val_predictions=val_predictions)
         stops = {"tuned": tuned}
@@ -123,6 +130,22 @@ class CatBoostFamily(Family):
                          bags={name: bag for name, bag in candidates.items() if bag[1]},  # none on one holdout split
                          held_out={name: (candidates[name][0], stop.val_predictions) for name, stop in stops.items()
                                    if stop.val_predictions is not None})
+
+    def _refit_plan_judged_on_sample(self, params, splits: Splits, sample: Splits, seed: int, max_iterations: int,
+                                     early_stopping_rounds: int) -> RefitPlan:
+        """The tuned parameters or CatBoost's defaults, whichever reaches the lower val RMSE
+        early-stopped on the tuning's sample of train (the size their tuning scores are from),
+        then that one early-stopped on all of train for its tree count (and, the defaults, their
+        automatic learning rate at that size, pinned)."""
+        makers = {"tuned": lambda rows: self.build({**params, "iterations": max_iterations}, rows, seed),
+                  "defaults": lambda rows: self.untuned(max_iterations, rows, seed)}
+        judged = {name: stopped(make, sample, early_stopping_rounds, label=f"{name} on the tuning sample")
+                  for name, make in makers.items()}
+        kept = "defaults" if judged["defaults"].val_rmse < judged["tuned"].val_rmse else "tuned"
+        found = stopped(makers[kept], splits, early_stopping_rounds, label=kept)
+        chosen = params if kept == "tuned" else {"loss_function": "RMSE", "learning_rate": found.learning_rate}
+        return RefitPlan({**chosen, "iterations": found.trees}, kept=kept,
+                         val_rmse={name: judged[name].val_rmse for name in judged})
 
     def untuned(self, iterations: int, splits: Splits, seed: int):
         """An unfitted CatBoost as a user gets it with no parameters but the tree count (and the

@@ -77,7 +77,7 @@ class HistGradientBoostingFamily(Family):
         return Pipeline([("encode", encoder), ("regressor", regressor)])
 
     def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0,
-                   alternatives=True, val_predictions=False):
+                   alternatives=True, val_predictions=False, judge_rows=0):
         """Boosting iterations chosen on val: grow the model `early_stopping_rounds` at a time
         until val RMSE has not improved for that many iterations. With `folds`, each fold of
         train+val is stopped on its held-out rows instead, as a cross-validated trial is, and

@@ -45,7 +45,7 @@ class LassoFamily(Family):
         return TransformedTargetRegressor(regressor=pipeline, transformer=StandardScaler(), check_inverse=False)
 
     def refit_plan(self, params, splits, seed, *, max_iterations, early_stopping_rounds, folds=0,
-                   alternatives=True, val_predictions=False):
+                   alternatives=True, val_predictions=False, judge_rows=0):
         return super().refit_plan({"alpha": float(params["alpha"])}, splits, seed, max_iterations=max_iterations,
                                   early_stopping_rounds=early_stopping_rounds, folds=folds,
                                   val_predictions=val_predictions)

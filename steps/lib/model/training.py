@@ -87,17 +87,18 @@ def cross_validate(family, params: dict[str, Any], folds: list[Splits], seed: in
 def refit_and_test(
     family, params: dict[str, Any], splits: Splits, seed: int, *, max_iterations: int,
     early_stopping_rounds: int, folds: int = 0, final: str = "refit", alternatives: bool = True,
-    val_predictions: bool = False,
+    val_predictions: bool = False, judge_rows: int = 0,
 ) -> Fitted:
     """The final model, scored on test: family-specific refit parameters (chosen over `folds`
     folds of train+val when given) fit on train+val; or, with `final="bag"` and a family that
-    keeps its fold models, those models averaged, with no refit (`params` then say how many)."""
+    keeps its fold models, those models averaged, with no refit (`params` then say how many).
+    `judge_rows`: the training rows the tuning sampled (Family.refit_plan)."""
     x_test, y_test = splits.xy("test")
     with family.threads():
         started = time.perf_counter()
         plan = family.refit_plan(
             params, splits, seed, max_iterations=max_iterations, early_stopping_rounds=early_stopping_rounds,
-            folds=folds, alternatives=alternatives, val_predictions=val_predictions,
+            folds=folds, alternatives=alternatives, val_predictions=val_predictions, judge_rows=judge_rows,
         )
         if final == "bag" and plan.fold_models:
             model = Bag(plan.fold_models)
