@@ -105,24 +105,24 @@ class CatBoostFamily(Family):
         tuned on a sample of that many training rows): both candidates are early-stopped on that
         sample and the kept one alone on every row: on 10M rows a second full-size fit put the
         pipeline past its 45 minutes (BENCHMARKS.md)."""
+        makers = {"tuned": lambda rows: self.build({**params, "iterations": max_iterations}, rows, seed),
+                  "defaults": lambda rows: self.untuned(max_iterations, rows, seed)}
         if self.try_defaults and alternatives and not folds and not val_predictions:
             sample = splits.with_train_sample(judge_rows, splits.seed)
             if sample is not splits:
-                return self._refit_plan_judged_on_sample(params, splits, sample, seed, max_iterations,
-                                                         early_stopping_rounds)
-        tuned = stopped(lambda rows: self.build({**params, "iterations": max_iterations}, rows, seed), splits,
-                        early_stopping_rounds, folds, label="tuned", val_predictions=val_predictions)
+                return _plan_judged_on_sample(params, makers, splits, sample, early_stopping_rounds)
+        tuned = stopped(makers["tuned"], splits, early_stopping_rounds, folds, label="tuned",
+                        val_predictions=val_predictions)
         stops = {"tuned": tuned}
         val_rmse = {"tuned": tuned.val_rmse}
         out_of_fold = {"tuned": ({k: v for k, v in params.items() if k != "iterations"}, tuned.out_of_fold)}
         candidates = {"tuned": ({**params, "iterations": tuned.trees}, tuned.models)}
         if self.try_defaults and alternatives:
-            untuned = stopped(lambda rows: self.untuned(max_iterations, rows, seed), splits, early_stopping_rounds,
-                              folds, label="defaults", val_predictions=val_predictions)
+            untuned = stopped(makers["defaults"], splits, early_stopping_rounds, folds, label="defaults",
+                              val_predictions=val_predictions)
             stops["defaults"] = untuned
             val_rmse["defaults"] = untuned.val_rmse
-            # as a candidate: its automatic rate pinned, so refitting it is a fit like any other
-            defaults = {"loss_function": "RMSE", "learning_rate": untuned.learning_rate}
+            defaults = _pinned_defaults(untuned)
             out_of_fold["defaults"] = (defaults, untuned.out_of_fold)
             candidates["defaults"] = ({**defaults, "iterations": untuned.trees}, untuned.models)
         kept = "defaults" if val_rmse.get("defaults", float("inf")) < tuned.val_rmse else "tuned"
@@ -131,22 +131,6 @@ class CatBoostFamily(Family):
                          bags={name: bag for name, bag in candidates.items() if bag[1]},  # none on one holdout split
                          held_out={name: (candidates[name][0], stop.val_predictions) for name, stop in stops.items()
                                    if stop.val_predictions is not None})
-
-    def _refit_plan_judged_on_sample(self, params, splits: Splits, sample: Splits, seed: int, max_iterations: int,
-                                     early_stopping_rounds: int) -> RefitPlan:
-        """The tuned parameters or CatBoost's defaults, whichever reaches the lower val RMSE
-        early-stopped on the tuning's sample of train (the size their tuning scores are from),
-        then that one early-stopped on all of train for its tree count (and, the defaults, their
-        automatic learning rate at that size, pinned)."""
-        makers = {"tuned": lambda rows: self.build({**params, "iterations": max_iterations}, rows, seed),
-                  "defaults": lambda rows: self.untuned(max_iterations, rows, seed)}
-        judged = {name: stopped(make, sample, early_stopping_rounds, label=f"{name} on the tuning sample")
-                  for name, make in makers.items()}
-        kept = "defaults" if judged["defaults"].val_rmse < judged["tuned"].val_rmse else "tuned"
-        found = stopped(makers[kept], splits, early_stopping_rounds, label=kept)
-        chosen = params if kept == "tuned" else {"loss_function": "RMSE", "learning_rate": found.learning_rate}
-        return RefitPlan({**chosen, "iterations": found.trees}, kept=kept,
-                         val_rmse={name: judged[name].val_rmse for name in judged})
 
     def untuned(self, iterations: int, splits: Splits, seed: int):
         """An unfitted CatBoost as a user gets it with no parameters but the tree count (and the
@@ -198,6 +182,26 @@ def stopped(make_model, splits: Splits, rounds: int, folds: int = 0, label: str 
                    trees=max(1, round(sum(s.trees for s in per_fold) / folds)),
                    learning_rate=sum(s.learning_rate for s in per_fold) / folds, models=tuple(models),
                    out_of_fold=out_of_fold)
+
+
+def _pinned_defaults(found: Stopped) -> dict:
+    """CatBoost's defaults as a candidate: the automatic rate they ran at, pinned, so refitting
+    them is a fit like any other (the automatic rate depends on the rows and the tree count)."""
+    return {"loss_function": "RMSE", "learning_rate": found.learning_rate}
+
+
+def _plan_judged_on_sample(params, makers: dict, splits: Splits, sample: Splits, rounds: int) -> RefitPlan:
+    """The tuned parameters or CatBoost's defaults (`makers`: each candidate's unfitted model
+    for given splits), whichever reaches the lower val RMSE early-stopped on the tuning's sample
+    of train (the size their tuning scores are from), then that one early-stopped on all of
+    train for its tree count (and, the defaults, their automatic learning rate at that size)."""
+    judged = {name: stopped(make, sample, rounds, label=f"{name} on the tuning sample")
+              for name, make in makers.items()}
+    kept = "defaults" if judged["defaults"].val_rmse < judged["tuned"].val_rmse else "tuned"
+    found = stopped(makers[kept], splits, rounds, label=kept)
+    chosen = params if kept == "tuned" else _pinned_defaults(found)
+    return RefitPlan({**chosen, "iterations": found.trees}, kept=kept,
+                     val_rmse={name: judged[name].val_rmse for name in judged})
 
 
 def _kept_folds(out_of_fold: dict) -> dict:
