@@ -1,5 +1,5 @@
 """How much memory one CatBoost fit takes on top of the data, by tree count and setting: what
-limits refit's peak on big tables (issue 12).
+limits refit's peak on big tables.
 
     python bench/catboost_memory.py [--rows 1000000] [--trees 20,200] [--ram-limits 256mb]
 

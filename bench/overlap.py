@@ -1,4 +1,4 @@
-"""What running the tuning steps side by side saves (issue 12: tune_lasso and tune_catboost depend
+"""What running the tuning steps side by side saves (tune_lasso and tune_catboost depend
 only on prepare): the whole `main` pipeline with `parallel_steps=1` (one step at a time, as
 before) against `parallel_steps=2` (the default), alternating, each on a fresh sqlite store.
 

