@@ -441,12 +441,50 @@ def holdout_blend(family, tuned: dict, splits, seed: int, args, runners_up: tupl
                     f"defaults_seeds{k}_test_rmse": score(y_test, bagged["defaults"], "test")["test_rmse"],
                     f"mean_two_seeds{k}_test_rmse": score(y_test, (bagged["tuned"] + bagged["defaults"]) / 2,
                                                           "test")["test_rmse"]})
+    if args.bag_folds > 1:
+        out.update(_bagged_candidates(family, tuned, splits, seed, args, test))
     if runner_names:
         top = np.mean([test["tuned"], *(test[n] for n in runner_names)], axis=0)
         label = f"top{1 + len(runner_names)}"
         out.update({f"{label}_test_rmse": score(y_test, top, "test")["test_rmse"],
                     f"mean_{label}_defaults_test_rmse": score(y_test, (top + np.asarray(test["defaults"])) / 2,
                                                               "test")["test_rmse"]})
+    return out
+
+
+def _bagged_candidates(family, tuned: dict, splits, seed: int, args, refit_test: dict) -> dict:
+    """Tuned and defaults each as a bag over --bag-folds folds of train+val (tabtune's folds,
+    `Splits.cv_folds`; each fold model early-stopped on its held-out fold and cut to its best
+    count, as (a') does; test predicted by the mean of the fold models, no refit), and averages of
+    those bags with the single refits in `refit_test` (what the average on val serves today):
+    `mean_tuned_bag<K>` (the tuned refit and the defaults bag: (a') as the defaults candidate),
+    `mean_three_bag<K>` (tuned refit, defaults refit, defaults bag), `mean_bags<K>` (both bags),
+    `mean_defaults_bag<K>` (defaults refit and defaults bag: no tuned member)."""
+    import numpy as np
+
+    from steps.lib.families.catboost import early_stopped
+    from steps.lib.model.metrics import score
+
+    k, rounds, most = args.bag_folds, args.early_stopping_rounds, args.max_iterations
+    x_test, y_test = splits.xy("test")
+    makers = {"tuned": lambda rows: family.build({**tuned, "iterations": most}, rows, seed),
+              "defaults": lambda rows: family.untuned(most, rows, seed)}
+    bags, out = {}, {}
+    for name, make in makers.items():
+        predictions, trees = [], []
+        for fold in splits.cv_folds(k):
+            model = make(fold)
+            trees.append(early_stopped(model, fold, rounds).trees)
+            predictions.append(np.asarray(model.predict(x_test), dtype=float))
+        bags[name] = np.mean(predictions, axis=0)
+        out.update({f"{name}_bag{k}_test_rmse": score(y_test, bags[name], "test")["test_rmse"],
+                    f"{name}_bag{k}_trees": trees})
+    refits = {name: np.asarray(refit_test[name], dtype=float) for name in makers}
+    for label, members in ((f"mean_tuned_bag{k}", (refits["tuned"], bags["defaults"])),
+                           (f"mean_three_bag{k}", (refits["tuned"], refits["defaults"], bags["defaults"])),
+                           (f"mean_bags{k}", (bags["tuned"], bags["defaults"])),
+                           (f"mean_defaults_bag{k}", (refits["defaults"], bags["defaults"]))):
+        out[f"{label}_test_rmse"] = score(y_test, np.mean(members, axis=0), "test")["test_rmse"]
     return out
 
 
@@ -864,6 +902,10 @@ def main() -> None:
     parser.add_argument("--top-trials", type=int, default=1,
                         help="with --lever holdout_blend|reshuffle: also average the best this many trials "
                              "(top<N>) and that average with the defaults")
+    parser.add_argument("--bag-folds", type=int, default=0,
+                        help="with --lever holdout_blend|reshuffle: also bag tuned and defaults over this many "
+                             "folds of train+val (each fold model cut to its best count, as (a') does) and "
+                             "report averages with those bags (bag<K>)")
     parser.add_argument("--baseline-runs", default="",
                         help="with --lever: earlier --out files to compare with; else (a) and (b) are read from "
                              "these instead of fitted again (comma list)")
