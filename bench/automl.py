@@ -13,12 +13,13 @@ measures:
 
   (a') bag        CatBoostRegressor with CatBoost's own defaults (no learning_rate: its auto rate
                   for --max-iterations trees), 5-fold bagged: train+val stacked, cut by
-                  KFold(5, shuffle=True, random_state=seed); each fold's model early-stopped on its
-                  held-out fold (--early-stopping-rounds, use_best_model); the test prediction is
-                  the mean of the 5 fold models (no refit). quality.py's `Plain` conventions: the
-                  table's column order, cat_features, random_seed=seed, thread_count=--threads.
-                  Runs in the project venv with no time budget (it does not depend on it: one fit
-                  per table x seed, copied into each budget's row); bag_default_s is its wall time.
+                  KFold(5, shuffle=True, random_state=seed + --fold-seed, 0 by default); each
+                  fold's model early-stopped on its held-out fold (--early-stopping-rounds,
+                  use_best_model); the test prediction is the mean of the 5 fold models (no
+                  refit). quality.py's `Plain` conventions: the table's column order,
+                  cat_features, random_seed=seed, thread_count=--threads. Runs in the project
+                  venv with no time budget (it does not depend on it: one fit per table x seed,
+                  copied into each budget's row); bag_default_s is its wall time.
   (d) flaml       FLAML 2.7.0: AutoML().fit(train+val, task="regression", metric="rmse",
                   time_budget=<budget>, n_jobs=--threads, seed=seed, eval_method="auto", verbose=0)
                   - FLAML chooses holdout or CV itself ("auto": CV when the table is small for the
@@ -162,13 +163,14 @@ def bag_default(splits, order: list[str], seed: int, args) -> dict:
     plain = Plain(splits, order, seed, args.threads)
     x, y = plain.train_val
     predictions, trees = [], []
-    for fit_rows, held_rows in KFold(args.folds, shuffle=True, random_state=seed).split(x):
+    for fit_rows, held_rows in KFold(args.folds, shuffle=True, random_state=seed + args.fold_seed).split(x):
         model = plain.model(iterations=args.max_iterations)
         model.fit(x.iloc[fit_rows], y.iloc[fit_rows], eval_set=(x.iloc[held_rows], y.iloc[held_rows]),
                   early_stopping_rounds=args.early_stopping_rounds, use_best_model=True)
         trees.append(int(model.get_best_iteration()) + 1)
         predictions.append(model.predict(plain.test[0]))
-    return {"bag_default_test_rmse": _rmse(plain.test[1], np.mean(predictions, axis=0)),
+    return {"bag_fold_seed": args.fold_seed,
+            "bag_default_test_rmse": _rmse(plain.test[1], np.mean(predictions, axis=0)),
             "bag_default_s": round(time.perf_counter() - started, 1), "bag_default_trees": trees,
             "bag_default_learning_rate": float(model.get_all_params()["learning_rate"])}
 
@@ -330,6 +332,9 @@ def main() -> None:
                         help="the automl venv's python (env TABTUNE_AUTOML_PYTHON)")
     parser.add_argument("--threads", type=int, default=0, help="cores for every method (0 = this machine's)")
     parser.add_argument("--folds", type=int, default=5, help="(a') folds")
+    parser.add_argument("--fold-seed", type=int, default=0,
+                        help="(a') added to the seed that assigns the folds (0: the seed's own folds, as in the "
+                             "goal table; others measure how far (a') moves with the fold assignment alone)")
     parser.add_argument("--max-iterations", type=int, default=5000, help="(a') most trees per fold model")
     parser.add_argument("--early-stopping-rounds", type=int, default=100)
     parser.add_argument("--out", default="", help="also write the rows here as they finish (JSON)")
