@@ -1,11 +1,12 @@
 """What an extra-trees model would cost a team serving it: pickled size, one-row predict time
 and held-out RMSE of one fold model on diamonds (fold 1 of seed 2's folds, as stacking.py fits
-it), at scikit-learn's defaults and two lighter forms.
+it), at scikit-learn's defaults and two lighter forms; one JSON line each.
 
     cd bench && ../.venv/bin/python extra_trees_size.py"""
 
 from __future__ import annotations
 
+import json
 import pickle
 import sys
 import time
@@ -36,9 +37,9 @@ def main() -> None:
             model.predict(one_row)
         latency = (time.perf_counter() - started) / 20
         held = model.predict(fold.xy("val")[0]) - fold.xy("val")[1].to_numpy()
-        print(f"extra_trees {label}: {len(fold.train)} rows, fit {fit_s:.1f} s, pickled {size / 1e6:.0f} MB, "
-              f"one-row predict {latency * 1000:.1f} ms, held-out RMSE {float(np.sqrt(np.mean(held ** 2))):.2f}",
-              flush=True)
+        print(json.dumps({"form": label, "rows": len(fold.train), "fit_s": round(fit_s, 1),
+                          "pickled_mb": round(size / 1e6), "one_row_ms": round(latency * 1000, 1),
+                          "held_out_rmse": round(float(np.sqrt(np.mean(held ** 2))), 2)}), flush=True)
 
 
 if __name__ == "__main__":
