@@ -142,8 +142,8 @@ def lasso(alpha: float, seed: int):
 
 
 def forest(kind: str, seed: int, threads: int, **params):
-    """Random forest or extra trees, 300 trees, categories ordinal-encoded; `params` more of the
-    regressor's. `keep=True` returns the fitted model instead of predictions."""
+    """Random forest or extra trees, 300 trees unless `params` say otherwise, categories
+    ordinal-encoded. `keep=True` returns the fitted model instead of predictions."""
     def fit_predict(fold, x_test, keep=False):
         import numpy as np
         from sklearn.compose import ColumnTransformer
@@ -155,7 +155,7 @@ def forest(kind: str, seed: int, threads: int, **params):
             [("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
               list(fold.categorical))], remainder="passthrough")
         regressor = (RandomForestRegressor if kind == "random_forest" else ExtraTreesRegressor)(
-            n_estimators=300, n_jobs=threads, random_state=seed, **params)
+            **{"n_estimators": 300, "n_jobs": threads, "random_state": seed, **params})
         model = Pipeline([("encode", encoder), ("regressor", regressor)]).fit(*fold.xy("train"))
         if keep:
             return model
@@ -163,7 +163,14 @@ def forest(kind: str, seed: int, threads: int, **params):
     return fit_predict
 
 
-def one(name: str, order: list[str], seed: int, splits, threads: int) -> dict:
+FORESTS = {"random_forest": ("random_forest", {}), "extra_trees": ("extra_trees", {}),
+           # a form that would serve in tens of megabytes a fold model (extra_trees_size.py)
+           "extra_trees_light": ("extra_trees", {"n_estimators": 100, "min_samples_leaf": 5})}
+TABTUNE_FAMILIES = ("catboost_defaults", "hgb_defaults", "lasso")
+
+
+def one(name: str, order: list[str], seed: int, splits, threads: int, forests=("random_forest", "extra_trees"),
+        layers_wanted: int = 2) -> dict:
     import pandas as pd
 
     from steps.lib.search.ensemble import select
@@ -195,13 +202,9 @@ def one(name: str, order: list[str], seed: int, splits, threads: int) -> dict:
         if alpha != best_alpha:
             del layers[1][0][f"lasso_{alpha:g}"], layers[1][1][f"lasso_{alpha:g}"]
     row["lasso_alpha"] = best_alpha
-    record(1, "random_forest", forest("random_forest", seed, threads))
-    record(1, "extra_trees", forest("extra_trees", seed, threads))
-
-    first_oof = pd.DataFrame({f"l1_{k}": v for k, v in layers[1][0].items()})
-    first_test = pd.DataFrame({f"l1_{k}": v for k, v in layers[1][1].items()})
-    for candidate, make in (("catboost_defaults_l2", catboost_defaults), ("hgb_defaults_l2", hgb_defaults)):
-        record(2, candidate, make(seed, threads), extra_train=first_oof, extra_test=first_test.to_numpy())
+    for candidate in forests:
+        kind, params = FORESTS[candidate]
+        record(1, candidate, forest(kind, seed, threads, **params))
 
     def blend(label, oof: dict, test: dict):
         chosen = select(y, pd.DataFrame(oof), rounds=25, folds=numbers)
@@ -212,9 +215,25 @@ def one(name: str, order: list[str], seed: int, splits, threads: int) -> dict:
         print(f"stacking: {name} seed {seed} blend {label}: oof {chosen.rmse:.5g} "
               f"test {row[f'blend_{label}_test_rmse']:.5g} {chosen.weights}", file=sys.stderr, flush=True)
 
-    blend("l1", layers[1][0], layers[1][1])
-    blend("l1_tabtune_families", {k: v for k, v in layers[1][0].items() if "forest" not in k and "extra" not in k},
-          {k: v for k, v in layers[1][1].items() if "forest" not in k and "extra" not in k})
+    def tabtune_families(layer, extra=()):
+        return {k: v for k, v in layer.items() if k.startswith(TABTUNE_FAMILIES) or k in extra}
+
+    def blends_of_layer_1():
+        blend("l1", layers[1][0], layers[1][1])
+        blend("l1_tabtune_families", tabtune_families(layers[1][0]), tabtune_families(layers[1][1]))
+        for candidate in forests:  # what each other kind adds on its own
+            blend(f"l1_tabtune_families_{candidate}", tabtune_families(layers[1][0], (candidate,)),
+                  tabtune_families(layers[1][1], (candidate,)))
+
+    if layers_wanted == 1:
+        blends_of_layer_1()
+        return row
+    first_oof = pd.DataFrame({f"l1_{k}": v for k, v in layers[1][0].items()})
+    first_test = pd.DataFrame({f"l1_{k}": v for k, v in layers[1][1].items()})
+    for candidate, make in (("catboost_defaults_l2", catboost_defaults), ("hgb_defaults_l2", hgb_defaults)):
+        record(2, candidate, make(seed, threads), extra_train=first_oof, extra_test=first_test.to_numpy())
+
+    blends_of_layer_1()
     blend("l2", layers[2][0], layers[2][1])
     blend("l1_l2", {**layers[1][0], **layers[2][0]}, {**layers[1][1], **layers[2][1]})
     return row
@@ -229,11 +248,14 @@ def main() -> None:
     parser.add_argument("--tables", default="diamonds")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--forests", default="random_forest,extra_trees",
+                        help=f"layer-1 kinds beside tabtune's families, comma list of {', '.join(FORESTS)}")
+    parser.add_argument("--layers", type=int, choices=(1, 2), default=2, help="1: no second layer")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     rows = []
     for name, order, seed, splits in splits_per_seed(args.tables.split(","), [int(s) for s in args.seeds.split(",")]):
-        rows.append(one(name, order, seed, splits, args.threads))
+        rows.append(one(name, order, seed, splits, args.threads, args.forests.split(","), args.layers))
         if args.out:
             Path(args.out).write_text(json.dumps(rows, indent=1, default=float))
     print(json.dumps(rows, indent=1, default=float))
