@@ -16,7 +16,9 @@ from _common import PROJECT_DIR
 sys.path.insert(0, str(PROJECT_DIR))
 
 FORMS = {"defaults": {}, "max_leaf_nodes=15000 (AutoGluon's)": {"max_leaf_nodes": 15000},
-         "min_samples_leaf=5": {"min_samples_leaf": 5}}
+         "min_samples_leaf=5": {"min_samples_leaf": 5},
+         "n_estimators=100, min_samples_leaf=5 (stacking.py's extra_trees_light)": {"n_estimators": 100,
+                                                                                   "min_samples_leaf": 5}}
 
 
 def main() -> None:
