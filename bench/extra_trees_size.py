@@ -1,6 +1,6 @@
 """What an extra-trees model would cost a team serving it: pickled size, one-row predict time
 and held-out RMSE of one fold model on diamonds (fold 1 of seed 2's folds, as stacking.py fits
-it), at scikit-learn's defaults and two lighter forms; one JSON line each.
+it), at scikit-learn's defaults and three lighter forms; one JSON line each.
 
     cd bench && ../.venv/bin/python extra_trees_size.py"""
 

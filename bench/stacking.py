@@ -1,13 +1,16 @@
-"""Does a second layer over out-of-fold predictions buy what AutoGluon's two-layer stack buys?
+"""Does a second layer over out-of-fold predictions, or more model kinds, buy what AutoGluon's
+two-layer stack buys?
 
     cd bench && ../.venv/bin/python stacking.py --tables diamonds --seeds 1,2,3 [--out stacking.json]
+        [--forests random_forest,extra_trees,extra_trees_light] [--layers 1]
 
 An experiment, not a pipeline figure: tabtune's blend is one layer (Caruana's greedy selection over
 the out-of-fold predictions of its candidates); AutoGluon's `best_quality`, lower than tabtune on
 diamonds, txhousing and ames, ends in a `WeightedEnsemble_L3` over models trained on the table's
-features *plus* the first layer's out-of-fold predictions. This measures that second layer alone,
-on one library of first-layer models, on the splits of quality.py (`splits_per_seed`), over
-tabtune's own folds of train+val (`Splits.cv_folds`, 5):
+features *plus* the first layer's out-of-fold predictions, over several model kinds. This
+measures the second layer and the extra kinds apart, on one library of first-layer models, on
+the splits of quality.py (`splits_per_seed`), over tabtune's own folds of train+val
+(`Splits.cv_folds`, 5):
 
   layer 1   each model fitted once per fold, early-stopped on its held-out fold where it can
             stop early; out-of-fold predictions of train+val, test predicted by the mean of the
@@ -19,12 +22,14 @@ tabtune's own folds of train+val (`Splits.cv_folds`, 5):
               lasso              tabtune's LASSO family, the alpha of 1 / 0.1 / 0.01 / 0.001 with
                                  the lowest out-of-fold RMSE
               random_forest,     scikit-learn, 300 trees, categories ordinal-encoded: two of the
-              extra_trees        kinds AutoGluon stacks that tabtune does not have
-  layer 2   catboost_defaults and hgb_defaults again, on the features plus the five layer-1
-            out-of-fold columns (test: the features plus the layer-1 bags' test predictions),
+              extra_trees        kinds AutoGluon stacks that tabtune does not have (--forests;
+                                 extra_trees_light: 100 trees, min_samples_leaf=5)
+  layer 2   catboost_defaults and hgb_defaults again (unless --layers 1), on the features plus
+            the layer-1 out-of-fold columns (test: the features plus the layer-1 bags' test predictions),
             over the same folds, as AutoGluon stacks.
   blends    Caruana's selection (`steps.lib.search.ensemble.select`, 25 rounds, fold-mean RMSE)
-            over layer 1 (tabtune's one layer), over layer 2, and over both.
+            over layer 1 (tabtune's one layer), over tabtune's families alone and with each
+            other kind, over layer 2, and over both.
 
 Every figure is a test RMSE on the untouched test rows (out-of-fold RMSEs beside them). The
 layer-2 out-of-fold scores are optimistic (the same folds at both layers: a layer-1 model that
@@ -51,14 +56,10 @@ ROUNDS = 100
 ALPHAS = (1.0, 0.1, 0.01, 0.001)
 
 
-def _rmse(y, predicted) -> float:
-    import numpy as np
-
-    return float(np.sqrt(np.mean((np.asarray(y, dtype=float) - np.asarray(predicted, dtype=float)) ** 2)))
-
-
 def _fold_rmse(y, predicted, numbers) -> float:
+    """The mean of the folds' RMSEs: how tabtune scores out-of-fold predictions."""
     import numpy as np
+    from quality import _rmse
 
     y, predicted = np.asarray(y, dtype=float), np.asarray(predicted, dtype=float)
     return float(np.mean([_rmse(y[numbers == i], predicted[numbers == i]) for i in np.unique(numbers)]))
@@ -171,7 +172,9 @@ TABTUNE_FAMILIES = ("catboost_defaults", "hgb_defaults", "lasso")
 
 def one(name: str, order: list[str], seed: int, splits, threads: int, forests=("random_forest", "extra_trees"),
         layers_wanted: int = 2) -> dict:
+    """One table x seed: every candidate's and blend's out-of-fold and test RMSE (a row)."""
     import pandas as pd
+    from quality import _rmse
 
     from steps.lib.search.ensemble import select
 
