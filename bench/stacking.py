@@ -56,15 +56,6 @@ ROUNDS = 100
 ALPHAS = (1.0, 0.1, 0.01, 0.001)
 
 
-def _fold_rmse(y, predicted, numbers) -> float:
-    """The mean of the folds' RMSEs: how tabtune scores out-of-fold predictions."""
-    import numpy as np
-    from quality import _rmse
-
-    y, predicted = np.asarray(y, dtype=float), np.asarray(predicted, dtype=float)
-    return float(np.mean([_rmse(y[numbers == i], predicted[numbers == i]) for i in np.unique(numbers)]))
-
-
 def bagged(fit_predict, splits, extra_train=None, extra_test=None):
     """Out-of-fold predictions of train+val and the fold models' mean test prediction, for one
     model kind: `fit_predict(fold_splits, test_frame)` fits on the fold's train (stopped on its
@@ -176,10 +167,11 @@ def one(name: str, order: list[str], seed: int, splits, threads: int, forests=("
     import pandas as pd
     from quality import _rmse
 
-    from steps.lib.search.ensemble import select
+    from steps.lib.search.ensemble import _rmse_by_column, select
 
     numbers = splits.fold_numbers(FOLDS)
     y = splits.train_val()[1].reset_index(drop=True)
+    fold_rmse = _rmse_by_column(y.to_numpy(dtype="float64"), numbers)  # scored as tabtune scores out of fold
     y_test = splits.test[splits.target]
     row = {"table": name, "seed": seed, "folds": FOLDS, "rows": len(splits.train) + len(splits.val)}
     layers = {1: ({}, {}), 2: ({}, {})}
@@ -188,7 +180,7 @@ def one(name: str, order: list[str], seed: int, splits, threads: int, forests=("
         started = time.perf_counter()
         oof, test = bagged(fit_predict, splits, **extra)
         row[f"{candidate}_s"] = round(time.perf_counter() - started, 1)
-        row[f"{candidate}_oof_rmse"] = _fold_rmse(y, oof, numbers)
+        row[f"{candidate}_oof_rmse"] = float(fold_rmse(oof.to_numpy()[:, None])[0])
         row[f"{candidate}_test_rmse"] = _rmse(y_test, test)
         layers[layer][0][candidate], layers[layer][1][candidate] = oof.to_numpy(), test
         print(f"stacking: {name} seed {seed} {candidate}: oof {row[f'{candidate}_oof_rmse']:.5g} "
